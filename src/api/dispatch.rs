@@ -1,0 +1,133 @@
+//! From a decoded call to a reply, in xapi's order: find the method, check
+//! the parameter count, check the parameter types, check the session, run.
+//! `Async.` calls get a task at once and run in the background.
+
+use std::sync::Arc;
+
+use super::{implicit, session, task, ApiError, ApiResult, Args, Ctx, Server};
+use crate::model::{convert, Method, MethodKind};
+use crate::wire::{MethodCall, Ref, Reply, Value};
+
+/// What the HTTP layer knows about a call beyond its body.
+#[derive(Clone, Debug, Default)]
+pub struct CallMeta {
+    /// The `subtask-of` request header, when it names a reference.
+    pub subtask_of: Option<Ref>,
+}
+
+/// Answers one call.
+pub async fn dispatch(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> Reply {
+    match run(server, call, meta).await {
+        Ok(Answer::Value(v)) => Reply::Success(v),
+        Ok(Answer::Bare(v)) => Reply::Bare(v),
+        Err(e) => Reply::Failure(e.to_vec()),
+    }
+}
+
+enum Answer {
+    Value(Value),
+    Bare(Value),
+}
+
+async fn run(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> ApiResult<Answer> {
+    let MethodCall {
+        method: name,
+        params,
+    } = call;
+    let Some((method, async_form)) = server.methods.lookup(&name) else {
+        let bare = name
+            .strip_prefix("Async.")
+            .or_else(|| name.strip_prefix("InternalAsync."))
+            .unwrap_or(&name);
+        return Err(ApiError::new("MESSAGE_METHOD_UNKNOWN", [bare]));
+    };
+    if async_form && !method.is_async {
+        // xapi answers "No async mode for this operation"; there is no such
+        // method, so say so with the name as called.
+        return Err(ApiError::new("MESSAGE_METHOD_UNKNOWN", [name.as_str()]));
+    }
+    if method.kind == MethodKind::ListMethods {
+        return Ok(Answer::Bare(list_methods(server)));
+    }
+    let mut params = params.into_iter();
+    let session_arg = if method.session {
+        match params.next() {
+            Some(v) => Some(v),
+            None => return Err(ApiError::new("SESSION_INVALID", [""])),
+        }
+    } else {
+        None
+    };
+    let params: Vec<Value> = params.collect();
+    check_count(method, params.len())?;
+    let args = convert_params(server, method, params)?;
+    let session = match session_arg {
+        Some(v) => session::check(server, &v)?,
+        None => Ref::NULL,
+    };
+    let class = method.class.unwrap_or_default();
+    match method.kind {
+        MethodKind::Explicit(mi) => {
+            let handler = server.handler(class, mi);
+            let cx = Ctx {
+                server: server.clone(),
+                session,
+                task: None,
+                subtask_of: meta.subtask_of,
+            };
+            if async_form {
+                let label = if name.starts_with("InternalAsync.") {
+                    format!("Async.{}", method.wire)
+                } else {
+                    name.clone()
+                };
+                let t = task::spawn_async(cx, label, handler, args).await?;
+                Ok(Answer::Value(Value::Ref(t)))
+            } else {
+                handler(cx, args).await.map(Answer::Value)
+            }
+        }
+        kind => implicit::run(server, class, kind, args)
+            .await
+            .map(Answer::Value),
+    }
+}
+
+fn check_count(method: &Method, received: usize) -> ApiResult<()> {
+    let max = method.params.len();
+    if received < method.min_params || received > max {
+        let expected = if received < method.min_params {
+            method.min_params
+        } else {
+            max
+        };
+        return Err(ApiError::new(
+            "MESSAGE_PARAMETER_COUNT_MISMATCH",
+            [
+                method.wire.clone(),
+                expected.to_string(),
+                received.to_string(),
+            ],
+        ));
+    }
+    Ok(())
+}
+
+fn convert_params(server: &Server, method: &Method, params: Vec<Value>) -> ApiResult<Args> {
+    let mut out = Vec::with_capacity(params.len());
+    for (p, v) in method.params.iter().zip(params) {
+        out.push(convert::from_wire(&server.model, &p.ty, &p.name, v)?);
+    }
+    Ok(Args(out))
+}
+
+fn list_methods(server: &Server) -> Value {
+    Value::Array(
+        server
+            .methods
+            .all()
+            .iter()
+            .map(|m| Value::String(m.wire.clone()))
+            .collect(),
+    )
+}

@@ -1,0 +1,108 @@
+//! The one error type of the API surface: a XenAPI error code from the
+//! datamodel's table and its parameters, which the codecs turn into an
+//! `ErrorDescription`.
+
+use std::fmt;
+
+/// A XenAPI failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// The code, from `datamodel/errors.toml` (checked by a test).
+    pub code: &'static str,
+    /// Its parameters, as strings.
+    pub params: Vec<String>,
+}
+
+impl ApiError {
+    /// An error with parameters.
+    pub fn new<I, S>(code: &'static str, params: I) -> ApiError
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ApiError {
+            code,
+            params: params.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// `INTERNAL_ERROR [message]`: a genuine server fault. The message goes
+    /// to the log too.
+    pub fn internal(message: impl fmt::Display) -> ApiError {
+        let message = message.to_string();
+        tracing::error!(%message, "internal error");
+        ApiError::new("INTERNAL_ERROR", [message])
+    }
+
+    /// `HANDLE_INVALID [class, ref]`.
+    pub fn handle_invalid(class: &str, r: impl fmt::Display) -> ApiError {
+        ApiError::new("HANDLE_INVALID", [class.to_owned(), r.to_string()])
+    }
+
+    /// `OPERATION_NOT_ALLOWED [reason]`.
+    pub fn not_allowed(reason: impl Into<String>) -> ApiError {
+        ApiError::new("OPERATION_NOT_ALLOWED", [reason.into()])
+    }
+
+    /// The code followed by the parameters: the wire's ErrorDescription.
+    pub fn to_vec(&self) -> Vec<String> {
+        let mut v = Vec::with_capacity(self.params.len() + 1);
+        v.push(self.code.to_owned());
+        v.extend(self.params.iter().cloned());
+        v
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        for p in &self.params {
+            write!(f, " {p:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Every API result.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::model;
+
+    /// Every error code raised in the sources names a code of the
+    /// datamodel's error table.
+    #[test]
+    fn every_raised_code_is_in_the_datamodel() {
+        let m = model::load_sources(model::embedded()).unwrap();
+        let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut seen = 0;
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.ends_with("error.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for chunk in text.split("ApiError::new(\"").skip(1) {
+                    let code = chunk.split('"').next().unwrap();
+                    assert!(
+                        m.errors.contains_key(code),
+                        "{}: {code} is not in datamodel/errors.toml",
+                        path.display()
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 10);
+    }
+}

@@ -1,0 +1,56 @@
+//! The explicit messages and their handlers. Start-up (and a test) fails if
+//! a message of the datamodel has no handler here, or a handler names no
+//! message.
+
+use super::{session, task, Handler};
+use crate::model::Model;
+
+/// `(wire name, handler)` for every explicit message.
+pub const TABLE: &[(&str, Handler)] = &[
+    ("session.login_with_password", session::login_with_password),
+    ("session.logout", session::logout),
+    ("session.local_logout", session::logout),
+    ("session.change_password", session::change_password),
+    ("task.create", task::create),
+    ("task.destroy", task::destroy),
+    ("task.cancel", task::cancel),
+    ("task.set_status", task::set_status),
+    ("task.set_progress", task::set_progress),
+    ("task.set_result", task::set_result),
+    ("task.set_error_info", task::set_error_info),
+];
+
+/// Lays the handlers out by class and message index.
+pub fn resolve(model: &Model) -> anyhow::Result<Vec<Vec<Handler>>> {
+    let mut out = Vec::with_capacity(model.classes.len());
+    let mut used = vec![false; TABLE.len()];
+    for c in &model.classes {
+        let mut row = Vec::with_capacity(c.messages.len());
+        for m in &c.messages {
+            let wire = format!("{}.{}", c.name, m.name);
+            let i = TABLE
+                .iter()
+                .position(|(n, _)| *n == wire)
+                .ok_or_else(|| anyhow::anyhow!("datamodel message {wire} has no handler"))?;
+            used[i] = true;
+            row.push(TABLE[i].1);
+        }
+        out.push(row);
+    }
+    if let Some(i) = used.iter().position(|u| !u) {
+        anyhow::bail!("handler {} has no datamodel message", TABLE[i].0);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model;
+
+    #[test]
+    fn every_message_has_exactly_one_handler() {
+        let m = model::load_sources(model::embedded()).unwrap();
+        super::resolve(&m).unwrap();
+        super::super::Ids::resolve(&m);
+    }
+}

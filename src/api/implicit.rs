@@ -1,0 +1,119 @@
+//! The implicit messages every class gets from the datamodel: `get_all`,
+//! `get_all_records`, `get_record`, `get_by_uuid`, `get_by_name_label`, a
+//! getter per field, a setter per RW field, `add_to_`/`remove_from_` per RW
+//! map.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{ApiError, ApiResult, Args, Server};
+use crate::model::{convert, ClassId, MethodKind};
+use crate::registry::{Row, Write};
+use crate::wire::Value;
+
+/// Runs an implicit message on a class.
+pub async fn run(
+    server: &Arc<Server>,
+    class: ClassId,
+    kind: MethodKind,
+    mut args: Args,
+) -> ApiResult<Value> {
+    let reg = &server.registry;
+    let cname = &server.model.classes[class].name;
+    match kind {
+        MethodKind::GetField(fi) => reg.field(class, args.r(0), fi),
+        MethodKind::GetRecord => reg.read_or(class, args.r(0), |row| record(server, class, row)),
+        MethodKind::GetAll => Ok(Value::Array(
+            reg.refs(class).into_iter().map(Value::Ref).collect(),
+        )),
+        MethodKind::GetAllRecords => {
+            let mut out = Vec::with_capacity(reg.count(class));
+            reg.for_each(class, |r, row| {
+                out.push((r.to_string(), record(server, class, row)))
+            });
+            Ok(Value::Struct(out))
+        }
+        MethodKind::GetByUuid => {
+            let s = args.str(0);
+            Uuid::try_parse(s.trim())
+                .ok()
+                .and_then(|u| reg.by_uuid(class, &u))
+                .map(Value::Ref)
+                .ok_or_else(|| ApiError::new("UUID_INVALID", [cname.as_str(), s]))
+        }
+        MethodKind::GetByNameLabel => {
+            let fi = server.model.field(class, "name_label");
+            let label = args.str(0);
+            let mut out = Vec::new();
+            reg.for_each(class, |r, row| {
+                if row.fields[fi].as_str() == Some(label) {
+                    out.push(Value::Ref(r));
+                }
+            });
+            Ok(Value::Array(out))
+        }
+        MethodKind::SetField(fi) => {
+            let r = args.r(0);
+            let v = args.take(1);
+            let ((), commit) = reg.update(class, r, Write::Durable, |f| {
+                f[fi] = v;
+                Ok(())
+            })?;
+            durable(commit).await
+        }
+        MethodKind::AddToMap(fi) => {
+            let r = args.r(0);
+            let key = convert::key_string(&args.take(1));
+            let v = args.take(2);
+            let fname = &server.model.classes[class].fields[fi].name;
+            let ((), commit) = reg.update(class, r, Write::Durable, |f| {
+                let Value::Struct(m) = &mut f[fi] else {
+                    return Err(ApiError::internal(format!("{cname}.{fname} is not a map")));
+                };
+                if m.iter().any(|(k, _)| *k == key) {
+                    return Err(ApiError::new(
+                        "MAP_DUPLICATE_KEY",
+                        [cname.clone(), fname.clone(), r.to_string(), key.clone()],
+                    ));
+                }
+                m.push((key, v));
+                Ok(())
+            })?;
+            durable(commit).await
+        }
+        MethodKind::RemoveFromMap(fi) => {
+            let r = args.r(0);
+            let key = convert::key_string(&args.take(1));
+            let ((), commit) = reg.update(class, r, Write::Durable, |f| {
+                if let Value::Struct(m) = &mut f[fi] {
+                    m.retain(|(k, _)| *k != key);
+                }
+                Ok(())
+            })?;
+            durable(commit).await
+        }
+        MethodKind::Explicit(_) | MethodKind::ListMethods => {
+            Err(ApiError::internal("not an implicit message"))
+        }
+    }
+}
+
+/// Waits for a change to be on disk, then answers `void`.
+pub async fn durable(commit: crate::registry::Commit) -> ApiResult<Value> {
+    commit.wait().await.map_err(ApiError::internal)?;
+    Ok(Value::void())
+}
+
+/// A row as the client sees it: every field but the internal ones.
+pub fn record(server: &Server, class: ClassId, row: &Row) -> Value {
+    let c = &server.model.classes[class];
+    Value::Struct(
+        c.fields
+            .iter()
+            .zip(row.fields.iter())
+            .filter(|(f, _)| !f.internal)
+            .map(|(f, v)| (f.name.clone(), v.clone()))
+            .collect(),
+    )
+}

@@ -1,0 +1,121 @@
+//! Users, password checks and login throttling.
+//!
+//! There is one user, `root` (xapi's local superuser). Its password hash
+//! lives in the durable store. Checks run on blocking threads (argon2 is
+//! deliberately slow) and failures are answered late: each user name has a
+//! lock that a failed attempt holds for a delay that doubles with every
+//! further consecutive failure, so guessing one account's password is slow
+//! however many connections try, while other users and every other call go
+//! on unhindered.
+
+pub mod password;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+/// The local superuser.
+pub const ROOT: &str = "root";
+
+/// The throttling bucket for every name that is not a user: unknown names
+/// share one, so random names cannot grow the table.
+const UNKNOWN_USER: &str = "";
+
+/// Why a login failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Wrong user name or password.
+    Denied,
+    /// The check itself could not run.
+    Internal(String),
+}
+
+/// Password state and throttling.
+pub struct Auth {
+    root_hash: RwLock<String>,
+    failures: DashMap<String, Arc<tokio::sync::Mutex<u32>>>,
+    base_delay: Duration,
+    max_delay: Duration,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Starts with root's password hash.
+    pub fn new(root_hash: String, base_delay: Duration, max_delay: Duration) -> Auth {
+        Auth {
+            root_hash: RwLock::new(root_hash),
+            failures: DashMap::new(),
+            base_delay,
+            max_delay,
+        }
+    }
+
+    fn bucket(&self, user: &str) -> Arc<tokio::sync::Mutex<u32>> {
+        let key = if user == ROOT { ROOT } else { UNKNOWN_USER };
+        self.failures.entry(key.to_owned()).or_default().clone()
+    }
+
+    /// Checks a user's password. A failure is returned only after the
+    /// user's current penalty delay.
+    pub async fn check(&self, user: &str, password: &str) -> Result<(), AuthFailure> {
+        let bucket = self.bucket(user);
+        let mut fails = bucket.lock().await;
+        let hash = self
+            .root_hash
+            .read()
+            .map(|h| h.clone())
+            .map_err(|_| AuthFailure::Internal("password lock poisoned".into()))?;
+        let is_root = user == ROOT;
+        let pw = password.to_owned();
+        // Unknown users still pay for a full hash check, so timing does not
+        // tell which names exist.
+        let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash) && is_root)
+            .await
+            .map_err(|e| AuthFailure::Internal(e.to_string()))?;
+        if ok {
+            *fails = 0;
+            return Ok(());
+        }
+        *fails = fails.saturating_add(1);
+        let factor = 1u32 << (*fails - 1).min(16);
+        let delay = self.base_delay.saturating_mul(factor).min(self.max_delay);
+        tokio::time::sleep(delay).await;
+        Err(AuthFailure::Denied)
+    }
+
+    /// Replaces root's hash (after `change_password` persisted it).
+    pub fn set_root_hash(&self, hash: String) {
+        if let Ok(mut h) = self.root_hash.write() {
+            *h = hash;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn failures_are_delayed_per_user_and_reset_on_success() {
+        let h = tokio::task::spawn_blocking(|| password::hash("pw").unwrap())
+            .await
+            .unwrap();
+        let a = Auth::new(h, Duration::from_millis(50), Duration::from_millis(120));
+        assert_eq!(a.check("root", "pw").await, Ok(()));
+        let t = std::time::Instant::now();
+        assert_eq!(a.check("root", "bad").await, Err(AuthFailure::Denied));
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        assert_eq!(a.check("root", "bad").await, Err(AuthFailure::Denied));
+        assert_eq!(*a.bucket("root").lock().await, 2);
+        assert_eq!(a.check("alice", "pw").await, Err(AuthFailure::Denied));
+        assert_eq!(a.check("root", "pw").await, Ok(()));
+        assert_eq!(*a.bucket("root").lock().await, 0);
+        assert_eq!(a.failures.len(), 2);
+    }
+}

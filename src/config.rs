@@ -1,0 +1,238 @@
+//! Command line + config file + environment -> one [`Config`].
+//!
+//! Precedence: command-line flags, then the config file, then built-in
+//! defaults; the root password comes from `XAPID_ROOT_PASSWORD`, then the
+//! config file, then the state directory (generated on first start).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::wire::Limits;
+
+/// Everything the server needs to know to start.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Where the durable store and generated secrets live.
+    pub state_dir: PathBuf,
+    /// Storage repositories: name and directory.
+    pub srs: Vec<(String, PathBuf)>,
+    /// The root password, if given by environment or config file.
+    pub root_password: Option<String>,
+    /// A session unused this long is destroyed.
+    pub session_idle_timeout: Duration,
+    /// Most live sessions per originator; the least recently active are
+    /// evicted beyond it.
+    pub max_sessions_per_originator: usize,
+    /// Finished tasks nobody destroyed are deleted this long after they
+    /// finished.
+    pub task_retention: Duration,
+    /// How often expired sessions and old tasks are collected.
+    pub gc_interval: Duration,
+    /// The delay before answering the first failed login of a user; it
+    /// doubles with each further consecutive failure, up to
+    /// `login_failure_max_delay`.
+    pub login_failure_delay: Duration,
+    /// Upper bound of the failed-login delay.
+    pub login_failure_max_delay: Duration,
+    /// Most simultaneous client connections.
+    pub max_connections: usize,
+    /// Largest RPC request body, in bytes.
+    pub max_body_bytes: usize,
+    /// XML/JSON structure bounds.
+    pub limits: Limits,
+    /// How long shutdown waits for in-flight calls.
+    pub shutdown_grace: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the password.
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("state_dir", &self.state_dir)
+            .field("srs", &self.srs)
+            .field(
+                "root_password",
+                &self.root_password.as_ref().map(|_| "<set>"),
+            )
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field(
+                "max_sessions_per_originator",
+                &self.max_sessions_per_originator,
+            )
+            .field("task_retention", &self.task_retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            state_dir: PathBuf::from("xapid-state"),
+            srs: Vec::new(),
+            root_password: None,
+            session_idle_timeout: Duration::from_secs(24 * 3600),
+            max_sessions_per_originator: 500,
+            task_retention: Duration::from_secs(3 * 24 * 3600),
+            gc_interval: Duration::from_secs(30),
+            login_failure_delay: Duration::from_secs(2),
+            login_failure_max_delay: Duration::from_secs(30),
+            max_connections: 1024,
+            max_body_bytes: 1 << 20,
+            limits: Limits::default(),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The config file (TOML). Every key is optional.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `listen = "127.0.0.1:8080"`
+    pub listen: Option<SocketAddr>,
+    /// `state_dir = "/var/lib/xapid"`
+    pub state_dir: Option<PathBuf>,
+    /// `[sr] name = "/dir"`
+    #[serde(default)]
+    pub sr: std::collections::BTreeMap<String, PathBuf>,
+    /// `root_password = "..."`
+    pub root_password: Option<String>,
+    /// seconds
+    pub session_idle_timeout_secs: Option<f64>,
+    /// count
+    pub max_sessions_per_originator: Option<usize>,
+    /// seconds
+    pub task_retention_secs: Option<f64>,
+    /// seconds
+    pub gc_interval_secs: Option<f64>,
+    /// seconds
+    pub login_failure_delay_secs: Option<f64>,
+    /// seconds
+    pub login_failure_max_delay_secs: Option<f64>,
+    /// count
+    pub max_connections: Option<usize>,
+    /// bytes
+    pub max_body_bytes: Option<usize>,
+    /// levels
+    pub max_xml_depth: Option<usize>,
+    /// count
+    pub max_xml_elements: Option<usize>,
+    /// seconds
+    pub shutdown_grace_secs: Option<f64>,
+}
+
+fn secs(v: f64, key: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| anyhow::anyhow!("{key}: not a valid number of seconds"))
+}
+
+impl Config {
+    /// Applies a config file on top of `self`.
+    pub fn apply_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        let f: FileConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e.message()))?;
+        self.apply(f)
+    }
+
+    /// Applies parsed config-file values.
+    pub fn apply(&mut self, f: FileConfig) -> anyhow::Result<()> {
+        if let Some(v) = f.listen {
+            self.listen = v;
+        }
+        if let Some(v) = f.state_dir {
+            self.state_dir = v;
+        }
+        self.srs.extend(f.sr);
+        if f.root_password.is_some() {
+            self.root_password = f.root_password;
+        }
+        if let Some(v) = f.session_idle_timeout_secs {
+            self.session_idle_timeout = secs(v, "session_idle_timeout_secs")?;
+        }
+        if let Some(v) = f.max_sessions_per_originator {
+            anyhow::ensure!(v > 0, "max_sessions_per_originator must be at least 1");
+            self.max_sessions_per_originator = v;
+        }
+        if let Some(v) = f.task_retention_secs {
+            self.task_retention = secs(v, "task_retention_secs")?;
+        }
+        if let Some(v) = f.gc_interval_secs {
+            self.gc_interval = secs(v, "gc_interval_secs")?;
+            anyhow::ensure!(
+                !self.gc_interval.is_zero(),
+                "gc_interval_secs must be positive"
+            );
+        }
+        if let Some(v) = f.login_failure_delay_secs {
+            self.login_failure_delay = secs(v, "login_failure_delay_secs")?;
+        }
+        if let Some(v) = f.login_failure_max_delay_secs {
+            self.login_failure_max_delay = secs(v, "login_failure_max_delay_secs")?;
+        }
+        if let Some(v) = f.max_connections {
+            anyhow::ensure!(v > 0, "max_connections must be at least 1");
+            self.max_connections = v;
+        }
+        if let Some(v) = f.max_body_bytes {
+            self.max_body_bytes = v;
+        }
+        if let Some(v) = f.max_xml_depth {
+            self.limits.max_depth = v;
+        }
+        if let Some(v) = f.max_xml_elements {
+            self.limits.max_elements = v;
+        }
+        if let Some(v) = f.shutdown_grace_secs {
+            self.shutdown_grace = secs(v, "shutdown_grace_secs")?;
+        }
+        Ok(())
+    }
+
+    /// Parses `NAME=DIR`.
+    pub fn parse_sr(s: &str) -> Result<(String, PathBuf), String> {
+        let (name, dir) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=DIR, got {s:?}"))?;
+        if name.is_empty() || dir.is_empty() {
+            return Err(format!("expected NAME=DIR, got {s:?}"));
+        }
+        Ok((name.to_owned(), PathBuf::from(dir)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_apply() {
+        let mut c = Config::default();
+        let f: FileConfig = toml::from_str(
+            "listen = \"127.0.0.1:0\"\nsession_idle_timeout_secs = 5\n[sr]\nlocal = \"/srv\"\n",
+        )
+        .unwrap();
+        c.apply(f).unwrap();
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.session_idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.srs, vec![("local".to_string(), PathBuf::from("/srv"))]);
+        assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let c = Config {
+            root_password: Some("hunter2".into()),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,98 @@
+//! The `xapid` binary: parse the command line, run the server until SIGTERM
+//! or Ctrl-C.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use xapid::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "xapid",
+    version,
+    about = "A XenAPI-compatible server for disk images and block jobs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve XenAPI over XML-RPC and JSON-RPC.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Directory for the durable store and generated secrets
+        /// [default: ./xapid-state].
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// A storage repository: NAME=DIR (repeatable).
+        #[arg(long = "sr", value_parser = Config::parse_sr)]
+        srs: Vec<(String, PathBuf)>,
+        /// A TOML config file (see docs/configuration.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let Command::Serve {
+        listen,
+        state_dir,
+        srs,
+        config: file,
+    } = cli.command;
+    let mut config = Config::default();
+    if let Some(f) = file {
+        config.apply_file(&f)?;
+    }
+    if let Some(l) = listen {
+        config.listen = l;
+    }
+    if let Some(d) = state_dir {
+        config.state_dir = d;
+    }
+    config.srs.extend(srs);
+    if let Ok(pw) = std::env::var("XAPID_ROOT_PASSWORD") {
+        if !pw.is_empty() {
+            config.root_password = Some(pw);
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("xapid-rpc")
+        .build()?;
+    rt.block_on(async move {
+        let running = xapid::start(config).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,199 @@
+//! The value tree shared by the codecs, the dispatcher and the registry.
+//!
+//! One type serves the wire (what a client sent, what we answer) and storage
+//! (the fields of a registry row), so a getter is a clone and an encode, with
+//! no conversion in between.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use super::datetime::DateTime;
+
+/// A XenAPI value.
+///
+/// The decoder produces `Nil`, `Bool`, `Int`, `Double`, `String`, `DateTime`,
+/// `Base64`, `Array` and `Struct`; `Ref` and `I4` are produced only by the
+/// server (after a parameter has been checked against its datamodel type).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Value {
+    /// `<nil/>` / JSON `null`.
+    Nil,
+    /// `<boolean>`.
+    Bool(bool),
+    /// XenAPI `int` (64-bit). XML-RPC: an untyped decimal string, as xapi
+    /// sends it; JSON: a number.
+    Int(i64),
+    /// A typed 32-bit int, `<i4>`: xapi emits typed ints only in
+    /// `event.from`'s `valid_ref_counts`.
+    I4(i32),
+    /// `<double>`.
+    Double(f64),
+    /// A string (untyped `<value>` on output).
+    String(String),
+    /// `<dateTime.iso8601>`, whole seconds, UTC.
+    DateTime(DateTime),
+    /// `<base64>`.
+    Base64(Vec<u8>),
+    /// An object reference; encoded as the string `OpaqueRef:<uuid>`.
+    Ref(Ref),
+    /// `<array>`: XenAPI sets.
+    Array(Vec<Value>),
+    /// `<struct>`: XenAPI maps and records, in order.
+    Struct(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The string inside a `String`, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A struct member by name.
+    pub fn member(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Struct(m) => m.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The empty string: what `void` results are on the wire.
+    pub fn void() -> Value {
+        Value::String(String::new())
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+impl From<Ref> for Value {
+    fn from(r: Ref) -> Self {
+        Value::Ref(r)
+    }
+}
+
+/// An object reference, `OpaqueRef:<uuid>`; the nil uuid is `OpaqueRef:NULL`.
+///
+/// Kept as 16 bytes rather than a 46-byte string: refs are in every row and
+/// every lookup key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Ref(pub Uuid);
+
+/// The prefix of every reference on the wire.
+pub const REF_PREFIX: &str = "OpaqueRef:";
+
+impl Ref {
+    /// `OpaqueRef:NULL`.
+    pub const NULL: Ref = Ref(Uuid::nil());
+
+    /// A fresh random reference.
+    pub fn new() -> Ref {
+        Ref(Uuid::new_v4())
+    }
+
+    /// Whether this is `OpaqueRef:NULL`.
+    pub fn is_null(&self) -> bool {
+        self.0.is_nil()
+    }
+
+    /// Parses `OpaqueRef:<uuid>` or `OpaqueRef:NULL`.
+    pub fn parse(s: &str) -> Option<Ref> {
+        let rest = s.strip_prefix(REF_PREFIX)?;
+        if rest == "NULL" {
+            return Some(Ref::NULL);
+        }
+        // Only the canonical hyphenated form: refs are compared as strings
+        // by clients, so two spellings of one ref must not both be accepted.
+        if rest.len() != 36 {
+            return None;
+        }
+        Uuid::try_parse(rest).ok().map(Ref)
+    }
+
+    /// Writes `OpaqueRef:...` into `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(REF_PREFIX.as_bytes());
+        if self.is_null() {
+            out.extend_from_slice(b"NULL");
+        } else {
+            let mut buf = [0u8; 36];
+            out.extend_from_slice(self.0.hyphenated().encode_lower(&mut buf).as_bytes());
+        }
+    }
+}
+
+impl fmt::Display for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_null() {
+            write!(f, "{REF_PREFIX}NULL")
+        } else {
+            write!(f, "{REF_PREFIX}{}", self.0.hyphenated())
+        }
+    }
+}
+
+impl serde::Serialize for Ref {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ref {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ref::parse(&s).ok_or_else(|| serde::de::Error::custom("not a reference"))
+    }
+}
+
+impl fmt::Debug for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refs_round_trip() {
+        let r = Ref::new();
+        assert_eq!(Ref::parse(&r.to_string()), Some(r));
+        assert_eq!(Ref::parse("OpaqueRef:NULL"), Some(Ref::NULL));
+        assert_eq!(Ref::NULL.to_string(), "OpaqueRef:NULL");
+        let mut out = Vec::new();
+        r.write_to(&mut out);
+        assert_eq!(out, r.to_string().into_bytes());
+    }
+
+    #[test]
+    fn bad_refs_rejected() {
+        for s in [
+            "",
+            "OpaqueRef:",
+            "OpaqueRef:x",
+            "opaqueref:NULL",
+            "DummyRef:|x|y",
+            "OpaqueRef:{00000000-0000-0000-0000-000000000000}",
+        ] {
+            assert_eq!(Ref::parse(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn value_is_small() {
+        assert!(std::mem::size_of::<Value>() <= 32);
+    }
+}
