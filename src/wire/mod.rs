@@ -2,6 +2,7 @@
 //! codecs. Only this module and `model` know what a request looks like on
 //! the wire; everything after dispatch works on [`Value`]s.
 
+pub mod base64;
 pub mod datetime;
 pub mod jsonrpc;
 pub mod value;

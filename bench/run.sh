@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Reproduces the figures in docs/performance.md, in one run:
+#  1. ../shared/bench/rpc_anchors.sh: CPU per task.get_progress call for
+#     hyper-floor (the ceiling), dxr-peer, py-peer and xapid, 100k tasks.
+#  2. bench/registry_bench.py: registry memory per task and the time of
+#     task.get_all_records over 100k tasks.
+# usage: bench/run.sh [TASKS] [SECS]     needs: wrk, python3, taskset, cargo
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tasks=${1:-100000}; secs=${2:-8}
+anchors=${ANCHORS:-../shared/bench}
+cargo build -q --release
+bin=$PWD/target/release/xapid
+echo "== RPC CPU per call ($tasks tasks, ${secs}s, server on CPU 0, wrk on CPU 1)"
+XAPID_BIN=$bin bash "$anchors/rpc_anchors.sh" "$tasks" "$secs"
+echo "== registry"
+state=$(mktemp -d)
+XAPID_ROOT_PASSWORD=password RUST_LOG=warn taskset -c 0 "$bin" serve --listen 127.0.0.1:18090 --state-dir "$state" &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$state"' EXIT
+for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:18090/ && break; sleep 0.1; done
+python3 bench/registry_bench.py http://127.0.0.1:18090/ "$pid" --tasks "$tasks"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust unit and integration tests, then the Python
+# suite (tests/python) against the real server binary. Both suites always
+# run (a Rust failure does not hide the Python results); the exit code is
+# non-zero if either failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${XAPID_VENV:-.venv}"
+start=$(date +%s)
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating the Python venv in $VENV"
+    python3 -m venv "$VENV"
+fi
+echo "== installing Python test requirements"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+
+echo "== cargo build"
+cargo build
+
+echo "== cargo test --all-targets"
+rust=0
+cargo test --all-targets || rust=$?
+
+echo "== python tests (tests/python)"
+py=0
+XAPID_BIN="$PWD/target/debug/xapid" "$VENV/bin/python" -m pytest -q tests/python || py=$?
+
+echo
+echo "== summary ($(( $(date +%s) - start ))s)"
+[ "$rust" -eq 0 ] && echo "rust tests:   ok" || echo "rust tests:   FAILED (cargo test exit $rust)"
+[ "$py" -eq 0 ] && echo "python tests: ok" || echo "python tests: FAILED (pytest exit $py)"
+[ "$rust" -eq 0 ] && [ "$py" -eq 0 ]

@@ -1,0 +1,162 @@
+//! The real server in-process on port 0: concurrency, the connection cap,
+//! login throttling that slows only the guesser, durable acknowledgements
+//! across a restart, graceful shutdown.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{config, start, Client};
+use xapid::wire::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_many_concurrent_clients() {
+    let srv = start(config()).await;
+    let addr = srv.addr;
+    let mut c = Client::connect(addr).await;
+    let s = c.login().await;
+    let t = c.ok("task.create", &[&s, "t", "d"]).await;
+    let t = t.as_str().unwrap().to_owned();
+    let mut joins = Vec::new();
+    for _ in 0..8 {
+        let (s, t) = (s.clone(), t.clone());
+        joins.push(tokio::spawn(async move {
+            let mut c = Client::connect(addr).await;
+            for _ in 0..200 {
+                assert_eq!(
+                    c.ok("task.get_progress", &[&s, &t]).await,
+                    Value::Double(0.0)
+                );
+            }
+        }));
+    }
+    for j in joins {
+        j.await.unwrap();
+    }
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cap_queues_extra_connections() {
+    let mut cfg = config();
+    cfg.max_connections = 2;
+    let srv = start(cfg).await;
+    let mut a = Client::connect(srv.addr).await;
+    let mut b = Client::connect(srv.addr).await;
+    let s = a.login().await;
+    b.ok("task.get_all", &[&s]).await;
+    // A third connection is accepted only when one of the two goes away.
+    let addr = srv.addr;
+    let s2 = s.clone();
+    let third = tokio::spawn(async move {
+        let mut c = Client::connect(addr).await;
+        c.ok("task.get_all", &[&s2]).await;
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished(),
+        "the third connection was served beyond the cap"
+    );
+    drop(b);
+    tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("served once a slot freed")
+        .unwrap();
+    a.ok("task.get_all", &[&s]).await;
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_login_slows_only_itself() {
+    let mut cfg = config();
+    cfg.login_failure_delay = Duration::from_millis(800);
+    cfg.login_failure_max_delay = Duration::from_millis(800);
+    let srv = start(cfg).await;
+    let addr = srv.addr;
+    let mut c = Client::connect(addr).await;
+    let s = c.login().await;
+    let t0 = Instant::now();
+    let guess = tokio::spawn(async move {
+        let mut g = Client::connect(addr).await;
+        g.fails("session.login_with_password", &["root", "wrong"])
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..100 {
+        c.ok("task.get_all", &[&s]).await;
+    }
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_millis(700),
+        "other calls were held up: {took:?}"
+    );
+    let err = guess.await.unwrap();
+    assert_eq!(
+        err,
+        [
+            "SESSION_AUTHENTICATION_FAILED",
+            "root",
+            "Authentication failure"
+        ]
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(800));
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_changes_survive_a_restart() {
+    let cfg = config();
+    let dir = cfg.state_dir.clone();
+    let srv = start(cfg.clone()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let s = c.login().await;
+    let t = c.ok("task.create", &[&s, "kept", "across restarts"]).await;
+    let t = t.as_str().unwrap().to_owned();
+    c.ok("task.add_to_other_config", &[&s, &t, "k", "v"]).await;
+    c.ok("task.set_status", &[&s, &t, "success"]).await;
+    srv.shutdown().await;
+
+    let srv = start(cfg).await;
+    let mut c = Client::connect(srv.addr).await;
+    let s = c.login().await;
+    let rec = c.ok("task.get_record", &[&s, &t]).await;
+    assert_eq!(rec.member("name_label"), Some(&Value::from("kept")));
+    assert_eq!(rec.member("status"), Some(&Value::from("success")));
+    assert_eq!(
+        rec.member("other_config"),
+        Some(&Value::Struct(vec![("k".into(), Value::from("v"))]))
+    );
+    srv.shutdown().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_calls_return_a_task_that_completes() {
+    let srv = start(config()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let s = c.login().await;
+    let t = c.ok("task.create", &[&s, "victim", ""]).await;
+    let t = t.as_str().unwrap().to_owned();
+    let a = c.ok("Async.task.cancel", &[&s, &t]).await;
+    let a = a.as_str().unwrap().to_owned();
+    assert_ne!(a, t);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = c.ok("task.get_status", &[&s, &a]).await;
+        if st != Value::from("pending") {
+            assert_eq!(st, Value::from("success"));
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        c.ok("task.get_result", &[&s, &a]).await,
+        Value::from("<value></value>")
+    );
+    assert_eq!(
+        c.ok("task.get_name_label", &[&s, &a]).await,
+        Value::from("Async.task.cancel")
+    );
+    srv.shutdown().await;
+}
