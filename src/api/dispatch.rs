@@ -60,11 +60,16 @@ async fn run(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> ApiResu
     };
     let params: Vec<Value> = params.collect();
     check_count(method, params.len())?;
-    let args = convert_params(server, method, params)?;
+    let (args, bad_ref) = convert_params(server, method, params)?;
     let session = match session_arg {
         Some(v) => session::check(server, &v)?,
         None => Ref::NULL,
     };
+    // A reference that does not parse is, as in xapi, only found out by the
+    // implementation, i.e. after the session check.
+    if let Some(e) = bad_ref {
+        return Err(e);
+    }
     let class = method.class.unwrap_or_default();
     match method.kind {
         MethodKind::Explicit(mi) => {
@@ -113,12 +118,27 @@ fn check_count(method: &Method, received: usize) -> ApiResult<()> {
     Ok(())
 }
 
-fn convert_params(server: &Server, method: &Method, params: Vec<Value>) -> ApiResult<Args> {
+/// Checks and converts the parameters. A `HANDLE_INVALID` (a string that
+/// is not a reference) is returned aside, to be raised after the session
+/// check; other errors are raised at once.
+fn convert_params(
+    server: &Server,
+    method: &Method,
+    params: Vec<Value>,
+) -> ApiResult<(Args, Option<ApiError>)> {
     let mut out = Vec::with_capacity(params.len());
+    let mut bad_ref = None;
     for (p, v) in method.params.iter().zip(params) {
-        out.push(convert::from_wire(&server.model, &p.ty, &p.name, v)?);
+        match convert::from_wire(&server.model, &p.ty, &p.name, v) {
+            Ok(v) => out.push(v),
+            Err(e) if e.code == "HANDLE_INVALID" => {
+                bad_ref.get_or_insert(e);
+                out.push(Value::Ref(Ref::NULL));
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok(Args(out))
+    Ok((Args(out), bad_ref))
 }
 
 fn list_methods(server: &Server) -> Value {

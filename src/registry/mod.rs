@@ -114,10 +114,7 @@ fn row_uuid(fields: &[Value]) -> Option<Uuid> {
 impl Registry {
     /// Opens the store under `state_dir` and loads every persisted row.
     /// Returns the registry and the store's settings.
-    pub fn open(
-        model: Arc<Model>,
-        state_dir: &Path,
-    ) -> Result<(Registry, Settings), StoreError> {
+    pub fn open(model: Arc<Model>, state_dir: &Path) -> Result<(Registry, Settings), StoreError> {
         let (store, Loaded { rows, meta }) = Store::open(state_dir)?;
         let tables = model
             .classes
