@@ -69,10 +69,21 @@ fn main() -> anyhow::Result<()> {
             config.root_password = Some(pw);
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("xapid-rpc")
-        .build()?;
+    // One CPU to run on (e.g. under taskset): a single-threaded runtime
+    // avoids the work-stealing scheduler's cross-thread wake-ups. Image I/O
+    // never runs on these threads either way (it uses blocking threads).
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rt = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("xapid-rpc")
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("xapid-rpc")
+            .build()?
+    };
     rt.block_on(async move {
         let running = xapid::start(config).await?;
         wait_for_signal().await;

@@ -49,16 +49,15 @@ async fn run(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> ApiResu
     if method.kind == MethodKind::ListMethods {
         return Ok(Answer::Bare(list_methods(server)));
     }
-    let mut params = params.into_iter();
+    let mut params = params;
     let session_arg = if method.session {
-        match params.next() {
-            Some(v) => Some(v),
-            None => return Err(ApiError::new("SESSION_INVALID", [""])),
+        if params.is_empty() {
+            return Err(ApiError::new("SESSION_INVALID", [""]));
         }
+        Some(params.remove(0))
     } else {
         None
     };
-    let params: Vec<Value> = params.collect();
     check_count(method, params.len())?;
     let (args, bad_ref) = convert_params(server, method, params)?;
     let session = match session_arg {
@@ -124,21 +123,21 @@ fn check_count(method: &Method, received: usize) -> ApiResult<()> {
 fn convert_params(
     server: &Server,
     method: &Method,
-    params: Vec<Value>,
+    mut params: Vec<Value>,
 ) -> ApiResult<(Args, Option<ApiError>)> {
-    let mut out = Vec::with_capacity(params.len());
     let mut bad_ref = None;
-    for (p, v) in method.params.iter().zip(params) {
-        match convert::from_wire(&server.model, &p.ty, &p.name, v) {
-            Ok(v) => out.push(v),
+    for (p, v) in method.params.iter().zip(params.iter_mut()) {
+        let given = std::mem::replace(v, Value::Nil);
+        match convert::from_wire(&server.model, &p.ty, &p.name, given) {
+            Ok(x) => *v = x,
             Err(e) if e.code == "HANDLE_INVALID" => {
                 bad_ref.get_or_insert(e);
-                out.push(Value::Ref(Ref::NULL));
+                *v = Value::Ref(Ref::NULL);
             }
             Err(e) => return Err(e),
         }
     }
-    Ok((Args(out), bad_ref))
+    Ok((Args(params), bad_ref))
 }
 
 fn list_methods(server: &Server) -> Value {

@@ -85,9 +85,9 @@ async fn route(server: &Arc<Server>, req: Request<Incoming>, _peer: SocketAddr) 
         Method::OPTIONS => {
             let mut r = plain(StatusCode::OK, "");
             let h = r.headers_mut();
-            h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+            h.insert(rpc::ACAO, HeaderValue::from_static("*"));
             h.insert(
-                "access-control-allow-headers",
+                rpc::ACAH,
                 HeaderValue::from_static("X-Requested-With, Content-Type"),
             );
             h.insert(

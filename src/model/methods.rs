@@ -2,6 +2,7 @@
 //! implicit, derived from the model.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{Access, Class, ClassId, Model, Param, Type};
 
@@ -61,7 +62,31 @@ pub struct Method {
 #[derive(Debug)]
 pub struct MethodTable {
     methods: Vec<Method>,
-    by_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize, BuildHasherDefault<NameHasher>>,
+}
+
+/// FNV-1a over the method name: the table is fixed at start-up and small,
+/// so a flooding-resistant hash buys nothing here, and this runs on every
+/// call.
+#[derive(Default)]
+pub struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 /// The prefixes that ask for the asynchronous form of a call.
@@ -85,7 +110,8 @@ impl MethodTable {
         for (ci, c) in model.classes.iter().enumerate() {
             methods.extend(class_methods(ci, c));
         }
-        let mut by_name = HashMap::new();
+        let mut by_name: HashMap<String, usize, BuildHasherDefault<NameHasher>> =
+            HashMap::default();
         for (i, m) in methods.iter().enumerate() {
             by_name.insert(m.wire.clone(), i);
         }

@@ -116,10 +116,7 @@ impl Ref {
         }
         // Only the canonical hyphenated form: refs are compared as strings
         // by clients, so two spellings of one ref must not both be accepted.
-        if rest.len() != 36 {
-            return None;
-        }
-        Uuid::try_parse(rest).ok().map(Ref)
+        parse_hyphenated(rest.as_bytes()).map(Ref)
     }
 
     /// Writes `OpaqueRef:...` into `out`.
@@ -133,6 +130,50 @@ impl Ref {
         }
     }
 }
+
+/// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (either case): the only
+/// spelling of a uuid in a ref. On every call's hot path (session and
+/// object refs), hence hand-written.
+fn parse_hyphenated(s: &[u8]) -> Option<Uuid> {
+    if s.len() != 36 || s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut j = 0;
+    let mut i = 0;
+    while i < 36 {
+        if i == 8 || i == 13 || i == 18 || i == 23 {
+            i += 1;
+            continue;
+        }
+        let hi = HEX[s[i] as usize];
+        let lo = HEX[s[i + 1] as usize];
+        if (hi | lo) & 0x10 != 0 {
+            return None;
+        }
+        out[j] = (hi << 4) | lo;
+        j += 1;
+        i += 2;
+    }
+    Some(Uuid::from_bytes(out))
+}
+
+/// Hex digit values; 0x10 marks a non-digit.
+const HEX: [u8; 256] = {
+    let mut t = [0x10u8; 256];
+    let mut c = 0;
+    while c < 10 {
+        t[b'0' as usize + c] = c as u8;
+        c += 1;
+    }
+    let mut c = 0;
+    while c < 6 {
+        t[b'a' as usize + c] = 10 + c as u8;
+        t[b'A' as usize + c] = 10 + c as u8;
+        c += 1;
+    }
+    t
+};
 
 impl fmt::Display for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -176,6 +217,26 @@ mod tests {
         let mut out = Vec::new();
         r.write_to(&mut out);
         assert_eq!(out, r.to_string().into_bytes());
+    }
+
+    #[test]
+    fn the_uuid_parser_agrees_with_the_uuid_crate() {
+        for _ in 0..1000 {
+            let u = Uuid::new_v4();
+            let lower = u.hyphenated().to_string();
+            assert_eq!(parse_hyphenated(lower.as_bytes()), Some(u));
+            assert_eq!(parse_hyphenated(lower.to_uppercase().as_bytes()), Some(u));
+        }
+        for bad in [
+            "0000000g-0000-0000-0000-000000000000",
+            "00000000000000000000000000000000",
+            "00000000-0000-0000-0000-00000000000",
+            "00000000-0000-0000-0000-0000000000000",
+            "00000000+0000-0000-0000-000000000000",
+        ] {
+            assert_eq!(parse_hyphenated(bad.as_bytes()), None, "{bad}");
+            assert!(Uuid::try_parse(bad).is_err() || bad.len() != 36);
+        }
     }
 
     #[test]

@@ -29,6 +29,9 @@ use super::datetime::DateTime;
 use super::value::Value;
 use super::{base64, DecodeError, Limits, MethodCall, Reply};
 
+#[path = "xmlrpc_fast.rs"]
+mod fast;
+
 // ---------------------------------------------------------------------------
 // Error reasons (short, static, never quoting the body).
 
@@ -63,6 +66,17 @@ const E_NIL: DecodeError = DecodeError("bad nil");
 
 /// Decodes a `<methodCall>` request body.
 pub fn decode_call(body: &[u8], limits: &Limits) -> Result<MethodCall, DecodeError> {
+    if let Some(call) = fast::decode_call(body) {
+        if call.params.len() < limits.max_elements / 4 {
+            return Ok(call);
+        }
+    }
+    decode_call_full(body, limits)
+}
+
+/// The full decoder (everything XML-RPC allows); [`decode_call`] tries a
+/// fast path for the common flat shape first.
+pub fn decode_call_full(body: &[u8], limits: &Limits) -> Result<MethodCall, DecodeError> {
     let mut lx = Lexer::new(body, limits)?;
     match lx.next_nonws()? {
         Tok::Open(Tag::MethodCall) => {}
