@@ -91,10 +91,7 @@ fn main() {
         black_box(&out);
     });
     let record = Reply::Success(Value::Struct(vec![
-        (
-            "uuid".into(),
-            Value::String(uuid::Uuid::new_v4().to_string()),
-        ),
+        ("uuid".into(), Value::from(uuid::Uuid::new_v4().to_string())),
         ("name_label".into(), Value::from("Async.VM.start")),
         ("name_description".into(), Value::from("")),
         ("status".into(), Value::from("pending")),

@@ -171,7 +171,7 @@ fn tag_value(t: &J) -> Value {
         "i" => Value::Int(v.as_i64().unwrap()),
         "b" => Value::Bool(v.as_bool().unwrap()),
         "d" => Value::Double(f64::from_bits(v.as_u64().unwrap())),
-        "s" => Value::String(v.as_str().unwrap().to_owned()),
+        "s" => Value::from(v.as_str().unwrap().to_owned()),
         "n" => Value::Nil,
         "a" => Value::Array(v.as_array().unwrap().iter().map(tag_value).collect()),
         "m" => Value::Struct(
@@ -238,10 +238,10 @@ fn python_dumps_decode_like_python_loads() {
 /// What Python's `loads` makes of a value we encode.
 fn python_view(v: &Value) -> Value {
     match v {
-        Value::String(s) => Value::String(xml_text(s)),
-        Value::Int(i) => Value::String(i.to_string()),
+        Value::String(s) => Value::from(xml_text(s)),
+        Value::Int(i) => Value::from(i.to_string()),
         Value::I4(i) => Value::Int(i64::from(*i)),
-        Value::Ref(r) => Value::String(r.to_string()),
+        Value::Ref(r) => Value::from(r.to_string()),
         Value::Double(d) => Value::Double(g16(*d).parse().unwrap()),
         Value::Array(items) => Value::Array(items.iter().map(python_view).collect()),
         // A Python dict: last value wins, in the first key's place.
@@ -296,7 +296,7 @@ fn our_replies_load_in_python() {
                 ("Status".into(), Value::from("Failure")),
                 (
                     "ErrorDescription".into(),
-                    Value::Array(desc.iter().map(|s| Value::String(xml_text(s))).collect()),
+                    Value::Array(desc.iter().map(|s| Value::from(xml_text(s))).collect()),
                 ),
             ]),
             Reply::Bare(v) => python_view(v),

@@ -131,7 +131,7 @@ fn typed(v: &Value, f: &mut Fmt, out: &mut String) {
             f.ws(out);
             out.push_str("</struct>");
         }
-        Value::Ref(_) | Value::I4(_) => unreachable!("not generated"),
+        Value::Ref(_) | Value::I4(_) | Value::Stream(_) => unreachable!("not generated"),
     }
     out.push_str("</value>");
 }
@@ -140,9 +140,9 @@ fn typed(v: &Value, f: &mut Fmt, out: &mut String) {
 /// characters, which XML cannot carry).
 fn client_value(v: &Value) -> Value {
     match v {
-        Value::Ref(r) => Value::String(r.to_string()),
+        Value::Ref(r) => Value::from(r.to_string()),
         Value::I4(i) => Value::Int(i64::from(*i)),
-        Value::String(s) => Value::String(strip_controls(s)),
+        Value::String(s) => Value::from(strip_controls(s)),
         Value::Array(items) => Value::Array(items.iter().map(client_value).collect()),
         Value::Struct(m) => Value::Struct(
             m.iter()
@@ -174,9 +174,9 @@ fn after_json(v: &Value) -> Value {
     match v {
         Value::I4(i) => Value::Int(i64::from(*i)),
         Value::Double(d) if !d.is_finite() => Value::Nil,
-        Value::Ref(r) => Value::String(r.to_string()),
-        Value::DateTime(dt) => Value::String(dt.to_xapi_string()),
-        Value::Base64(b) => Value::String(base64::encode(b)),
+        Value::Ref(r) => Value::from(r.to_string()),
+        Value::DateTime(dt) => Value::from(dt.to_xapi_string()),
+        Value::Base64(b) => Value::from(base64::encode(b)),
         Value::Array(items) => Value::Array(items.iter().map(after_json).collect()),
         Value::Struct(m) => Value::Struct(dedup(
             m.iter().map(|(k, v)| (k.clone(), after_json(v))).collect(),
@@ -222,7 +222,7 @@ proptest! {
         let want = Value::Struct(vec![
             ("Status".into(), Value::from("Failure")),
             ("ErrorDescription".into(), Value::Array(
-                desc.iter().map(|s| Value::String(xml_text(s))).collect())),
+                desc.iter().map(|s| Value::from(xml_text(s))).collect())),
         ]);
         prop_assert_eq!(back, want);
     }

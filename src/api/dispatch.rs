@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{implicit, session, task, ApiError, ApiResult, Args, Ctx, Server};
 use crate::model::{convert, Method, MethodKind};
+use crate::wire::records::Format;
 use crate::wire::{MethodCall, Ref, Reply, Value};
 
 /// What the HTTP layer knows about a call beyond its body.
@@ -13,6 +14,8 @@ use crate::wire::{MethodCall, Ref, Reply, Value};
 pub struct CallMeta {
     /// The `subtask-of` request header, when it names a reference.
     pub subtask_of: Option<Ref>,
+    /// The wire format the reply will be encoded in.
+    pub format: Format,
 }
 
 /// Answers one call.
@@ -91,7 +94,7 @@ async fn run(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> ApiResu
                 handler(cx, args).await.map(Answer::Value)
             }
         }
-        kind => implicit::run(server, class, kind, args)
+        kind => implicit::run(server, class, kind, args, meta.format)
             .await
             .map(Answer::Value),
     }
@@ -146,7 +149,7 @@ fn list_methods(server: &Server) -> Value {
             .methods
             .all()
             .iter()
-            .map(|m| Value::String(m.wire.clone()))
+            .map(|m| Value::from(m.wire.as_str()))
             .collect(),
     )
 }

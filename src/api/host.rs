@@ -28,8 +28,8 @@ pub async fn bootstrap(reg: &Registry, ids: &Ids) -> anyhow::Result<(Ref, Ref)> 
         Some(r) => r,
         None => {
             let mut f = model.default_row(h.class);
-            f[h.uuid] = Value::String(Uuid::new_v4().to_string());
-            f[h.name_label] = Value::String(hostname());
+            f[h.uuid] = Value::from(Uuid::new_v4().to_string());
+            f[h.name_label] = Value::from(hostname());
             f[h.name_description] = Value::String("xapid: disk images and block jobs".into());
             let r = Ref::new();
             reg.insert(h.class, r, f).wait().await?;
@@ -51,7 +51,7 @@ pub async fn bootstrap(reg: &Registry, ids: &Ids) -> anyhow::Result<(Ref, Ref)> 
             ("xapid".into(), Value::from(version)),
         ]);
         f[h.enabled] = Value::Bool(true);
-        f[h.hostname] = Value::String(hostname());
+        f[h.hostname] = Value::from(hostname());
         f[h.address] = Value::String("127.0.0.1".into());
         Ok(())
     })?;
@@ -60,7 +60,7 @@ pub async fn bootstrap(reg: &Registry, ids: &Ids) -> anyhow::Result<(Ref, Ref)> 
         Some(r) => r,
         None => {
             let mut f = model.default_row(p.class);
-            f[p.uuid] = Value::String(Uuid::new_v4().to_string());
+            f[p.uuid] = Value::from(Uuid::new_v4().to_string());
             f[p.master] = Value::Ref(host);
             let r = Ref::new();
             reg.insert(p.class, r, f).wait().await?;

@@ -15,7 +15,6 @@ pub struct SessionIds {
     pub is_local_superuser: usize,
     pub validation_time: usize,
     pub auth_user_name: usize,
-    pub tasks: usize,
     pub originator: usize,
 }
 
@@ -41,7 +40,6 @@ pub struct TaskIds {
     pub subtask_of: usize,
     pub subtasks: usize,
     pub backtrace: usize,
-    pub session: usize,
     pub managed: usize,
 }
 
@@ -104,7 +102,6 @@ impl Ids {
                 is_local_superuser: m.field(s, "is_local_superuser"),
                 validation_time: m.field(s, "validation_time"),
                 auth_user_name: m.field(s, "auth_user_name"),
-                tasks: m.field(s, "tasks"),
                 originator: m.field(s, "originator"),
             },
             task: TaskIds {
@@ -126,7 +123,6 @@ impl Ids {
                 subtask_of: m.field(t, "subtask_of"),
                 subtasks: m.field(t, "subtasks"),
                 backtrace: m.field(t, "backtrace"),
-                session: m.field(t, "session"),
                 managed: m.field(t, "managed"),
             },
             host: HostIds {

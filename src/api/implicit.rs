@@ -10,6 +10,8 @@ use uuid::Uuid;
 use super::{ApiError, ApiResult, Args, Server};
 use crate::model::{convert, ClassId, MethodKind};
 use crate::registry::{Row, Write};
+use crate::wire::records::{Format, RecordMap};
+use crate::wire::value::ValueStream;
 use crate::wire::Value;
 
 /// Runs an implicit message on a class.
@@ -18,6 +20,7 @@ pub async fn run(
     class: ClassId,
     kind: MethodKind,
     mut args: Args,
+    format: Format,
 ) -> ApiResult<Value> {
     let reg = &server.registry;
     let cname = &server.model.classes[class].name;
@@ -27,13 +30,7 @@ pub async fn run(
         MethodKind::GetAll => Ok(Value::Array(
             reg.refs(class).into_iter().map(Value::Ref).collect(),
         )),
-        MethodKind::GetAllRecords => {
-            let mut out = Vec::with_capacity(reg.count(class));
-            reg.for_each(class, |r, row| {
-                out.push((r.to_string(), record(server, class, row)))
-            });
-            Ok(Value::Struct(out))
-        }
+        MethodKind::GetAllRecords => Ok(stream_records(server, class, format)),
         MethodKind::GetByUuid => {
             let s = args.str(0);
             Uuid::try_parse(s.trim())
@@ -97,6 +94,40 @@ pub async fn run(
             Err(ApiError::internal("not an implicit message"))
         }
     }
+}
+
+/// `get_all_records`: the map is encoded on a blocking thread, straight
+/// from the rows (no value tree), and streamed in chunks; the RPC threads
+/// stay free and memory stays bounded however many objects there are. The
+/// refs are taken first and each row is read under its own lock only while
+/// it is encoded, so a slow reader never holds up writers.
+fn stream_records(server: &Arc<Server>, class: ClassId, format: Format) -> Value {
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || {
+        let reg = &server.registry;
+        let fields = &server.model.classes[class].fields;
+        let mut map = RecordMap::new(format);
+        let names = map.names(fields.iter().map(|f| f.name.as_str()));
+        for r in reg.refs(class) {
+            reg.read(class, r, |row| {
+                let visible = fields
+                    .iter()
+                    .zip(names.iter())
+                    .zip(row.fields.iter())
+                    .filter(|((f, _), _)| !f.internal)
+                    .map(|((_, n), v)| (n.as_slice(), v));
+                map.entry(r, visible);
+            });
+            if let Some(chunk) = map.take_chunk() {
+                if tx.blocking_send(chunk.into()).is_err() {
+                    return; // the client went away
+                }
+            }
+        }
+        let _ = tx.blocking_send(map.finish().into());
+    });
+    Value::Stream(ValueStream::new(rx))
 }
 
 /// Waits for a change to be on disk, then answers `void`.

@@ -35,7 +35,7 @@ pub fn check(server: &Server, v: &Value) -> ApiResult<Ref> {
     let ids = &server.ids.session;
     let invalid = || {
         let shown = match v {
-            Value::String(s) => s.clone(),
+            Value::String(s) => s.to_string(),
             Value::Ref(r) => r.to_string(),
             _ => String::new(),
         };
@@ -118,13 +118,13 @@ pub fn create(server: &Server, user: &str, originator: &str) -> Ref {
     let model = &server.model;
     let now = Value::DateTime(DateTime::now());
     let mut f = model.default_row(ids.class);
-    f[ids.uuid] = Value::String(Uuid::new_v4().to_string());
+    f[ids.uuid] = Value::from(Uuid::new_v4().to_string());
     f[ids.this_host] = Value::Ref(server.host);
     f[ids.last_active] = now.clone();
     f[ids.validation_time] = now;
     f[ids.is_local_superuser] = Value::Bool(user == ROOT);
-    f[ids.auth_user_name] = Value::String(user.to_owned());
-    f[ids.originator] = Value::String(originator.to_owned());
+    f[ids.auth_user_name] = Value::from(user);
+    f[ids.originator] = Value::from(originator);
     let r = Ref::new();
     // Sessions are never persisted: nothing to wait for.
     let _ = server.registry.insert(ids.class, r, f);

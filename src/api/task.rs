@@ -39,19 +39,17 @@ fn new_row(
     server: &Server,
     label: &str,
     description: &str,
-    session: Ref,
     subtask_of: Option<Ref>,
     managed: bool,
 ) -> Box<[Value]> {
     let t = &server.ids.task;
     let mut f = server.model.default_row(t.class);
-    f[t.uuid] = Value::String(Uuid::new_v4().to_string());
-    f[t.name_label] = Value::String(label.to_owned());
-    f[t.name_description] = Value::String(description.to_owned());
+    f[t.uuid] = Value::from(Uuid::new_v4().to_string());
+    f[t.name_label] = Value::from(label);
+    f[t.name_description] = Value::from(description);
     f[t.created] = Value::DateTime(DateTime::now());
     f[t.status] = Value::from(PENDING);
     f[t.resident_on] = Value::Ref(server.host);
-    f[t.session] = Value::Ref(session);
     f[t.managed] = Value::Bool(managed);
     if let Some(parent) = subtask_of.filter(|p| server.registry.exists(t.class, *p)) {
         f[t.subtask_of] = Value::Ref(parent);
@@ -59,16 +57,12 @@ fn new_row(
     f
 }
 
-/// Inserts a task durably and links it to its parent and session.
+/// Inserts a task durably and links it to its parent.
 async fn insert(server: &Server, f: Box<[Value]>) -> ApiResult<Ref> {
     let t = &server.ids.task;
     let parent = match f[t.subtask_of] {
         Value::Ref(p) if !p.is_null() => Some(p),
         _ => None,
-    };
-    let session = match f[t.session] {
-        Value::Ref(s) => s,
-        _ => Ref::NULL,
     };
     let r = Ref::new();
     let commit = server.registry.insert(t.class, r, f);
@@ -83,19 +77,10 @@ async fn insert(server: &Server, f: Box<[Value]>) -> ApiResult<Ref> {
             c.wait().await.map_err(ApiError::internal)?;
         }
     }
-    let s = &server.ids.session;
-    let _ = server
-        .registry
-        .update(s.class, session, Write::Volatile, |sf| {
-            if let Value::Array(ts) = &mut sf[s.tasks] {
-                ts.push(Value::Ref(r));
-            }
-            Ok(())
-        });
     Ok(r)
 }
 
-/// Deletes a task and unlinks it from its parent and session.
+/// Deletes a task and unlinks it from its parent.
 async fn remove(server: &Server, r: Ref) -> ApiResult<()> {
     let t = &server.ids.task;
     server.tasks.eta.remove(&r);
@@ -114,17 +99,6 @@ async fn remove(server: &Server, r: Ref) -> ApiResult<()> {
             c.wait().await.map_err(ApiError::internal)?;
         }
     }
-    if let Value::Ref(sess) = row.fields[t.session] {
-        let s = &server.ids.session;
-        let _ = server
-            .registry
-            .update(s.class, sess, Write::Volatile, |sf| {
-                if let Value::Array(ts) = &mut sf[s.tasks] {
-                    ts.retain(|x| *x != Value::Ref(r));
-                }
-                Ok(())
-            });
-    }
     Ok(())
 }
 
@@ -133,14 +107,9 @@ async fn remove(server: &Server, r: Ref) -> ApiResult<()> {
 pub async fn create_managed(
     server: &Server,
     label: &str,
-    session: Ref,
     subtask_of: Option<Ref>,
 ) -> ApiResult<Ref> {
-    insert(
-        server,
-        new_row(server, label, "", session, subtask_of, true),
-    )
-    .await
+    insert(server, new_row(server, label, "", subtask_of, true)).await
 }
 
 /// Marks a server-run task cancellable: `allowed_operations = [cancel]`,
@@ -165,7 +134,7 @@ pub async fn spawn_async(
     args: Args,
 ) -> ApiResult<Ref> {
     let server = cx.server.clone();
-    let r = create_managed(&server, &label, cx.session, cx.subtask_of).await?;
+    let r = create_managed(&server, &label, cx.subtask_of).await?;
     cx.task = Some(r);
     let tracker = server.tracker.clone();
     tracker.spawn(async move {
@@ -190,11 +159,11 @@ pub async fn finish(server: &Server, r: Ref, out: ApiResult<Value>) {
             Ok(v) => {
                 let mut frag = Vec::new();
                 xmlrpc::encode_value(v, &mut frag);
-                f[t.result] = Value::String(String::from_utf8(frag).unwrap_or_default());
+                f[t.result] = Value::from(String::from_utf8(frag).unwrap_or_default());
                 f[t.status] = Value::from("success");
             }
             Err(e) => {
-                f[t.error_info] = Value::Array(e.to_vec().into_iter().map(Value::String).collect());
+                f[t.error_info] = Value::Array(e.to_vec().into_iter().map(Value::from).collect());
                 f[t.status] = Value::from(if e.code == "TASK_CANCELLED" {
                     "cancelled"
                 } else {
@@ -295,7 +264,7 @@ fn client_task(server: &Server, r: Ref) -> ApiResult<()> {
 pub fn create(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
         let s = &cx.server;
-        let row = new_row(s, a.str(0), a.str(1), cx.session, cx.subtask_of, false);
+        let row = new_row(s, a.str(0), a.str(1), cx.subtask_of, false);
         insert(s, row).await.map(Value::Ref)
     })
 }

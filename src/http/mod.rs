@@ -6,6 +6,7 @@
 //!    -> route: POST /jsonrpc -> rpc::json | POST * -> rpc::xml | OPTIONS | GET /
 //! ```
 
+pub mod body;
 pub mod rpc;
 
 use std::convert::Infallible;

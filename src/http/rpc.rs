@@ -5,16 +5,20 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{HeaderMap, Response, StatusCode};
 
 use crate::api::dispatch::{dispatch, CallMeta};
 use crate::api::Server;
-use crate::wire::{jsonrpc, xmlrpc, Ref};
+use crate::wire::records::Format;
+use crate::wire::{jsonrpc, xmlrpc, Ref, Reply, Value};
+use tokio::sync::mpsc;
 
-/// The response body type of every route.
-pub type Body = Full<Bytes>;
+pub use super::body::Body;
+
+/// A placeholder result: the reply is encoded around it, then split where
+/// it stands (the envelope is fixed text, so it cannot occur twice).
+const MARK: &str = "@@xapid-stream@@";
 
 /// `Access-Control-Allow-Origin` (a constant: parsing a header name per
 /// reply shows up in profiles).
@@ -27,7 +31,7 @@ pub const SUBTASK_OF: HeaderName = HeaderName::from_static("subtask-of");
 
 /// The headers xapi puts on every RPC reply.
 fn rpc_response(content_type: &'static str, body: Vec<u8>) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Body::full(body));
     let mut h = HeaderMap::with_capacity(4);
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(ACAO, HeaderValue::from_static("*"));
@@ -38,7 +42,7 @@ fn rpc_response(content_type: &'static str, body: Vec<u8>) -> Response<Body> {
 
 /// A short plain-text error; `reason` never contains request data.
 pub fn plain(status: StatusCode, reason: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(format!("{reason}\n"))));
+    let mut r = Response::new(Body::full(format!("{reason}\n")));
     *r.status_mut() = status;
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -47,13 +51,47 @@ pub fn plain(status: StatusCode, reason: &str) -> Response<Body> {
     r
 }
 
-fn meta(headers: &HeaderMap) -> CallMeta {
+fn meta(headers: &HeaderMap, format: Format) -> CallMeta {
     CallMeta {
+        format,
         subtask_of: headers
             .get(SUBTASK_OF)
             .and_then(|v| v.to_str().ok())
             .and_then(Ref::parse),
     }
+}
+
+/// The chunks of a streamed result, if the reply has one.
+fn streamed(reply: &Reply) -> Option<mpsc::Receiver<Bytes>> {
+    match reply {
+        Reply::Success(Value::Stream(s)) => s.take(),
+        _ => None,
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A reply whose result is streamed: `encoded` is the whole reply with
+/// `needle` (the encoded [`MARK`]) where the result goes.
+fn stream_response(
+    content_type: &'static str,
+    encoded: Vec<u8>,
+    needle: &[u8],
+    rx: mpsc::Receiver<Bytes>,
+) -> Response<Body> {
+    let Some(at) = find(&encoded, needle) else {
+        return rpc_response(content_type, encoded);
+    };
+    let mut r = rpc_response(content_type, Vec::new());
+    let encoded = Bytes::from(encoded);
+    *r.body_mut() = Body::Chunks {
+        head: Some(encoded.slice(..at)),
+        rx,
+        tail: Some(encoded.slice(at + needle.len()..)),
+    };
+    r
 }
 
 /// An XML-RPC call.
@@ -67,10 +105,19 @@ pub async fn xml(server: &Arc<Server>, headers: &HeaderMap, body: &[u8]) -> Resp
             )
         }
     };
-    let reply = dispatch(server, call, &meta(headers)).await;
+    let reply = dispatch(server, call, &meta(headers, Format::Xml)).await;
     let mut out = Vec::with_capacity(256);
-    xmlrpc::encode_reply(&reply, &mut out);
-    rpc_response("text/xml", out)
+    match streamed(&reply) {
+        Some(rx) => {
+            xmlrpc::encode_reply(&Reply::Success(Value::from(MARK)), &mut out);
+            let needle = format!("<value>{MARK}</value>");
+            stream_response("text/xml", out, needle.as_bytes(), rx)
+        }
+        None => {
+            xmlrpc::encode_reply(&reply, &mut out);
+            rpc_response("text/xml", out)
+        }
+    }
 }
 
 /// A JSON-RPC call.
@@ -85,8 +132,18 @@ pub async fn json(server: &Arc<Server>, headers: &HeaderMap, body: &[u8]) -> Res
             return r;
         }
     };
-    let reply = dispatch(server, call.call, &meta(headers)).await;
+    let reply = dispatch(server, call.call, &meta(headers, Format::Json)).await;
     let mut out = Vec::with_capacity(256);
-    jsonrpc::encode_reply(&reply, &call.id, call.version, &mut out);
-    rpc_response("application/json", out)
+    match streamed(&reply) {
+        Some(rx) => {
+            let marked = Reply::Success(Value::from(MARK));
+            jsonrpc::encode_reply(&marked, &call.id, call.version, &mut out);
+            let needle = format!("\"{MARK}\"");
+            stream_response("application/json", out, needle.as_bytes(), rx)
+        }
+        None => {
+            jsonrpc::encode_reply(&reply, &call.id, call.version, &mut out);
+            rpc_response("application/json", out)
+        }
+    }
 }

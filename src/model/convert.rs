@@ -17,7 +17,7 @@ pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value
     match ty {
         Type::String => match v {
             Value::String(_) => Ok(v),
-            Value::Ref(r) => Ok(Value::String(r.to_string())),
+            Value::Ref(r) => Ok(Value::from(r.to_string())),
             _ => Err(type_error()),
         },
         Type::Int => match v {
@@ -69,7 +69,7 @@ pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value
                 .values
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(s.trim()))
-                .map(|(n, _)| Value::String(n.clone()))
+                .map(|(n, _)| Value::from(n.as_str()))
                 .ok_or_else(|| ApiError::new("INVALID_VALUE", [name, s.as_str()])),
             _ => Err(type_error()),
         },
@@ -85,8 +85,8 @@ pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value
             Value::Struct(members) => {
                 let mut out: Vec<(String, Value)> = Vec::with_capacity(members.len());
                 for (key, x) in members {
-                    let key = match from_wire(model, k, name, Value::String(key))? {
-                        Value::String(s) => s,
+                    let key = match from_wire(model, k, name, Value::from(key))? {
+                        Value::String(s) => s.to_string(),
                         other => key_string(&other),
                     };
                     let x = from_wire(model, t, name, x)?;
@@ -110,7 +110,7 @@ pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value
 /// A map key as its struct member name.
 pub fn key_string(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.to_string(),
         Value::Int(i) => i.to_string(),
         Value::I4(i) => i.to_string(),
         Value::Ref(r) => r.to_string(),
@@ -126,11 +126,11 @@ pub fn from_toml(model: &Model, ty: &Type, v: &toml::Value) -> Result<Value, Str
 
 fn toml_to_wire(v: &toml::Value) -> Value {
     match v {
-        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::String(s) => Value::from(s.as_str()),
         toml::Value::Integer(i) => Value::Int(*i),
         toml::Value::Float(f) => Value::Double(*f),
         toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Datetime(d) => Value::from(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_wire).collect()),
         toml::Value::Table(t) => Value::Struct(
             t.iter()
@@ -162,7 +162,7 @@ mod tests {
         );
         let r = Ref::new();
         assert_eq!(
-            conv("task ref", Value::String(r.to_string())).unwrap(),
+            conv("task ref", Value::from(r.to_string())).unwrap(),
             Value::Ref(r)
         );
     }

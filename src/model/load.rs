@@ -254,13 +254,13 @@ pub fn load_sources(files: &[(&str, &str)]) -> Result<Model, ModelError> {
 /// The value a field of this type starts with when the model gives none.
 fn zero(model: &Model, ty: &Type) -> Value {
     match ty {
-        Type::String => Value::String(String::new()),
+        Type::String => Value::from(""),
         Type::Int => Value::Int(0),
         Type::Float => Value::Double(0.0),
         Type::Bool => Value::Bool(false),
         Type::DateTime => Value::DateTime(crate::wire::DateTime::EPOCH),
         Type::Ref(_) => Value::Ref(crate::wire::Ref::NULL),
-        Type::Enum(e) => Value::String(model.enums[e].values[0].0.clone()),
+        Type::Enum(e) => Value::from(model.enums[e].values[0].0.as_str()),
         Type::Set(_) => Value::Array(Vec::new()),
         Type::Map(..) | Type::Record(_) | Type::Struct => Value::Struct(Vec::new()),
         Type::Void => Value::void(),

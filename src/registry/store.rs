@@ -116,7 +116,7 @@ impl Store {
             .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("xapid.redb");
         let db = Database::builder()
-            .set_cache_size(16 << 20)
+            .set_cache_size(4 << 20)
             .create(&path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         // Make sure both tables exist, then read them.

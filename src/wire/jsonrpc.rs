@@ -323,12 +323,12 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
         self.ctx.count()?;
-        Ok(Value::String(s.to_owned()))
+        Ok(Value::from(s))
     }
 
     fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
         self.ctx.count()?;
-        Ok(Value::String(s))
+        Ok(Value::from(s))
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
@@ -385,6 +385,8 @@ impl Serialize for Json<'_> {
                 s.serialize_str(std::str::from_utf8(&buf).unwrap_or_default())
             }
             Value::Base64(bytes) => s.serialize_str(&base64::encode(bytes)),
+            // Streamed by the HTTP layer; never nested.
+            Value::Stream(_) => s.serialize_unit(),
             Value::Array(items) => {
                 let mut seq = s.serialize_seq(Some(items.len()))?;
                 for v in items {
@@ -403,6 +405,16 @@ impl Serialize for Json<'_> {
     }
 }
 
+/// Writes one value as JSON.
+pub(crate) fn write_value(v: &Value, out: &mut Vec<u8>) {
+    write_json(&Json(v), out);
+}
+
+/// Writes a string as a JSON string.
+pub(crate) fn write_str(v: &str, out: &mut Vec<u8>) {
+    write_json(v, out);
+}
+
 fn write_json<T: Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
     // Writing to a Vec cannot fail, and every map key is a string.
     let _ = serde_json::to_writer(&mut *out, v);
@@ -413,12 +425,12 @@ pub fn encode_reply(reply: &Reply, id: &serde_json::Value, version: Version, out
     match (reply, version) {
         (Reply::Success(v) | Reply::Bare(v), Version::V1) => {
             out.extend_from_slice(b"{\"result\":");
-            write_json(&Json(v), out);
+            write_value(v, out);
             out.extend_from_slice(b",\"error\":null,\"id\":");
         }
         (Reply::Success(v) | Reply::Bare(v), Version::V2) => {
             out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"result\":");
-            write_json(&Json(v), out);
+            write_value(v, out);
             out.extend_from_slice(b",\"id\":");
         }
         (Reply::Failure(desc), Version::V1) => {
@@ -475,7 +487,7 @@ mod tests {
     }
 
     fn s(x: &str) -> Value {
-        Value::String(x.to_owned())
+        Value::from(x)
     }
 
     fn reply(r: &Reply, id: serde_json::Value, v: Version) -> String {

@@ -5,11 +5,12 @@
 pub mod base64;
 pub mod datetime;
 pub mod jsonrpc;
+pub mod records;
 pub mod value;
 pub mod xmlrpc;
 
 pub use datetime::DateTime;
-pub use value::{Ref, Value};
+pub use value::{Ref, Str, Value};
 
 /// A decoded call: the method name as sent and its positional parameters
 /// (the session ref, when there is one, is the first).

@@ -5,10 +5,18 @@
 //! no conversion in between.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use uuid::Uuid;
 
 use super::datetime::DateTime;
+
+/// The string type inside values: a `String` that keeps short strings
+/// inline.
+pub type Str = compact_str::CompactString;
 
 /// A XenAPI value.
 ///
@@ -29,8 +37,10 @@ pub enum Value {
     I4(i32),
     /// `<double>`.
     Double(f64),
-    /// A string (untyped `<value>` on output).
-    String(String),
+    /// A string (untyped `<value>` on output). Up to 24 bytes are kept
+    /// inline, so enum values, labels and most short strings of a row cost
+    /// no allocation of their own.
+    String(Str),
     /// `<dateTime.iso8601>`, whole seconds, UTC.
     DateTime(DateTime),
     /// `<base64>`.
@@ -41,6 +51,57 @@ pub enum Value {
     Array(Vec<Value>),
     /// `<struct>`: XenAPI maps and records, in order.
     Struct(Vec<(String, Value)>),
+    /// A value that arrives in chunks already encoded in the wire format of
+    /// the call being answered. Large results, such as `get_all_records`,
+    /// are encoded straight from the registry on a blocking thread and
+    /// streamed, never built as a tree nor held whole in memory. It exists
+    /// only on the way out, as the whole result of a reply.
+    Stream(ValueStream),
+}
+
+/// The receiving end of a streamed, pre-encoded value (see
+/// [`Value::Stream`]); taken once by the HTTP layer.
+#[derive(Clone)]
+pub struct ValueStream(Arc<Mutex<Option<mpsc::Receiver<Bytes>>>>);
+
+impl ValueStream {
+    /// A stream fed by `rx`.
+    pub fn new(rx: mpsc::Receiver<Bytes>) -> ValueStream {
+        ValueStream(Arc::new(Mutex::new(Some(rx))))
+    }
+
+    /// Takes the receiver (once).
+    pub fn take(&self) -> Option<mpsc::Receiver<Bytes>> {
+        self.0.lock().ok().and_then(|mut r| r.take())
+    }
+}
+
+impl fmt::Debug for ValueStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ValueStream")
+    }
+}
+
+impl PartialEq for ValueStream {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl serde::Serialize for ValueStream {
+    fn serialize<S: serde::Serializer>(&self, _s: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "a streamed value cannot be stored",
+        ))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ValueStream {
+    fn deserialize<D: serde::Deserializer<'de>>(_d: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom(
+            "a streamed value cannot be stored",
+        ))
+    }
 }
 
 impl Value {
@@ -62,19 +123,19 @@ impl Value {
 
     /// The empty string: what `void` results are on the wire.
     pub fn void() -> Value {
-        Value::String(String::new())
+        Value::String(Str::default())
     }
 }
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::String(s.to_owned())
+        Value::String(Str::from(s))
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Self {
-        Value::String(s)
+        Value::String(Str::from(s))
     }
 }
 

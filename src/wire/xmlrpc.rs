@@ -107,7 +107,7 @@ pub fn decode_call_full(body: &[u8], limits: &Limits) -> Result<MethodCall, Deco
             }
             let v = match lx.next_nonws()? {
                 Tok::Open(Tag::Value) => lx.value()?,
-                Tok::Empty(Tag::Value) => Value::String(String::new()),
+                Tok::Empty(Tag::Value) => Value::from(""),
                 Tok::Close(Tag::Param) => return Err(E_PARAM),
                 t => return Err(lx.unexpected(t)),
             };
@@ -141,7 +141,7 @@ pub fn decode_reply(body: &[u8], limits: &Limits) -> Result<Value, DecodeError> 
     };
     let v = match lx.next_nonws()? {
         Tok::Open(Tag::Value) => lx.value()?,
-        Tok::Empty(Tag::Value) => Value::String(String::new()),
+        Tok::Empty(Tag::Value) => Value::from(""),
         t => return Err(lx.unexpected(t)),
     };
     lx.expect_close(inner)?;
@@ -157,7 +157,7 @@ pub fn decode_value(fragment: &[u8], limits: &Limits) -> Result<Value, DecodeErr
     let mut lx = Lexer::new(fragment, limits)?;
     let v = match lx.next_nonws()? {
         Tok::Open(Tag::Value) => lx.value()?,
-        Tok::Empty(Tag::Value) => Value::String(String::new()),
+        Tok::Empty(Tag::Value) => Value::from(""),
         t => return Err(lx.unexpected(t)),
     };
     lx.finish(v)
@@ -238,6 +238,8 @@ pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
             out.extend_from_slice(b"</base64></value>");
         }
         Value::Nil => out.extend_from_slice(b"<value><nil/></value>"),
+        // Streamed by the HTTP layer; never nested.
+        Value::Stream(_) => {}
         Value::Array(items) => {
             out.extend_from_slice(b"<value><array><data>");
             for item in items {
@@ -281,8 +283,14 @@ const ESC: [u8; 256] = {
 
 /// Appends `s` escaped as xapi does: `<>&"` as entities, control characters
 /// other than tab/LF/CR dropped, everything else as is.
-fn escape_into(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn escape_into(s: &str, out: &mut Vec<u8>) {
     let b = s.as_bytes();
+    // Most strings need nothing: check with a cheap OR-reduction first (no
+    // early exit, so it vectorises), then copy in one go.
+    if !b.iter().fold(false, |acc, &c| acc | (ESC[c as usize] != 0)) {
+        out.extend_from_slice(b);
+        return;
+    }
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let rep: &[u8] = match ESC[c as usize] {
@@ -916,7 +924,7 @@ impl<'a> Lexer<'a> {
     fn scalar(&mut self, tag: Tag, empty: bool) -> Result<Value, DecodeError> {
         let has = !empty && self.text_element(tag)?;
         if tag == Tag::Str {
-            return Ok(Value::String(if has {
+            return Ok(Value::from(if has {
                 self.take_text()
             } else {
                 String::new()
@@ -929,11 +937,11 @@ impl<'a> Lexer<'a> {
     /// Reads what follows a `<value>` start tag.
     fn value_body(&mut self) -> Result<Step, DecodeError> {
         match self.next()? {
-            Tok::Close(Tag::Value) => Ok(Step::Done(Value::String(String::new()))),
+            Tok::Close(Tag::Value) => Ok(Step::Done(Value::from(""))),
             Tok::Open(t) => self.typed(t, false),
             Tok::Empty(t) => self.typed(t, true),
             Tok::Text => match self.next()? {
-                Tok::Close(Tag::Value) => Ok(Step::Done(Value::String(self.take_text()))),
+                Tok::Close(Tag::Value) => Ok(Step::Done(Value::from(self.take_text()))),
                 Tok::Open(t) if self.text_is_ws() => self.typed(t, false),
                 Tok::Empty(t) if self.text_is_ws() => self.typed(t, true),
                 Tok::Open(_) | Tok::Empty(_) => Err(E_TEXT),
@@ -1016,7 +1024,7 @@ impl<'a> Lexer<'a> {
                 None => return Err(E_MALFORMED),
                 Some(Frame::Array(_)) => match self.next_nonws()? {
                     Tok::Open(Tag::Value) => self.value_body()?,
-                    Tok::Empty(Tag::Value) => Step::Done(Value::String(String::new())),
+                    Tok::Empty(Tag::Value) => Step::Done(Value::from("")),
                     Tok::Close(Tag::Data) => {
                         self.expect_close(Tag::Array)?;
                         self.expect_close(Tag::Value)?;
@@ -1032,7 +1040,7 @@ impl<'a> Lexer<'a> {
                         *name = self.member_name()?;
                         match self.next_nonws()? {
                             Tok::Open(Tag::Value) => self.value_body()?,
-                            Tok::Empty(Tag::Value) => Step::Done(Value::String(String::new())),
+                            Tok::Empty(Tag::Value) => Step::Done(Value::from("")),
                             Tok::Close(Tag::Member) => return Err(E_NO_VALUE),
                             t => return Err(self.unexpected(t)),
                         }
@@ -1076,7 +1084,7 @@ fn convert(tag: Tag, text: &str) -> Result<Value, DecodeError> {
             .ok_or(E_BASE64),
         Tag::Nil if t.is_empty() => Ok(Value::Nil),
         Tag::Nil => Err(E_NIL),
-        Tag::Str => Ok(Value::String(text.to_owned())),
+        Tag::Str => Ok(Value::from(text)),
         _ => Err(E_ELEMENT),
     }
 }
@@ -1191,7 +1199,7 @@ mod tests {
     }
 
     fn s(x: &str) -> Value {
-        Value::String(x.to_owned())
+        Value::from(x)
     }
 
     fn enc(v: &Value) -> String {

@@ -91,7 +91,7 @@ impl<'a> Cursor<'a> {
     fn value(&mut self) -> Option<Value> {
         let lead = self.text()?;
         if self.lit(b"</value>") {
-            return Some(Value::String(lead.to_owned()));
+            return Some(Value::from(lead));
         }
         if !lead.bytes().all(|c| c == b' ' || c == b'\t' || c == b'\n') {
             return None;
@@ -102,7 +102,7 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let v = match tag {
-            Tag::Str => Value::String(t.to_owned()),
+            Tag::Str => Value::from(t),
             // Errors (a bad int, ...) are left to the full decoder, which
             // reports them.
             _ => convert(tag, t).ok()?,
@@ -148,7 +148,7 @@ pub(super) fn decode_call(body: &[u8]) -> Option<MethodCall> {
             }
             c.ws();
             if c.lit(b"<value/>") {
-                params.push(Value::String(String::new()));
+                params.push(Value::from(""));
             } else if c.lit(b"<value>") {
                 params.push(c.value()?);
             } else {

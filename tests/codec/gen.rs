@@ -50,7 +50,7 @@ pub fn arb_value(controls: bool) -> BoxedStrategy<Value> {
         1 => any::<i64>().prop_map(Value::Int),
         1 => any::<i32>().prop_map(Value::I4),
         1 => arb_double().prop_map(Value::Double),
-        3 => arb_string(controls).prop_map(Value::String),
+        3 => arb_string(controls).prop_map(Value::from),
         1 => arb_datetime().prop_map(Value::DateTime),
         1 => proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Base64),
         1 => prop_oneof![Just(Ref::NULL), any::<u128>().prop_map(|u| Ref(uuid::Uuid::from_u128(u)))]
@@ -106,10 +106,10 @@ pub fn g16(x: f64) -> String {
 /// ints and refs, `I4` as `Int`, doubles through `%.16g`.
 pub fn after_xml(v: &Value) -> Value {
     match v {
-        Value::String(s) => Value::String(xml_text(s)),
-        Value::Int(i) => Value::String(i.to_string()),
+        Value::String(s) => Value::from(xml_text(s)),
+        Value::Int(i) => Value::from(i.to_string()),
         Value::I4(i) => Value::Int(i64::from(*i)),
-        Value::Ref(r) => Value::String(r.to_string()),
+        Value::Ref(r) => Value::from(r.to_string()),
         Value::Double(d) => Value::Double(g16(*d).parse().unwrap()),
         Value::Array(items) => Value::Array(items.iter().map(after_xml).collect()),
         Value::Struct(m) => Value::Struct(dedup(
