@@ -16,8 +16,9 @@ pub enum Format {
     Json,
 }
 
-/// Chunks are cut at about this size: below glibc's mmap threshold, so
-/// their memory is reused rather than faulted in afresh.
+/// Chunks are cut at about this size: large enough that handing them to
+/// the HTTP side costs few thread switches, small enough that memory stays
+/// bounded (the channel holds at most a few).
 pub const CHUNK: usize = 256 * 1024;
 
 /// Builds an encoded `(ref -> record) map`, chunk by chunk.
@@ -200,7 +201,7 @@ mod chunk_tests {
         let names = m.names(["name_label"].into_iter());
         let v = Value::from("x".repeat(1000).as_str());
         let mut chunks = Vec::new();
-        for _ in 0..500 {
+        for _ in 0..2000 {
             m.entry(Ref::new(), names.iter().map(Vec::as_slice).zip([&v]));
             if let Some(c) = m.take_chunk() {
                 assert!(c.len() < CHUNK + 2048);
