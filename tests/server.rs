@@ -68,9 +68,10 @@ async fn connection_cap_queues_extra_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_login_slows_only_itself() {
+    let delay = Duration::from_secs(2);
     let mut cfg = config();
-    cfg.login_failure_delay = Duration::from_millis(800);
-    cfg.login_failure_max_delay = Duration::from_millis(800);
+    cfg.login_failure_delay = delay;
+    cfg.login_failure_max_delay = delay;
     let srv = start(cfg).await;
     let addr = srv.addr;
     let mut c = Client::connect(addr).await;
@@ -82,13 +83,13 @@ async fn a_failing_login_slows_only_itself() {
             .await
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
+    // Other calls are answered while the failed login is being held back.
     for _ in 0..100 {
         c.ok("task.get_all", &[&s]).await;
     }
-    let took = t0.elapsed();
     assert!(
-        took < Duration::from_millis(700),
-        "other calls were held up: {took:?}"
+        !guess.is_finished(),
+        "the failed login was not delayed, or other calls were held up"
     );
     let err = guess.await.unwrap();
     assert_eq!(
@@ -99,7 +100,7 @@ async fn a_failing_login_slows_only_itself() {
             "Authentication failure"
         ]
     );
-    assert!(t0.elapsed() >= Duration::from_millis(800));
+    assert!(t0.elapsed() >= delay);
     srv.shutdown().await;
 }
 

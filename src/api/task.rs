@@ -377,35 +377,34 @@ pub fn set_progress(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 }
 
 /// `task.set_result(self, value)`.
-pub fn set_result(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
+pub fn set_result(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let s = &cx.server;
-        let t = &s.ids.task;
-        let r = a.r(0);
-        client_task(s, r)?;
-        let v = a.take(1);
-        let ((), commit) = s.registry.update(t.class, r, Write::Durable, |f| {
-            f[t.result] = v;
-            Ok(())
-        })?;
-        durable(commit).await
+        let field = cx.server.ids.task.result;
+        set_client_field(&cx, a, field).await
     })
 }
 
 /// `task.set_error_info(self, value)`.
-pub fn set_error_info(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
+pub fn set_error_info(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let s = &cx.server;
-        let t = &s.ids.task;
-        let r = a.r(0);
-        client_task(s, r)?;
-        let v = a.take(1);
-        let ((), commit) = s.registry.update(t.class, r, Write::Durable, |f| {
-            f[t.error_info] = v;
+        let field = cx.server.ids.task.error_info;
+        set_client_field(&cx, a, field).await
+    })
+}
+
+/// Sets one field of a task a client drives, durably.
+async fn set_client_field(cx: &Ctx, mut a: Args, field: usize) -> ApiResult<Value> {
+    let s = &cx.server;
+    let r = a.r(0);
+    client_task(s, r)?;
+    let v = a.take(1);
+    let ((), commit) = s
+        .registry
+        .update(s.ids.task.class, r, Write::Durable, |f| {
+            f[field] = v;
             Ok(())
         })?;
-        durable(commit).await
-    })
+    durable(commit).await
 }
 
 /// After a restart: every task the server was running when it stopped ends

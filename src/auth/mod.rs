@@ -4,12 +4,13 @@
 //! lives in the durable store. Checks run on blocking threads (argon2 is
 //! deliberately slow) and failures are answered late: each user name has a
 //! lock that a failed attempt holds for a delay that doubles with every
-//! further consecutive failure, so guessing one account's password is slow
-//! however many connections try, while other users and every other call go
-//! on unhindered.
+//! further consecutive failure, so failures for one account come out one per
+//! delay however many connections guess at once, while successful logins,
+//! other users and every other call go on unhindered.
 
 pub mod password;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -31,10 +32,19 @@ pub enum AuthFailure {
     Internal(String),
 }
 
+/// The failure state of one user name.
+#[derive(Default)]
+struct Bucket {
+    /// Consecutive failures.
+    fails: AtomicU32,
+    /// Held by a failed attempt while it waits out its delay.
+    penalty: tokio::sync::Mutex<()>,
+}
+
 /// Password state and throttling.
 pub struct Auth {
     root_hash: RwLock<String>,
-    failures: DashMap<String, Arc<tokio::sync::Mutex<u32>>>,
+    failures: DashMap<String, Arc<Bucket>>,
     base_delay: Duration,
     max_delay: Duration,
 }
@@ -56,7 +66,7 @@ impl Auth {
         }
     }
 
-    fn bucket(&self, user: &str) -> Arc<tokio::sync::Mutex<u32>> {
+    fn bucket(&self, user: &str) -> Arc<Bucket> {
         let key = if user == ROOT { ROOT } else { UNKNOWN_USER };
         self.failures.entry(key.to_owned()).or_default().clone()
     }
@@ -65,7 +75,6 @@ impl Auth {
     /// user's current penalty delay.
     pub async fn check(&self, user: &str, password: &str) -> Result<(), AuthFailure> {
         let bucket = self.bucket(user);
-        let mut fails = bucket.lock().await;
         let hash = self
             .root_hash
             .read()
@@ -79,11 +88,17 @@ impl Auth {
             .await
             .map_err(|e| AuthFailure::Internal(e.to_string()))?;
         if ok {
-            *fails = 0;
+            bucket.fails.store(0, Ordering::Relaxed);
             return Ok(());
         }
-        *fails = fails.saturating_add(1);
-        let factor = 1u32 << (*fails - 1).min(16);
+        // Failures of one user wait their turn, so guesses come back one
+        // per delay however many run at once.
+        let _turn = bucket.penalty.lock().await;
+        let fails = bucket
+            .fails
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        let factor = 1u32 << (fails - 1).min(16);
         let delay = self.base_delay.saturating_mul(factor).min(self.max_delay);
         tokio::time::sleep(delay).await;
         Err(AuthFailure::Denied)
@@ -112,10 +127,38 @@ mod tests {
         assert_eq!(a.check("root", "bad").await, Err(AuthFailure::Denied));
         assert!(t.elapsed() >= Duration::from_millis(50));
         assert_eq!(a.check("root", "bad").await, Err(AuthFailure::Denied));
-        assert_eq!(*a.bucket("root").lock().await, 2);
+        assert_eq!(a.bucket("root").fails.load(Ordering::Relaxed), 2);
         assert_eq!(a.check("alice", "pw").await, Err(AuthFailure::Denied));
         assert_eq!(a.check("root", "pw").await, Ok(()));
-        assert_eq!(*a.bucket("root").lock().await, 0);
+        assert_eq!(a.bucket("root").fails.load(Ordering::Relaxed), 0);
         assert_eq!(a.failures.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parallel_guesses_are_answered_one_per_delay() {
+        let h = tokio::task::spawn_blocking(|| password::hash("pw").unwrap())
+            .await
+            .unwrap();
+        let a = Arc::new(Auth::new(
+            h,
+            Duration::from_millis(100),
+            Duration::from_millis(100),
+        ));
+        let t = std::time::Instant::now();
+        let guesses: Vec<_> = (0..4)
+            .map(|_| {
+                let a = a.clone();
+                tokio::spawn(async move { a.check("root", "bad").await })
+            })
+            .collect();
+        for g in guesses {
+            assert_eq!(g.await.unwrap(), Err(AuthFailure::Denied));
+        }
+        assert!(t.elapsed() >= Duration::from_millis(400));
     }
 }

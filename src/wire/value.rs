@@ -196,27 +196,20 @@ impl Ref {
 /// spelling of a uuid in a ref. On every call's hot path (session and
 /// object refs), hence hand-written.
 fn parse_hyphenated(s: &[u8]) -> Option<Uuid> {
+    /// Where each byte's two hex digits start.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
     if s.len() != 36 || s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
         return None;
     }
     let mut out = [0u8; 16];
-    let mut j = 0;
-    let mut i = 0;
-    while i < 36 {
-        if i == 8 || i == 13 || i == 18 || i == 23 {
-            i += 1;
-            continue;
-        }
+    let mut bad = 0u8;
+    for (o, &i) in out.iter_mut().zip(AT.iter()) {
         let hi = HEX[s[i] as usize];
         let lo = HEX[s[i + 1] as usize];
-        if (hi | lo) & 0x10 != 0 {
-            return None;
-        }
-        out[j] = (hi << 4) | lo;
-        j += 1;
-        i += 2;
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
     }
-    Some(Uuid::from_bytes(out))
+    (bad & 0x10 == 0).then(|| Uuid::from_bytes(out))
 }
 
 /// Hex digit values; 0x10 marks a non-digit.
