@@ -30,7 +30,7 @@ impl std::fmt::Debug for Sessions {
 }
 
 /// Checks the session argument of a call: `SESSION_INVALID [ref]` unless it
-/// names a live session. Refreshes `last_active` now and then (memory only).
+/// names a live session. Refreshes `last_active` to the second (memory only).
 pub fn check(server: &Server, v: &Value) -> ApiResult<Ref> {
     let ids = &server.ids.session;
     let invalid = || {
