@@ -235,23 +235,11 @@ fn python_dumps_decode_like_python_loads() {
     assert!(refused > 10 && refused < cases.len() / 2, "{refused}");
 }
 
-/// What Python's `loads` makes of a value we encode.
+/// What Python's `loads` makes of a value we encode: what our own decoder
+/// makes of it (a dict keeps the last value of a key, in the first key's
+/// place, as `dedup` does).
 fn python_view(v: &Value) -> Value {
-    match v {
-        Value::String(s) => Value::from(xml_text(s)),
-        Value::Int(i) => Value::from(i.to_string()),
-        Value::I4(i) => Value::Int(i64::from(*i)),
-        Value::Ref(r) => Value::from(r.to_string()),
-        Value::Double(d) => Value::Double(g16(*d).parse().unwrap()),
-        Value::Array(items) => Value::Array(items.iter().map(python_view).collect()),
-        // A Python dict: last value wins, in the first key's place.
-        Value::Struct(m) => Value::Struct(dedup(
-            m.iter()
-                .map(|(k, v)| (xml_text(k), python_view(v)))
-                .collect(),
-        )),
-        other => other.clone(),
-    }
+    after_xml(v)
 }
 
 /// (2) Python's `loads` reads our replies as we mean them.
