@@ -19,6 +19,7 @@
 //! - [`wire`]: values, datetimes, the XML-RPC and JSON-RPC codecs.
 //! - [`http`]: hyper server, routes, limits, connection cap, shutdown.
 //! - [`api`]: dispatch, implicit messages, one file per class.
+//! - [`jobs`]: the block-job engine (QEMU's state machine so far).
 //! - [`registry`]: objects by ref and the durable store (redb).
 //! - [`auth`]: password hashes and login throttling.
 
@@ -28,6 +29,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod jobs;
 pub mod model;
 pub mod registry;
 pub mod wire;
