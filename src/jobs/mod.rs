@@ -1,4 +1,5 @@
 //! The block-job engine (issue 3, in progress): QEMU's job state machine so
-//! far; the job types, rate limiter and transactions follow.
+//! far, and the speed limiter; job types and transactions follow.
 
+pub mod ratelimit;
 pub mod state;
