@@ -32,6 +32,7 @@ pub mod http;
 pub mod jobs;
 pub mod model;
 pub mod registry;
+pub mod storage;
 pub mod wire;
 
 use std::net::SocketAddr;

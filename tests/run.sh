@@ -7,6 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV="${XAPID_VENV:-.venv}"
+
+# qemu-img is the oracle of the image tests (qemu-utils is on this machine
+# kind; install it where it is missing).
+if ! command -v qemu-img >/dev/null 2>&1; then
+    echo "== installing qemu-utils"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq qemu-utils >/dev/null
+fi
 start=$(date +%s)
 
 if [ ! -x "$VENV/bin/python" ]; then
