@@ -1,4 +1,6 @@
 //! Storage (issue 3, in progress): what xapid reads and writes of image
-//! files itself. So far the qcow2 header (size, backing pointer).
+//! files itself. So far: path safety for SR directories, and the qcow2
+//! header (size, backing pointer).
 
+pub mod path;
 pub mod qcow2_header;
