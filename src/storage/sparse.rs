@@ -10,6 +10,7 @@ use std::io;
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
+use std::sync::mpsc;
 
 /// Bytes moved per read.
 pub const CHUNK: usize = 4 << 20;
@@ -91,43 +92,74 @@ pub fn copy(
     mut progress: impl FnMut(u64, &Copied) -> ControlFlow<()>,
 ) -> io::Result<Ended> {
     dst.set_len(len)?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut done = Copied::default();
-    for (start, end) in data_extents(src, len)? {
-        let mut pos = start;
-        while pos < end {
-            let n = ((end - pos) as usize).min(CHUNK);
-            src.read_exact_at(&mut buf[..n], pos)?;
-            let mut off = 0;
-            while off < n {
-                let m = (n - off).min(ZERO_BLOCK);
-                let block = &buf[off..off + m];
-                if is_zero(block) {
-                    done.zero_skipped += m as u64;
-                    off += m;
-                    continue;
-                }
-                // Write the run of non-zero blocks in one call.
-                let mut run_end = off + m;
-                while run_end < n {
-                    let k = (n - run_end).min(ZERO_BLOCK);
-                    if is_zero(&buf[run_end..run_end + k]) {
-                        break;
+    let extents = data_extents(src, len)?;
+    // Reads run one chunk ahead on their own thread, so reading the source
+    // and writing the target overlap (on two cores, nearly twice as fast).
+    let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(u64, Vec<u8>)>>(2);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..3 {
+        let _ = empty_tx.send(vec![0u8; CHUNK]);
+    }
+    // `move`: the receiving ends are dropped when this closure returns (also
+    // on a stop or an error), which ends the reader before the scope joins it.
+    std::thread::scope(move |scope| {
+        scope.spawn(move || {
+            for (start, end) in extents {
+                let mut pos = start;
+                while pos < end {
+                    let Ok(mut buf) = empty_rx.recv() else { return };
+                    let n = ((end - pos) as usize).min(CHUNK);
+                    buf.truncate(0);
+                    buf.resize(n, 0);
+                    let r = src.read_exact_at(&mut buf, pos).map(|()| (pos, buf));
+                    let failed = r.is_err();
+                    if full_tx.send(r).is_err() || failed {
+                        return;
                     }
-                    run_end += k;
+                    pos += n as u64;
                 }
-                dst.write_all_at(&buf[off..run_end], pos + off as u64)?;
-                done.written += (run_end - off) as u64;
-                off = run_end;
             }
-            pos += n as u64;
-            if progress(pos, &done).is_break() {
+        });
+        let mut done = Copied::default();
+        // The reader stops when this loop drops the receivers.
+        for r in full_rx.iter() {
+            let (pos, buf) = r?;
+            write_nonzero(dst, pos, &buf, &mut done)?;
+            let covered = pos + buf.len() as u64;
+            let _ = empty_tx.send(buf);
+            if progress(covered, &done).is_break() {
                 return Ok(Ended::Stopped(done));
             }
         }
+        dst.sync_all()?;
+        Ok(Ended::Done(done))
+    })
+}
+
+/// Writes the non-zero blocks of `buf` (source offset `pos`), in runs.
+fn write_nonzero(dst: &File, pos: u64, buf: &[u8], done: &mut Copied) -> io::Result<()> {
+    let n = buf.len();
+    let mut off = 0;
+    while off < n {
+        let m = (n - off).min(ZERO_BLOCK);
+        if is_zero(&buf[off..off + m]) {
+            done.zero_skipped += m as u64;
+            off += m;
+            continue;
+        }
+        let mut run_end = off + m;
+        while run_end < n {
+            let k = (n - run_end).min(ZERO_BLOCK);
+            if is_zero(&buf[run_end..run_end + k]) {
+                break;
+            }
+            run_end += k;
+        }
+        dst.write_all_at(&buf[off..run_end], pos + off as u64)?;
+        done.written += (run_end - off) as u64;
+        off = run_end;
     }
-    dst.sync_all()?;
-    Ok(Ended::Done(done))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -196,10 +228,12 @@ mod tests {
     #[test]
     fn progress_can_stop_a_copy() {
         let d = dir();
-        std::fs::write(d.join("s"), vec![1u8; 3 * CHUNK]).unwrap();
+        // Far more chunks than the read-ahead holds: the reader must not be
+        // left waiting when the copy stops.
+        std::fs::write(d.join("s"), vec![1u8; 12 * CHUNK]).unwrap();
         let src = File::open(d.join("s")).unwrap();
         let dst = File::create(d.join("t")).unwrap();
-        let end = copy(&src, &dst, 3 * CHUNK as u64, |_, _| ControlFlow::Break(())).unwrap();
+        let end = copy(&src, &dst, 12 * CHUNK as u64, |_, _| ControlFlow::Break(())).unwrap();
         assert!(matches!(end, Ended::Stopped(c) if c.written == CHUNK as u64));
         std::fs::remove_dir_all(d).unwrap();
     }
