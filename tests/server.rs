@@ -161,3 +161,61 @@ async fn async_calls_return_a_task_that_completes() {
     );
     srv.shutdown().await;
 }
+
+/// `get_all_records` is streamed in chunks: a map far larger than one chunk
+/// arrives whole and well-formed over both protocols.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_record_maps_stream_whole() {
+    let srv = start(config()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let s = c.login().await;
+    let label = "x".repeat(600);
+    let mut refs = Vec::new();
+    for i in 0..700 {
+        let t = c
+            .ok("task.create", &[&s, &format!("{i}-{label}"), "big"])
+            .await;
+        refs.push(t.as_str().unwrap().to_owned());
+    }
+    // XML-RPC: ~1.5 MB, several 256 KiB chunks.
+    let r = c
+        .post(
+            "/",
+            common::request("task.get_all_records", &[&s]).as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/xml"));
+    assert!(r.body.len() > 4 * xapid::wire::records::CHUNK);
+    let v = xapid::wire::xmlrpc::decode_reply(&r.body, &xapid::wire::Limits::default()).unwrap();
+    let Some(Value::Struct(map)) = v.member("Value") else {
+        panic!("no map: {:?}", v.member("Status"));
+    };
+    assert_eq!(map.len(), 700);
+    for t in &refs {
+        let rec = &map.iter().find(|(k, _)| k == t).expect("every task").1;
+        assert_eq!(rec.member("name_description"), Some(&Value::from("big")));
+        assert!(
+            rec.member("managed").is_none(),
+            "internal fields stay hidden"
+        );
+    }
+    // JSON-RPC, v2 and v1.
+    for v2 in [true, false] {
+        let mut req = serde_json::json!({"method": "task.get_all_records", "params": [s], "id": 7});
+        if v2 {
+            req["jsonrpc"] = "2.0".into();
+        }
+        let reply = c.json(&req).await;
+        assert_eq!(reply["id"], 7);
+        let map = reply["result"].as_object().expect("a map");
+        assert_eq!(map.len(), 700);
+        assert_eq!(map[&refs[0]]["name_label"], format!("0-{label}"));
+        if !v2 {
+            assert!(reply["error"].is_null());
+        }
+    }
+    // The connection is still usable after a chunked reply.
+    c.ok("task.get_all", &[&s]).await;
+    srv.shutdown().await;
+}

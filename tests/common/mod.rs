@@ -94,18 +94,49 @@ impl Client {
             let (k, v) = l.split_once(':').unwrap();
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
-        let len: usize = headers
+        let chunked = headers
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .map(|(_, v)| v.parse().unwrap())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        self.stream.read_exact(&mut body).await.unwrap();
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+        let body = if chunked {
+            self.read_chunked().await
+        } else {
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.parse().unwrap())
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            self.stream.read_exact(&mut body).await.unwrap();
+            body
+        };
         Reply {
             status,
             headers,
             body,
         }
+    }
+
+    async fn read_chunked(&mut self) -> Vec<u8> {
+        let mut body = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.unwrap();
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap(), 16).unwrap();
+            let mut chunk = vec![0; size + 2];
+            self.stream.read_exact(&mut chunk).await.unwrap();
+            if size == 0 {
+                return body;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+
+    /// Posts a JSON-RPC request to `/jsonrpc`; returns the parsed reply.
+    pub async fn json(&mut self, body: &serde_json::Value) -> serde_json::Value {
+        let r = self.post("/jsonrpc", body.to_string().as_bytes()).await;
+        assert_eq!(r.status, 200);
+        serde_json::from_slice(&r.body).unwrap()
     }
 
     /// Calls a method with string parameters; returns the decoded reply
