@@ -47,6 +47,9 @@ pub struct Config {
     pub limits: Limits,
     /// How long shutdown waits for in-flight calls.
     pub shutdown_grace: Duration,
+    /// Honour `VDI.other_config:xapid-fault` (injected I/O errors, for
+    /// testing error policies). Off unless the config file turns it on.
+    pub fault_injection: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -87,6 +90,7 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),
+            fault_injection: false,
         }
     }
 }
@@ -95,6 +99,9 @@ impl Default for Config {
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// `fault_injection = true`: honour `VDI.other_config:xapid-fault`
+    /// (tests of error policies only).
+    pub fault_injection: Option<bool>,
     /// `listen = "127.0.0.1:8080"`
     pub listen: Option<SocketAddr>,
     /// `state_dir = "/var/lib/xapid"`
@@ -190,6 +197,9 @@ impl Config {
         }
         if let Some(v) = f.max_xml_elements {
             self.limits.max_elements = v;
+        }
+        if let Some(v) = f.fault_injection {
+            self.fault_injection = v;
         }
         if let Some(v) = f.shutdown_grace_secs {
             self.shutdown_grace = secs(v, "shutdown_grace_secs")?;

@@ -2,7 +2,7 @@
 //! a message of the datamodel has no handler here, or a handler names no
 //! message.
 
-use super::{session, task, Handler};
+use super::{block_job, session, sr, task, vdi, Handler};
 use crate::model::Model;
 
 /// `(wire name, handler)` for every explicit message.
@@ -18,6 +18,24 @@ pub const TABLE: &[(&str, Handler)] = &[
     ("task.set_progress", task::set_progress),
     ("task.set_result", task::set_result),
     ("task.set_error_info", task::set_error_info),
+    ("SR.scan", sr::scan),
+    ("VDI.create", vdi::create),
+    ("VDI.destroy", vdi::destroy),
+    ("VDI.resize", vdi::resize),
+    ("VDI.copy", vdi::copy),
+    ("VDI.clone", vdi::clone),
+    ("VDI.snapshot", vdi::snapshot),
+    ("block_job.backup", block_job::backup),
+    ("block_job.mirror", block_job::mirror),
+    ("block_job.stream", block_job::stream),
+    ("block_job.commit", block_job::commit),
+    ("block_job.pause", block_job::pause),
+    ("block_job.resume", block_job::resume),
+    ("block_job.cancel", block_job::cancel),
+    ("block_job.set_speed", block_job::set_speed),
+    ("block_job.complete", block_job::complete),
+    ("block_job.finalize", block_job::finalize),
+    ("block_job.dismiss", block_job::dismiss),
 ];
 
 /// Lays the handlers out by class and message index.

@@ -70,6 +70,63 @@ pub struct PoolIds {
     pub master: usize,
 }
 
+/// Declares a struct of field indices of one class and its resolver.
+macro_rules! class_ids {
+    ($(#[$doc:meta])* $name:ident, $class:literal, { $($field:ident = $wire:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        #[allow(missing_docs)]
+        pub struct $name {
+            pub class: ClassId,
+            $(pub $field: usize,)*
+        }
+
+        impl $name {
+            fn resolve(m: &Model) -> $name {
+                let c = class(m, $class);
+                $name { class: c, $($field: m.field(c, $wire),)* }
+            }
+        }
+    };
+}
+
+class_ids!(
+    /// `SR` fields.
+    SrIds, "SR", {
+        uuid = "uuid", name_label = "name_label", name_description = "name_description",
+        allowed_operations = "allowed_operations", current_operations = "current_operations",
+        vdis = "VDIs", virtual_allocation = "virtual_allocation",
+        physical_utilisation = "physical_utilisation", physical_size = "physical_size",
+        other_config = "other_config", sm_config = "sm_config",
+        config_name = "config_name", path = "path",
+    }
+);
+
+class_ids!(
+    /// `VDI` fields.
+    VdiIds, "VDI", {
+        uuid = "uuid", name_label = "name_label", name_description = "name_description",
+        allowed_operations = "allowed_operations", current_operations = "current_operations",
+        sr = "SR", virtual_size = "virtual_size", physical_utilisation = "physical_utilisation",
+        ty = "type", sharable = "sharable", read_only = "read_only", other_config = "other_config",
+        location = "location", sm_config = "sm_config", is_a_snapshot = "is_a_snapshot",
+        snapshot_of = "snapshot_of", snapshots = "snapshots", snapshot_time = "snapshot_time",
+        building = "building", missing = "missing",
+    }
+);
+
+class_ids!(
+    /// `block_job` fields.
+    JobIds, "block_job", {
+        uuid = "uuid", job_id = "job_id", ty = "type", status = "status", device = "device",
+        target = "target", current_progress = "current_progress",
+        total_progress = "total_progress", speed = "speed", auto_finalize = "auto_finalize",
+        auto_dismiss = "auto_dismiss", on_source_error = "on_source_error",
+        on_target_error = "on_target_error", io_status = "io_status", error = "error",
+        task = "task", rate = "rate", sync = "sync", ready = "ready",
+    }
+);
+
 /// Everything handlers look up by name.
 #[derive(Debug)]
 #[allow(missing_docs)]
@@ -78,6 +135,9 @@ pub struct Ids {
     pub task: TaskIds,
     pub host: HostIds,
     pub pool: PoolIds,
+    pub sr: SrIds,
+    pub vdi: VdiIds,
+    pub job: JobIds,
 }
 
 fn class(m: &Model, name: &str) -> ClassId {
@@ -144,6 +204,9 @@ impl Ids {
                 name_label: m.field(p, "name_label"),
                 master: m.field(p, "master"),
             },
+            sr: SrIds::resolve(m),
+            vdi: VdiIds::resolve(m),
+            job: JobIds::resolve(m),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! [`handlers::TABLE`] and live in the file named after the class.
 
 pub mod args;
+pub mod block_job;
+pub mod busy;
 pub mod dispatch;
 pub mod error;
 pub mod eta;
@@ -15,7 +17,9 @@ pub mod host;
 pub mod ids;
 pub mod implicit;
 pub mod session;
+pub mod sr;
 pub mod task;
+pub mod vdi;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -64,6 +68,12 @@ pub struct Server {
     pub sessions: session::Sessions,
     /// Task bookkeeping (rate estimates, cancellation).
     pub tasks: task::Tasks,
+    /// The SRs' directories.
+    pub srs: sr::Srs,
+    /// Operations in progress on VDIs.
+    pub busy: busy::Busy,
+    /// Block jobs.
+    pub jobs: crate::jobs::engine::Jobs,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
@@ -124,9 +134,18 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Server>> {
         pool,
         sessions: session::Sessions::default(),
         tasks: task::Tasks::default(),
+        srs: sr::Srs::default(),
+        busy: busy::Busy::default(),
+        jobs: crate::jobs::engine::Jobs::default(),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });
+    if server.config.fault_injection {
+        tracing::warn!("fault injection is on: VDI.other_config:xapid-fault injects I/O errors");
+        crate::storage::fault::enable();
+    }
+    crate::jobs::engine::recover_after_restart(&server).await?;
     task::recover_after_restart(&server).await?;
+    sr::bootstrap(&server).await?;
     Ok(server)
 }

@@ -16,6 +16,12 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
         ("task.toml", include_str!("../../datamodel/task.toml")),
         ("host.toml", include_str!("../../datamodel/host.toml")),
         ("pool.toml", include_str!("../../datamodel/pool.toml")),
+        ("sr.toml", include_str!("../../datamodel/sr.toml")),
+        ("vdi.toml", include_str!("../../datamodel/vdi.toml")),
+        (
+            "block_job.toml",
+            include_str!("../../datamodel/block_job.toml"),
+        ),
     ]
 }
 

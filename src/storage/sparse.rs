@@ -53,7 +53,8 @@ pub fn data_extents(file: &File, len: u64) -> io::Result<Vec<(u64, u64)>> {
     Ok(out)
 }
 
-fn is_zero(b: &[u8]) -> bool {
+/// Whether a buffer holds only zero bytes (word at a time).
+pub fn is_zero(b: &[u8]) -> bool {
     // Word at a time, no early exit, so the compiler vectorises it.
     let words = b.chunks_exact(8);
     let rest = words.remainder();

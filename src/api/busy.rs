@@ -1,0 +1,248 @@
+//! Which operations are using a VDI, and which may join them: the source of
+//! `VDI.current_operations`, `allowed_operations` and the
+//! `OTHER_OPERATION_IN_PROGRESS [VDI, ref, op, task]` refusals.
+//!
+//! Every operation that reads or writes a VDI's file holds a [`Claim`] on it
+//! for as long as it runs. Three modes:
+//! - `Read`: reads only (the source of a copy/clone, an export). Any number
+//!   of readers share a VDI.
+//! - `Hooked`: the device of a job that sees every write made through the
+//!   server (mirror, active commit, backup with copy-before-write): readers
+//!   and `import` writes may join it, as those writes go through the job.
+//! - `Write`: exclusive (job targets, stream, commit, resize, snapshot,
+//!   destroy, import).
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use super::{ApiError, ApiResult, Server};
+use crate::registry::Write;
+use crate::wire::{Ref, Value};
+
+/// How an operation uses a VDI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Reads only.
+    Read,
+    /// A job that sees every write made through the server.
+    Hooked,
+    /// Exclusive.
+    Write,
+}
+
+#[derive(Clone, Debug)]
+struct Holder {
+    id: u64,
+    task: Ref,
+    op: &'static str,
+    mode: Mode,
+}
+
+/// Operations in progress, by VDI.
+#[derive(Default)]
+pub struct Busy {
+    held: DashMap<Ref, Vec<Holder>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Busy").finish_non_exhaustive()
+    }
+}
+
+/// Every VDI operation, in the order `allowed_operations` lists them.
+const OPS: &[(&str, Mode)] = &[
+    ("clone", Mode::Read),
+    ("copy", Mode::Read),
+    ("export", Mode::Read),
+    ("resize", Mode::Write),
+    ("snapshot", Mode::Write),
+    ("destroy", Mode::Write),
+    ("update", Mode::Write),
+    ("mirror", Mode::Hooked),
+    ("backup", Mode::Hooked),
+    ("stream", Mode::Write),
+    ("commit", Mode::Write),
+    ("import", Mode::Write),
+];
+
+fn compatible<'a>(held: &'a [Holder], op: &str, mode: Mode) -> Option<&'a Holder> {
+    held.iter().find(|h| match (h.mode, mode) {
+        (Mode::Read, Mode::Read) | (Mode::Read, Mode::Hooked) => false,
+        (Mode::Hooked, Mode::Read) => false,
+        (Mode::Hooked, Mode::Write) => op != "import",
+        _ => true,
+    })
+}
+
+/// `allowed_operations` for a VDI with these holders.
+fn allowed(held: &[Holder], read_only: bool) -> Value {
+    Value::Array(
+        OPS.iter()
+            .filter(|(op, mode)| {
+                compatible(held, op, *mode).is_none()
+                    && !(read_only && matches!(*op, "resize" | "import"))
+            })
+            .map(|(op, _)| Value::from(*op))
+            .collect(),
+    )
+}
+
+/// An operation's hold on a VDI; released when dropped.
+pub struct Claim {
+    server: Arc<Server>,
+    vdi: Ref,
+    id: u64,
+}
+
+impl std::fmt::Debug for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim").field("vdi", &self.vdi).finish()
+    }
+}
+
+impl Claim {
+    /// The VDI held.
+    pub fn vdi(&self) -> Ref {
+        self.vdi
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let s = &self.server;
+        let v = &s.ids.vdi;
+        let release = |busy: &Busy| -> Vec<Holder> {
+            let mut held = Vec::new();
+            if let Some(mut e) = busy.held.get_mut(&self.vdi) {
+                e.retain(|h| h.id != self.id);
+                held = e.clone();
+            }
+            if held.is_empty() {
+                busy.held.remove_if(&self.vdi, |_, h| h.is_empty());
+            }
+            held
+        };
+        // Same lock order as `claim_as`: the row, then the holders.
+        let updated = s.registry.update(v.class, self.vdi, Write::Volatile, |f| {
+            let held = release(&s.busy);
+            write_ops(f, v, &held);
+            Ok(())
+        });
+        if updated.is_err() {
+            release(&s.busy);
+        }
+    }
+}
+
+fn write_ops(f: &mut [Value], v: &super::ids::VdiIds, held: &[Holder]) {
+    f[v.current_operations] = Value::Struct(
+        held.iter()
+            .map(|h| (h.task.to_string(), Value::from(h.op)))
+            .collect(),
+    );
+    let ro = f[v.read_only] == Value::Bool(true);
+    f[v.allowed_operations] = allowed(held, ro);
+}
+
+/// The fresh `allowed_operations` of an idle VDI.
+pub fn idle_allowed(read_only: bool) -> Value {
+    allowed(&[], read_only)
+}
+
+/// Claims `vdi` for `op` on behalf of `task` (the caller's task or session
+/// ref), or refuses with `OTHER_OPERATION_IN_PROGRESS`. `HANDLE_INVALID` if
+/// the VDI is gone.
+pub fn claim(server: &Arc<Server>, vdi: Ref, op: &'static str, task: Ref) -> ApiResult<Claim> {
+    let mode = OPS
+        .iter()
+        .find(|(o, _)| *o == op)
+        .map(|(_, m)| *m)
+        .unwrap_or(Mode::Write);
+    claim_as(server, vdi, op, task, mode)
+}
+
+/// As [`claim`], with an explicit mode (a backup's target is `Write`, its
+/// device `Hooked`).
+pub fn claim_as(
+    server: &Arc<Server>,
+    vdi: Ref,
+    op: &'static str,
+    task: Ref,
+    mode: Mode,
+) -> ApiResult<Claim> {
+    let v = &server.ids.vdi;
+    let busy = &server.busy;
+    let id = busy.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The registry row's lock orders claims on one VDI.
+    let ((), _) = server.registry.update(v.class, vdi, Write::Volatile, |f| {
+        let mut e = busy.held.entry(vdi).or_default();
+        if let Some(h) = compatible(&e, op, mode) {
+            return Err(ApiError::new(
+                "OTHER_OPERATION_IN_PROGRESS",
+                [
+                    "VDI".to_string(),
+                    vdi.to_string(),
+                    h.op.to_string(),
+                    h.task.to_string(),
+                ],
+            ));
+        }
+        e.push(Holder { id, task, op, mode });
+        write_ops(f, v, &e);
+        Ok(())
+    })?;
+    Ok(Claim {
+        server: server.clone(),
+        vdi,
+        id,
+    })
+}
+
+/// Whether any operation holds `vdi`.
+pub fn is_busy(server: &Server, vdi: Ref) -> bool {
+    server.busy.held.get(&vdi).is_some_and(|e| !e.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(op: &'static str, mode: Mode) -> Holder {
+        Holder {
+            id: 0,
+            task: Ref::NULL,
+            op,
+            mode,
+        }
+    }
+
+    #[test]
+    fn readers_share_writers_do_not() {
+        assert!(compatible(&[h("copy", Mode::Read)], "export", Mode::Read).is_none());
+        assert!(compatible(&[h("copy", Mode::Read)], "backup", Mode::Hooked).is_none());
+        assert!(compatible(&[h("copy", Mode::Read)], "destroy", Mode::Write).is_some());
+        assert!(compatible(&[h("import", Mode::Write)], "export", Mode::Read).is_some());
+        assert!(compatible(&[h("mirror", Mode::Hooked)], "import", Mode::Write).is_none());
+        assert!(compatible(&[h("mirror", Mode::Hooked)], "resize", Mode::Write).is_some());
+        assert!(compatible(&[h("mirror", Mode::Hooked)], "mirror", Mode::Hooked).is_some());
+        assert!(compatible(&[], "destroy", Mode::Write).is_none());
+    }
+
+    #[test]
+    fn allowed_operations_follow_the_holders() {
+        let all = allowed(&[], false);
+        let Value::Array(a) = all else { panic!() };
+        assert_eq!(a.len(), OPS.len());
+        let Value::Array(ro) = allowed(&[], true) else {
+            panic!()
+        };
+        assert!(!ro.contains(&Value::from("resize")));
+        let Value::Array(b) = allowed(&[h("copy", Mode::Read)], false) else {
+            panic!()
+        };
+        assert!(b.contains(&Value::from("clone")) && !b.contains(&Value::from("destroy")));
+    }
+}

@@ -1,0 +1,274 @@
+//! `SR`: the directories of image files. Configured SRs are found or
+//! created at start-up and scanned; `SR.scan` introduces files placed by
+//! hand and forgets VDIs whose file is gone; sizes are read from the files.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use uuid::Uuid;
+
+use super::{busy, vdi, ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
+use crate::registry::Write;
+use crate::storage::image::{self, Probe};
+use crate::storage::path::SrDir;
+use crate::wire::{Ref, Value};
+
+/// One SR's directory and the lock that orders changes to its file list.
+#[derive(Debug)]
+pub struct SrState {
+    /// The directory.
+    pub dir: SrDir,
+    /// Held while files are created, removed or scanned, so a scan never
+    /// sees a file between its creation and its VDI.
+    pub lock: tokio::sync::Mutex<()>,
+}
+
+/// The SRs this server serves, by ref.
+#[derive(Debug, Default)]
+pub struct Srs {
+    dirs: DashMap<Ref, Arc<SrState>>,
+}
+
+impl Srs {
+    /// The state of an SR, or `HANDLE_INVALID`.
+    pub fn get(&self, sr: Ref) -> ApiResult<Arc<SrState>> {
+        self.dirs
+            .get(&sr)
+            .map(|e| e.clone())
+            .ok_or_else(|| ApiError::handle_invalid("SR", sr))
+    }
+
+    /// Every served SR.
+    pub fn all(&self) -> Vec<Arc<SrState>> {
+        self.dirs.iter().map(|e| e.value().clone()).collect()
+    }
+}
+
+/// `SR_BACKEND_FAILURE` for a failed file-system operation.
+pub fn backend_failure(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        "SR_BACKEND_FAILURE",
+        ["EIO".to_string(), String::new(), format!("{what}: {e}")],
+    )
+}
+
+fn str_map(pairs: &[(&str, String)]) -> Value {
+    Value::Struct(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
+            .collect(),
+    )
+}
+
+/// Finds or creates the configured SRs (a default one under the state
+/// directory when none is configured), then scans every SR.
+pub async fn bootstrap(server: &Arc<Server>) -> anyhow::Result<()> {
+    let s = &server.ids.sr;
+    let mut configured = server.config.srs.clone();
+    if configured.is_empty() {
+        configured.push((
+            "Local storage".to_string(),
+            server.config.state_dir.join("sr"),
+        ));
+    }
+    let mut by_name: HashMap<String, Ref> = HashMap::new();
+    server.registry.for_each(s.class, |r, row| {
+        if let Some(n) = row.fields[s.config_name].as_str() {
+            by_name.insert(n.to_string(), r);
+        }
+    });
+    for (name, dir) in configured {
+        let sd = SrDir::open(&dir)
+            .map_err(|e| anyhow::anyhow!("SR {name}: cannot use {}: {e}", dir.display()))?;
+        let path = sd.root().to_string_lossy().into_owned();
+        let sm = str_map(&[("path", path.clone())]);
+        match by_name.get(&name) {
+            Some(&r) => {
+                let ((), c) = server.registry.update(s.class, r, Write::Durable, |f| {
+                    f[s.path] = Value::from(path.as_str());
+                    f[s.sm_config] = sm;
+                    Ok(())
+                })?;
+                c.wait().await?;
+            }
+            None => {
+                let mut f = server.model.default_row(s.class);
+                f[s.uuid] = Value::from(Uuid::new_v4().to_string());
+                f[s.name_label] = Value::from(name.as_str());
+                f[s.config_name] = Value::from(name.as_str());
+                f[s.path] = Value::from(path.as_str());
+                f[s.sm_config] = sm;
+                f[s.allowed_operations] = Value::Array(
+                    [
+                        "scan",
+                        "vdi_create",
+                        "vdi_destroy",
+                        "vdi_resize",
+                        "vdi_clone",
+                        "vdi_snapshot",
+                    ]
+                    .into_iter()
+                    .map(Value::from)
+                    .collect(),
+                );
+                server
+                    .registry
+                    .insert(s.class, Ref::new(), f)
+                    .wait()
+                    .await?;
+            }
+        }
+    }
+    // Every SR whose directory is there, configured this time or before.
+    let mut all = Vec::new();
+    server.registry.for_each(s.class, |r, row| {
+        if let Some(p) = row.fields[s.path].as_str() {
+            all.push((r, PathBuf::from(p)));
+        }
+    });
+    for (r, p) in all {
+        if !p.is_dir() {
+            tracing::warn!(sr = %r, dir = %p.display(), "SR directory is missing: not served");
+            continue;
+        }
+        let dir = SrDir::open(&p)?;
+        server.srs.dirs.insert(
+            r,
+            Arc::new(SrState {
+                dir,
+                lock: tokio::sync::Mutex::new(()),
+            }),
+        );
+    }
+    vdi::recover_after_restart(server).await?;
+    for r in server.srs.dirs.iter().map(|e| *e.key()).collect::<Vec<_>>() {
+        if let Err(e) = scan_sr(server, r).await {
+            tracing::warn!(sr = %r, error = %e, "SR scan failed at start-up");
+        }
+    }
+    Ok(())
+}
+
+/// What a scan read from the directory.
+struct Listing {
+    files: Vec<(String, std::io::Result<Probe>)>,
+    fs_size: u64,
+}
+
+fn fs_size(dir: &Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return 0;
+    };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    (st.f_blocks as u64).saturating_mul(st.f_frsize as u64)
+}
+
+/// Re-reads the SR's directory: new files become VDIs, VDIs without a file
+/// are forgotten, sizes are refreshed.
+pub async fn scan_sr(server: &Arc<Server>, sr: Ref) -> ApiResult<()> {
+    let st = server.srs.get(sr)?;
+    let _guard = st.lock.lock().await;
+    let dir = st.dir.clone();
+    let listing = tokio::task::spawn_blocking(move || -> std::io::Result<Listing> {
+        let names = dir.list()?;
+        let files = names
+            .into_iter()
+            .map(|n| {
+                let p = image::probe(&dir, &n);
+                (n, p)
+            })
+            .collect();
+        Ok(Listing {
+            files,
+            fs_size: fs_size(dir.root()),
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| backend_failure("cannot list the SR directory", e))?;
+
+    let v = &server.ids.vdi;
+    let mut known: HashMap<String, Ref> = HashMap::new();
+    server.registry.for_each(v.class, |r, row| {
+        if row.fields[v.sr] == Value::Ref(sr) {
+            if let Some(l) = row.fields[v.location].as_str() {
+                known.insert(l.to_string(), r);
+            }
+        }
+    });
+    let mut present: HashMap<&str, &Probe> = HashMap::new();
+    for (name, probe) in &listing.files {
+        match probe {
+            Ok(p) => {
+                present.insert(name.as_str(), p);
+            }
+            Err(e) => {
+                tracing::warn!(sr = %sr, file = %name, error = %e, "image skipped by scan");
+            }
+        }
+    }
+    // Forget VDIs whose file is gone (unless an operation holds them).
+    for (loc, r) in &known {
+        if !present.contains_key(loc.as_str()) && !busy::is_busy(server, *r) {
+            tracing::info!(vdi = %r, file = %loc, "VDI file is gone: forgetting the VDI");
+            vdi::forget(server, *r).await?;
+        }
+    }
+    for (name, p) in &present {
+        match known.get(*name) {
+            Some(r) => vdi::apply_probe(server, *r, p).await?,
+            None => {
+                tracing::info!(sr = %sr, file = %name, "introducing an image file as a VDI");
+                vdi::introduce(server, sr, name, p).await?;
+            }
+        }
+    }
+    refresh_totals(server, sr, Some(listing.fs_size)).await
+}
+
+/// Recomputes `VDIs`, `virtual_allocation` and `physical_utilisation` of an
+/// SR from its VDIs (and `physical_size` when given).
+pub async fn refresh_totals(server: &Server, sr: Ref, fs_size: Option<u64>) -> ApiResult<()> {
+    let v = &server.ids.vdi;
+    let s = &server.ids.sr;
+    let mut vdis = Vec::new();
+    let (mut virt, mut phys) = (0i64, 0i64);
+    server.registry.for_each(v.class, |r, row| {
+        if row.fields[v.sr] == Value::Ref(sr) {
+            vdis.push((row.created, r));
+            if let Value::Int(n) = row.fields[v.virtual_size] {
+                virt = virt.saturating_add(n);
+            }
+            if let Value::Int(n) = row.fields[v.physical_utilisation] {
+                phys = phys.saturating_add(n);
+            }
+        }
+    });
+    vdis.sort();
+    let ((), c) = server.registry.update(s.class, sr, Write::Durable, |f| {
+        f[s.vdis] = Value::Array(vdis.iter().map(|(_, r)| Value::Ref(*r)).collect());
+        f[s.virtual_allocation] = Value::Int(virt);
+        f[s.physical_utilisation] = Value::Int(phys);
+        if let Some(n) = fs_size {
+            f[s.physical_size] = Value::Int(n.min(i64::MAX as u64) as i64);
+        }
+        Ok(())
+    })?;
+    c.wait().await.map_err(ApiError::internal)
+}
+
+/// `SR.scan(sr)`.
+pub fn scan(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    Box::pin(async move {
+        scan_sr(&cx.server, a.r(0)).await?;
+        Ok(Value::void())
+    })
+}

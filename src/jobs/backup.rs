@@ -1,0 +1,183 @@
+//! `backup`: a point-in-time copy of the device into the target. Writes
+//! to the device made through the server while the job runs first copy the
+//! old data of blocks not yet copied into the target (copy-before-write),
+//! so the target is the device as it was when the job started.
+//! `sync=full` copies everything the device reads as, `top` only what its
+//! own layer holds, `none` only what is overwritten, until cancelled.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::copy::{
+    chain_status, chunk_for, copy_data, copy_plain, copy_zero, flush, with_policy, Bitmap, End,
+};
+use super::engine::{Effect, Ended, Job, Side, Stopped, Sync, Work, WriteHook};
+use crate::storage::image::{Alloc, Image};
+use crate::wire::Ref;
+
+/// Block size of the copy-before-write map (QEMU's default cluster).
+const CLUSTER: u64 = 64 << 10;
+
+/// The state the work and the write hook share.
+pub struct Shared {
+    src: Arc<Image>,
+    dst: End,
+    fresh: bool,
+    top_only: bool,
+    /// Blocks already copied (by the work or before a write).
+    done: Mutex<Bitmap>,
+}
+
+/// A backup's work.
+pub struct Backup {
+    shared: Arc<Shared>,
+    sync: Sync,
+    device: Ref,
+    target: Ref,
+}
+
+impl Backup {
+    /// A backup of `src` (the device's open image) into `dst`; `fresh`
+    /// when the target was just created (all zero).
+    pub fn new(
+        device: Ref,
+        target: Ref,
+        src: Arc<Image>,
+        dst: Arc<Image>,
+        sync: Sync,
+        fresh: bool,
+    ) -> Backup {
+        let size = src.size();
+        Backup {
+            shared: Arc::new(Shared {
+                src,
+                dst: End {
+                    img: dst,
+                    layer: None,
+                },
+                fresh,
+                top_only: sync == Sync::Top,
+                done: Mutex::new(Bitmap::new(size, CLUSTER)),
+            }),
+            sync,
+            device,
+            target,
+        }
+    }
+}
+
+impl WriteHook for Shared {
+    fn image(&self) -> &Arc<Image> {
+        &self.src
+    }
+
+    fn before_write(&self, offset: u64, len: u64) -> io::Result<()> {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        let g = done.granularity;
+        let size = self.src.size();
+        let start = offset / g * g;
+        let end = offset.saturating_add(len).min(size).div_ceil(g) * g;
+        let mut pos = start;
+        while pos < end.min(size) {
+            let b = pos / g;
+            let n = g.min(size - pos);
+            if !done.get(b) {
+                copy_plain(&self.src, &self.dst, self.fresh, pos, n, self.top_only)?;
+                done.set(pos, n);
+            }
+            pos += g;
+        }
+        Ok(())
+    }
+
+    fn after_write(&self, _offset: u64, _len: u64) {}
+}
+
+impl Work for Backup {
+    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+        let s = self.shared.clone();
+        let size = s.src.size();
+        let depth = s.src.layers().len();
+        job.set_total(size);
+        if self.sync == Sync::None {
+            // Only what is overwritten is copied (by the hook), until the
+            // job is cancelled.
+            loop {
+                job.sleep(Duration::from_millis(200))?;
+            }
+        }
+        let mut buf = Vec::new();
+        let mut off = 0u64;
+        while off < size {
+            job.pause_point()?;
+            let speed = job.speed();
+            let piece = chunk_for(speed).min(size - off);
+            let mut copied = 0u64;
+            {
+                let mut done = s.done.lock().unwrap_or_else(|p| p.into_inner());
+                let g = done.granularity;
+                let end = off + piece;
+                let mut pos = off;
+                while pos < end {
+                    // A run of blocks not yet copied (a write may have
+                    // copied some already: those keep their old data).
+                    if done.get(pos / g) {
+                        let n = (pos / g + 1) * g - pos;
+                        job.progress(n.min(end - pos));
+                        pos += n.min(end - pos);
+                        continue;
+                    }
+                    let mut run_end = pos;
+                    while run_end < end && !done.get(run_end / g) {
+                        run_end = ((run_end / g + 1) * g).min(end);
+                    }
+                    while pos < run_end {
+                        let (n, a) = with_policy(job, Side::Source, || {
+                            if s.top_only {
+                                s.src.status(0, pos, run_end - pos)
+                            } else {
+                                chain_status(&s.src, 0, depth, pos, run_end - pos)
+                            }
+                        })?;
+                        match a {
+                            Alloc::Unallocated if s.top_only => {
+                                // Not part of a top backup: out of the total.
+                                job.set_total(job.total().saturating_sub(n));
+                                pos += n;
+                                continue;
+                            }
+                            Alloc::Zero | Alloc::Unallocated => {
+                                copy_zero(job, &s.dst, s.fresh, pos, n)?;
+                            }
+                            Alloc::Data => {
+                                copied +=
+                                    copy_data(job, &s.src, 0, &s.dst, s.fresh, pos, n, &mut buf)?;
+                            }
+                        }
+                        job.progress(n);
+                        pos += n;
+                    }
+                }
+                done.set(off, piece);
+            }
+            job.throttle(copied)?;
+            off += piece;
+        }
+        flush(job, &s.dst.img)?;
+        Ok(Ended::Done)
+    }
+
+    fn commit(&mut self, _ended: Ended) -> io::Result<Vec<Effect>> {
+        self.shared.dst.img.flush()?;
+        Ok(vec![Effect::Refresh(self.target)])
+    }
+
+    fn abort(&mut self) {
+        let _ = self.shared.dst.img.flush();
+    }
+
+    fn hook(&self) -> Option<(Ref, Arc<dyn WriteHook>)> {
+        Some((self.device, self.shared.clone() as Arc<dyn WriteHook>))
+    }
+}

@@ -1,0 +1,246 @@
+//! `mirror`, and active `commit` (QEMU runs both with the mirror driver):
+//! copy what the device holds into the target, go `ready` once the target
+//! has caught up, keep copying what is written to the device (through the
+//! server) while ready, and on `complete` drain the writes, catch up one
+//! last time and pivot. A soft cancel in ready catches up and ends without
+//! pivoting; a forced one just stops.
+
+use std::io;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::copy::{chain_status, chunk_for, copy_data, copy_zero, flush, with_policy, Bitmap, End};
+use super::engine::{Effect, Ended, Job, Side, Stopped, Sync, Work, WriteHook};
+use crate::storage::image::{Alloc, Image};
+use crate::wire::Ref;
+
+#[derive(Default)]
+struct Gate {
+    frozen: bool,
+    inflight: u32,
+}
+
+/// What the work and the write hook share.
+pub struct Shared {
+    src: Arc<Image>,
+    dirty: Mutex<Bitmap>,
+    gate: Mutex<Gate>,
+    drained: Condvar,
+}
+
+impl Shared {
+    fn freeze(&self) {
+        let mut g = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        g.frozen = true;
+        while g.inflight > 0 {
+            g = self.drained.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn thaw(&self) {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner()).frozen = false;
+    }
+
+    fn dirty(&self) -> std::sync::MutexGuard<'_, Bitmap> {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl WriteHook for Shared {
+    fn image(&self) -> &Arc<Image> {
+        &self.src
+    }
+
+    fn before_write(&self, _offset: u64, _len: u64) -> io::Result<()> {
+        let mut g = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        if g.frozen {
+            return Err(io::Error::other(
+                "the mirror is completing: writes to its device are held off",
+            ));
+        }
+        g.inflight += 1;
+        Ok(())
+    }
+
+    fn after_write(&self, offset: u64, len: u64) {
+        self.dirty().set(offset, len);
+        let mut g = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        g.inflight = g.inflight.saturating_sub(1);
+        self.drained.notify_all();
+    }
+}
+
+/// A mirror's (or an active commit's) work.
+pub struct Mirror {
+    shared: Arc<Shared>,
+    dst: End,
+    fresh: bool,
+    sync: Sync,
+    /// Layers of the source that count (the chain down to just above the
+    /// base for an active commit; 1 for sync=top).
+    until: usize,
+    device: Ref,
+    target: Ref,
+}
+
+impl Mirror {
+    /// A mirror of the device's open image `src` into `dst`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        device: Ref,
+        target: Ref,
+        src: Arc<Image>,
+        dst: End,
+        sync: Sync,
+        until: usize,
+        granularity: u64,
+        fresh: bool,
+    ) -> Mirror {
+        let size = src.size();
+        Mirror {
+            shared: Arc::new(Shared {
+                src,
+                dirty: Mutex::new(Bitmap::new(size, granularity)),
+                gate: Mutex::new(Gate::default()),
+                drained: Condvar::new(),
+            }),
+            dst,
+            fresh,
+            sync,
+            until,
+            device,
+            target,
+        }
+    }
+
+    /// Marks what the sync mode copies as dirty.
+    fn initial(&self, job: &Job) -> Result<(), Stopped> {
+        if self.sync == Sync::None {
+            return Ok(());
+        }
+        let src = &self.shared.src;
+        let size = src.size();
+        let mut off = 0;
+        while off < size {
+            job.pause_point()?;
+            let (n, a) = with_policy(job, Side::Source, || {
+                chain_status(src, 0, self.until, off, size - off)
+            })?;
+            let copy = match a {
+                Alloc::Data => true,
+                // Zeroes above the base must reach a target that is not
+                // fresh (or the base of a commit).
+                Alloc::Zero => !self.fresh,
+                Alloc::Unallocated => false,
+            };
+            if copy {
+                self.shared.dirty().set(off, n);
+            }
+            off += n;
+        }
+        Ok(())
+    }
+}
+
+impl Work for Mirror {
+    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+        let s = self.shared.clone();
+        let size = s.src.size();
+        job.set_total(0);
+        self.initial(job)?;
+        job.set_remaining(s.dirty().count_bytes());
+        let mut buf = Vec::new();
+        let mut cursor = 0u64;
+        let mut frozen = false;
+        let result = loop {
+            job.pause_point()?;
+            let piece = chunk_for(job.speed());
+            let next = {
+                let mut d = s.dirty();
+                let n = d.next_set(cursor, piece).or_else(|| d.next_set(0, piece));
+                if let Some((off, len)) = n {
+                    d.clear(off, len);
+                }
+                n
+            };
+            if let Some((off, len)) = next {
+                let len = len.min(size - off);
+                let mut copied = 0;
+                let mut pos = off;
+                while pos < off + len {
+                    let (n, a) = with_policy(job, Side::Source, || {
+                        chain_status(&s.src, 0, self.until, pos, off + len - pos)
+                    })?;
+                    match a {
+                        Alloc::Data => {
+                            copied +=
+                                copy_data(job, &s.src, 0, &self.dst, false, pos, n, &mut buf)?;
+                        }
+                        Alloc::Zero | Alloc::Unallocated => {
+                            if a == Alloc::Zero || self.until == s.src.layers().len() {
+                                copy_zero(job, &self.dst, false, pos, n)?;
+                            } else {
+                                // Falls through to the base: read it from
+                                // there (the base of an active commit
+                                // already has it; a mirror needs it).
+                                copied +=
+                                    copy_data(job, &s.src, 0, &self.dst, false, pos, n, &mut buf)?;
+                            }
+                        }
+                    }
+                    pos += n;
+                }
+                job.progress(len);
+                job.set_remaining(s.dirty().count_bytes());
+                job.throttle(copied)?;
+                cursor = off + len;
+                continue;
+            }
+            // In sync.
+            if !job.is_ready() {
+                flush(job, &self.dst.img)?;
+                job.set_ready();
+            }
+            let completing = job.complete_requested();
+            if completing || job.soft_cancelled() {
+                if !frozen {
+                    // Drain the writes in flight, then catch up once more.
+                    s.freeze();
+                    frozen = true;
+                    continue;
+                }
+                flush(job, &self.dst.img)?;
+                break if completing {
+                    Ended::Done
+                } else {
+                    Ended::NoPivot
+                };
+            }
+            job.sleep(Duration::from_millis(50))?;
+        };
+        if result == Ended::NoPivot {
+            s.thaw();
+        }
+        Ok(result)
+    }
+
+    fn commit(&mut self, ended: Ended) -> io::Result<Vec<Effect>> {
+        self.dst.img.flush()?;
+        Ok(match ended {
+            Ended::Done => vec![Effect::Pivot {
+                vdi: self.device,
+                onto: self.target,
+            }],
+            Ended::NoPivot => vec![Effect::Refresh(self.target)],
+        })
+    }
+
+    fn abort(&mut self) {
+        self.shared.thaw();
+        let _ = self.dst.img.flush();
+    }
+
+    fn hook(&self) -> Option<(Ref, Arc<dyn WriteHook>)> {
+        Some((self.device, self.shared.clone() as Arc<dyn WriteHook>))
+    }
+}
