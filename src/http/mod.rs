@@ -7,6 +7,7 @@
 //! ```
 
 pub mod body;
+pub mod data;
 pub mod rpc;
 
 use std::convert::Infallible;
@@ -81,6 +82,11 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener, stop: Cancellatio
 }
 
 async fn route(server: &Arc<Server>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&Method::PUT, "/import_raw_vdi") => return data::import(server, req).await,
+        (&Method::GET, "/export_raw_vdi") => return data::export(server, req).await,
+        _ => {}
+    }
     match *req.method() {
         Method::POST => {}
         Method::OPTIONS => {

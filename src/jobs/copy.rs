@@ -96,6 +96,7 @@ pub fn with_policy<T>(
 /// Copies `[off, off + len)` as layer `src_layer` of `src` reads it into
 /// `dst`: all-zero data is written as zeroes (or, into a fresh target,
 /// not at all). Returns the bytes of data written.
+#[allow(clippy::too_many_arguments)]
 pub fn copy_data(
     job: &Job,
     src: &Image,
@@ -291,7 +292,7 @@ mod tests {
     #[test]
     fn speed_sets_the_piece_size() {
         assert_eq!(chunk_for(0), CHUNK);
-        assert_eq!(chunk_for(32 << 20), (32 << 20) / 10 & !0xffff);
+        assert_eq!(chunk_for(32 << 20), ((32 << 20) / 10) & !0xffff);
         assert_eq!(chunk_for(1), 64 << 10);
     }
 }

@@ -338,12 +338,15 @@ impl std::fmt::Debug for Job {
     }
 }
 
+/// A job's write hook, shared with imports.
+pub type Hook = Arc<dyn WriteHook>;
+
 /// Every job that exists, by ref and by id, and the write hooks of devices.
 #[derive(Default)]
 pub struct Jobs {
     by_ref: DashMap<Ref, Arc<Job>>,
     ids: DashMap<String, Ref>,
-    hooks: DashMap<Ref, Vec<(Ref, Arc<dyn WriteHook>)>>,
+    hooks: DashMap<Ref, Vec<(Ref, Hook)>>,
 }
 
 impl std::fmt::Debug for Jobs {
