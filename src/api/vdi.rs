@@ -578,6 +578,9 @@ async fn full_copy(cx: Ctx, vdi: Ref, sr: Ref, op: &'static str) -> ApiResult<Va
         task: cx.task,
         cancel,
         fresh_target: true,
+        read_only_device: true,
+        // Copies of one VDI may run side by side: each job its own id.
+        job_id: Some(format!("{op}-{}", Uuid::new_v4())),
         ..Spec::default()
     };
     let outcome = match engine::start(s, spec).await {

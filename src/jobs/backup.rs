@@ -35,6 +35,7 @@ pub struct Backup {
     sync: Sync,
     device: Ref,
     target: Ref,
+    hooked: bool,
 }
 
 impl Backup {
@@ -47,6 +48,7 @@ impl Backup {
         dst: Arc<Image>,
         sync: Sync,
         fresh: bool,
+        hooked: bool,
     ) -> Backup {
         let size = src.size();
         Backup {
@@ -63,6 +65,7 @@ impl Backup {
             sync,
             device,
             target,
+            hooked,
         }
     }
 }
@@ -113,6 +116,10 @@ impl Work for Backup {
             job.pause_point()?;
             let speed = job.speed();
             let piece = chunk_for(speed).min(size - off);
+            // The next pieces are read in the background meanwhile.
+            if off % (4 * super::copy::CHUNK) == 0 {
+                s.src.prefetch(off + piece, 4 * super::copy::CHUNK);
+            }
             let mut copied = 0u64;
             {
                 let mut done = s.done.lock().unwrap_or_else(|p| p.into_inner());
@@ -178,6 +185,9 @@ impl Work for Backup {
     }
 
     fn hook(&self) -> Option<(Ref, Arc<dyn WriteHook>)> {
+        if !self.hooked {
+            return None;
+        }
         Some((self.device, self.shared.clone() as Arc<dyn WriteHook>))
     }
 }

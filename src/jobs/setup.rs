@@ -215,11 +215,21 @@ async fn prepare(server: &Arc<Server>, spec: &mut Spec, dev: Disk, t: Ref) -> Ap
     let work: Box<dyn Work> = match spec.kind {
         JobKind::Backup { sync } => {
             let tgt = disk(server, spec.target)?;
-            claims.push(busy::claim_as(server, dev.r, "backup", t, Mode::Hooked)?);
+            let hooked = !spec.read_only_device;
+            let mode = if hooked { Mode::Hooked } else { Mode::Read };
+            claims.push(busy::claim_as(server, dev.r, "backup", t, mode)?);
             claims.push(busy::claim_as(server, tgt.r, "backup", t, Mode::Write)?);
-            let src = open_async(&dev, !dev.read_only, Vec::new()).await?;
+            let src = open_async(&dev, hooked && !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
-            Box::new(Backup::new(dev.r, tgt.r, src, dst, sync, spec.fresh_target))
+            Box::new(Backup::new(
+                dev.r,
+                tgt.r,
+                src,
+                dst,
+                sync,
+                spec.fresh_target,
+                hooked,
+            ))
         }
         JobKind::Mirror { sync, granularity } => {
             let tgt = disk(server, spec.target)?;

@@ -849,6 +849,27 @@ impl Image {
         r
     }
 
+    /// Tells the kernel that `[offset, offset + len)` of the top layer
+    /// will be read soon (raw layers: `POSIX_FADV_WILLNEED`, which starts
+    /// reading it in the background), so a copy's reads and writes
+    /// overlap. A hint only: errors are ignored.
+    pub fn prefetch(&self, offset: u64, len: u64) {
+        let l = &self.layers[0];
+        if l.format != Format::Raw || offset >= l.size {
+            return;
+        }
+        let len = len.min(l.size - offset);
+        // SAFETY: a valid open descriptor; the call only gives advice.
+        unsafe {
+            libc::posix_fadvise(
+                std::os::fd::AsRawFd::as_raw_fd(&l.file),
+                offset as libc::off_t,
+                len as libc::off_t,
+                libc::POSIX_FADV_WILLNEED,
+            );
+        }
+    }
+
     /// Writes imago's cached metadata back and fsyncs every writable layer
     /// written since the last flush.
     pub fn flush(&self) -> io::Result<()> {
