@@ -182,6 +182,13 @@ def main() -> None:
             lua.write_text('wrk.method = "POST"\nwrk.body = [[' + body + ']]\n'
                            'wrk.headers["Content-Type"] = "text/xml"\n'
                            'function delay() return 5 end\n')
+            base = subprocess.run(
+                ["wrk", "-t1", "-c4", "-d5s", "--latency", "-s", str(lua), "http://127.0.0.1:18095/"],
+                stdout=subprocess.PIPE, text=True).stdout
+            print("== task.get_progress latency, idle server (wrk, ~800 req/s)")
+            for line in base.splitlines():
+                if any(k in line for k in ("50%", "90%", "99%", "Requests/sec")):
+                    print("  " + line.strip())
             print("== task.get_progress latency while 8 copies run (wrk, ~800 req/s)")
             tasks = []
             stop_at = time.monotonic() + 12

@@ -10,6 +10,45 @@ use super::engine::{Job, OnError, Policy, Side, Stopped};
 use crate::storage::image::{Alloc, Image};
 use crate::storage::sparse::is_zero;
 
+/// How many job threads may move data at once: one CPU is always left to
+/// the RPC threads (the kernel does not preempt a thread in the middle of
+/// copying a large write into the page cache, whatever its priority).
+fn slots() -> &'static (std::sync::Mutex<usize>, std::sync::Condvar) {
+    static SLOTS: std::sync::OnceLock<(std::sync::Mutex<usize>, std::sync::Condvar)> =
+        std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (
+            std::sync::Mutex::new(cpus.saturating_sub(1).max(1)),
+            std::sync::Condvar::new(),
+        )
+    })
+}
+
+/// A permit to move data; given back when dropped.
+pub struct Slot(());
+
+impl Slot {
+    /// Waits for a free slot.
+    pub fn take() -> Slot {
+        let (m, cv) = slots();
+        let mut free = m.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = cv.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        Slot(())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (m, cv) = slots();
+        *m.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        cv.notify_one();
+    }
+}
+
 /// Largest piece copied at once.
 pub const CHUNK: u64 = 4 << 20;
 
@@ -108,15 +147,42 @@ pub fn copy_data(
     buf: &mut Vec<u8>,
 ) -> Result<u64, Stopped> {
     buf.resize(len as usize, 0);
-    with_policy(job, Side::Source, || src.read_at(src_layer, buf, off))?;
-    if is_zero(buf) {
-        if !fresh {
-            with_policy(job, Side::Target, || dst.zero(off, len))?;
+    loop {
+        let attempt = {
+            let _slot = Slot::take();
+            match src.read_at(src_layer, buf, off) {
+                Err(e) => Err((Side::Source, e)),
+                Ok(()) if is_zero(buf) => {
+                    if fresh {
+                        Ok(0)
+                    } else {
+                        dst.zero(off, len)
+                            .map(|()| 0)
+                            .map_err(|e| (Side::Target, e))
+                    }
+                }
+                Ok(()) => dst
+                    .write(buf, off)
+                    .map(|()| len)
+                    .map_err(|e| (Side::Target, e)),
+            }
+        };
+        // The policy is applied without holding a slot (a `stop` waits
+        // here until the job is resumed).
+        match attempt {
+            Ok(n) => return Ok(n),
+            Err((side, e)) => match job.io_error(side, &e) {
+                OnError::Fail(err) => return Err(Stopped::Failed(err)),
+                OnError::Retry => {
+                    if job.policy(side) == Policy::Ignore {
+                        job.sleep(Duration::from_millis(100))?;
+                    } else {
+                        job.pause_point()?;
+                    }
+                }
+            },
         }
-        return Ok(0);
     }
-    with_policy(job, Side::Target, || dst.write(buf, off))?;
-    Ok(len)
 }
 
 /// Makes `[off, off + len)` of `dst` read as zeroes (nothing to do in a

@@ -870,6 +870,39 @@ impl Image {
         }
     }
 
+    /// Starts writing `[offset, offset + len)` of the top layer back to
+    /// disk now (raw layers: `sync_file_range(WRITE)`), and waits for the
+    /// range `lag` bytes before it to be on disk, so a long copy keeps few
+    /// dirty pages and does its write-back on its own (low-priority)
+    /// thread rather than in the kernel's flusher threads. A hint only:
+    /// the final [`Image::flush`] is what makes data durable.
+    pub fn write_behind(&self, offset: u64, len: u64, lag: u64) {
+        let l = &self.layers[0];
+        if l.format != Format::Raw || !l.writable {
+            return;
+        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&l.file);
+        // SAFETY: a valid open descriptor; ranges are only hints.
+        unsafe {
+            libc::sync_file_range(
+                fd,
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+            if offset >= lag {
+                libc::sync_file_range(
+                    fd,
+                    (offset - lag) as libc::off64_t,
+                    len as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                        | libc::SYNC_FILE_RANGE_WRITE
+                        | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                );
+            }
+        }
+    }
+
     /// Writes imago's cached metadata back and fsyncs every writable layer
     /// written since the last flush.
     pub fn flush(&self) -> io::Result<()> {
