@@ -637,3 +637,16 @@ pub async fn pivot(server: &Server, vdi: Ref, onto: Ref) -> ApiResult<()> {
     }
     Ok(())
 }
+
+/// Marks (or with `None` clears) a VDI as the incomplete target of a job
+/// that failed, was cancelled or was interrupted: `sm_config:incomplete`
+/// says why, so a half-written copy never looks like a good one.
+pub async fn mark_incomplete(server: &Server, vdi: Ref, why: Option<&str>) {
+    let v = &server.ids.vdi;
+    if let Ok(((), c)) = server.registry.update(v.class, vdi, Write::Durable, |f| {
+        map_set(&mut f[v.sm_config], "incomplete", why);
+        Ok(())
+    }) {
+        let _ = c.wait().await;
+    }
+}

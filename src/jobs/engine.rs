@@ -720,6 +720,14 @@ impl Job {
         Ok(())
     }
 
+    fn target(&self) -> Option<Ref> {
+        let j = self.ids();
+        match self.server.registry.field(j.class, self.r, j.target) {
+            Ok(Value::Ref(r)) if !r.is_null() => Some(r),
+            _ => None,
+        }
+    }
+
     fn device(&self) -> Ref {
         let j = self.ids();
         match self.server.registry.field(j.class, self.r, j.device) {
