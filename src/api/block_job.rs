@@ -191,7 +191,13 @@ macro_rules! verb {
                         return Err(stale(&cx.server, r, $verb));
                     }
                 };
+                // Dismissing (also by cancelling a concluded job) is
+                // synchronous: the object is gone when the call returns.
+                let dismissing = $verb == "dismiss" || ($verb == "cancel" && $job.is_concluded());
                 $body?;
+                if dismissing {
+                    $job.wait_removed().await;
+                }
                 Ok(Value::void())
             })
         }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{busy, vdi, ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
 use crate::registry::Write;
-use crate::storage::image::{self, Probe};
+use crate::storage::image::{self, Format, Probe};
 use crate::storage::path::SrDir;
 use crate::wire::{Ref, Value};
 
@@ -158,7 +158,8 @@ struct Listing {
     fs_size: u64,
 }
 
-fn fs_size(dir: &Path) -> u64 {
+/// The size of the file system holding `dir` (0 if unknown).
+pub fn fs_size(dir: &Path) -> u64 {
     use std::os::unix::ffi::OsStrExt;
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
         return 0;
@@ -177,12 +178,33 @@ pub async fn scan_sr(server: &Arc<Server>, sr: Ref) -> ApiResult<()> {
     let st = server.srs.get(sr)?;
     let _guard = st.lock.lock().await;
     let dir = st.dir.clone();
+    let v = &server.ids.vdi;
+    // What the registry knows of this SR: file name -> (VDI, format).
+    let mut known: HashMap<String, (Ref, Format)> = HashMap::new();
+    server.registry.for_each(v.class, |r, row| {
+        if row.fields[v.sr] == Value::Ref(sr) {
+            if let Some(l) = row.fields[v.location].as_str() {
+                let f = vdi::map_get(&row.fields[v.sm_config], "image-format")
+                    .and_then(Format::from_name)
+                    .unwrap_or(Format::Raw);
+                known.insert(l.to_string(), (r, f));
+            }
+        }
+    });
+    let formats: HashMap<String, Format> =
+        known.iter().map(|(k, (_, f))| (k.clone(), *f)).collect();
     let listing = tokio::task::spawn_blocking(move || -> std::io::Result<Listing> {
         let names = dir.list()?;
         let files = names
             .into_iter()
+            .filter(|n| !n.ends_with(vdi::PARTIAL))
             .map(|n| {
-                let p = image::probe(&dir, &n);
+                // A known VDI keeps its format: a raw disk is never read as
+                // a qcow2, whatever a guest wrote into it.
+                let p = match formats.get(&n) {
+                    Some(f) => vdi::probe_known(&dir, &n, *f),
+                    None => image::probe(&dir, &n),
+                };
                 (n, p)
             })
             .collect();
@@ -195,39 +217,25 @@ pub async fn scan_sr(server: &Arc<Server>, sr: Ref) -> ApiResult<()> {
     .map_err(ApiError::internal)?
     .map_err(|e| backend_failure("cannot list the SR directory", e))?;
 
-    let v = &server.ids.vdi;
-    let mut known: HashMap<String, Ref> = HashMap::new();
-    server.registry.for_each(v.class, |r, row| {
-        if row.fields[v.sr] == Value::Ref(sr) {
-            if let Some(l) = row.fields[v.location].as_str() {
-                known.insert(l.to_string(), r);
-            }
-        }
-    });
-    let mut present: HashMap<&str, &Probe> = HashMap::new();
-    for (name, probe) in &listing.files {
-        match probe {
-            Ok(p) => {
-                present.insert(name.as_str(), p);
-            }
-            Err(e) => {
-                tracing::warn!(sr = %sr, file = %name, error = %e, "image skipped by scan");
-            }
-        }
-    }
-    // Forget VDIs whose file is gone (unless an operation holds them).
-    for (loc, r) in &known {
-        if !present.contains_key(loc.as_str()) && !busy::is_busy(server, *r) {
+    let listed: std::collections::HashSet<&str> =
+        listing.files.iter().map(|(n, _)| n.as_str()).collect();
+    // Forget VDIs whose file is gone (unless an operation holds them); a
+    // file that is there but unreadable keeps its VDI.
+    for (loc, (r, _)) in &known {
+        if !listed.contains(loc.as_str()) && !busy::is_busy(server, *r) {
             tracing::info!(vdi = %r, file = %loc, "VDI file is gone: forgetting the VDI");
             vdi::forget(server, *r).await?;
         }
     }
-    for (name, p) in &present {
-        match known.get(*name) {
-            Some(r) => vdi::apply_probe(server, *r, p).await?,
-            None => {
+    for (name, probe) in &listing.files {
+        match (probe, known.get(name)) {
+            (Ok(p), Some((r, _))) => vdi::apply_probe(server, *r, p).await?,
+            (Ok(p), None) => {
                 tracing::info!(sr = %sr, file = %name, "introducing an image file as a VDI");
                 vdi::introduce(server, sr, name, p).await?;
+            }
+            (Err(e), _) => {
+                tracing::warn!(sr = %sr, file = %name, error = %e, "image skipped by scan");
             }
         }
     }

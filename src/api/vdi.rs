@@ -70,6 +70,46 @@ pub fn file_of(server: &Server, vdi: Ref) -> ApiResult<(Ref, SrDir, String)> {
     Ok((sr, st.dir.clone(), loc))
 }
 
+/// The format a VDI is known to have (`sm_config:image-format`).
+pub fn known_format(server: &Server, vdi: Ref) -> ApiResult<Format> {
+    let v = &server.ids.vdi;
+    server.registry.read_or(v.class, vdi, |row| {
+        map_get(&row.fields[v.sm_config], "image-format")
+            .and_then(Format::from_name)
+            .unwrap_or(Format::Raw)
+    })
+}
+
+/// Probes the file of a VDI whose format is known. A raw disk is never
+/// looked at as anything else (a guest may have written a qcow2 header into
+/// it): its size is the file's length. A qcow2 that no longer is one is an
+/// error.
+pub fn probe_known(dir: &SrDir, loc: &str, format: Format) -> std::io::Result<Probe> {
+    use std::os::unix::fs::MetadataExt;
+    match format {
+        Format::Raw => {
+            let m = dir.open_file(loc, false)?.metadata()?;
+            Ok(Probe {
+                format: Format::Raw,
+                virtual_size: m.len(),
+                physical_utilisation: m.blocks().saturating_mul(512),
+                backing: None,
+                backing_format: None,
+            })
+        }
+        Format::Qcow2 => {
+            let p = image::probe(dir, loc)?;
+            if p.format != Format::Qcow2 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the file of a qcow2 VDI is no longer a qcow2 image",
+                ));
+            }
+            Ok(p)
+        }
+    }
+}
+
 /// Writes what a probe of the file says into the VDI's row.
 fn probe_fields(f: &mut [Value], v: &super::ids::VdiIds, p: &Probe) {
     f[v.virtual_size] = Value::Int(p.virtual_size.min(i64::MAX as u64) as i64);
@@ -91,7 +131,8 @@ pub async fn apply_probe(server: &Server, vdi: Ref, p: &Probe) -> ApiResult<()> 
 /// Probes a VDI's file anew and records what it found (and the SR totals).
 pub async fn refresh(server: &Server, vdi: Ref) -> ApiResult<()> {
     let (sr, dir, loc) = file_of(server, vdi)?;
-    let p = blocking(move || image::probe(&dir, &loc))
+    let format = known_format(server, vdi)?;
+    let p = blocking(move || probe_known(&dir, &loc, format))
         .await?
         .map_err(|e| io_error("cannot read the image", e))?;
     apply_probe(server, vdi, &p).await?;
@@ -199,7 +240,9 @@ pub async fn recover_after_restart(server: &Arc<Server>) -> anyhow::Result<()> {
         if let (Value::Ref(of), Some(loc)) = (of, loc.as_str()) {
             if !of.is_null() {
                 if let Ok((_, dir, ofloc)) = file_of(server, of) {
-                    let p = tokio::task::spawn_blocking(move || image::probe(&dir, &ofloc)).await?;
+                    let f = known_format(server, of)?;
+                    let p =
+                        tokio::task::spawn_blocking(move || probe_known(&dir, &ofloc, f)).await?;
                     if p.ok().and_then(|p| p.backing).as_deref() == Some(loc) {
                         let ((), c) = server.registry.update(v.class, r, Write::Durable, |f| {
                             f[v.building] = Value::Ref(Ref::NULL);
@@ -305,7 +348,7 @@ pub fn create(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
                 image::probe(&dir, &l)
             })
             .await?
-            .map_err(|e| backend_failure("cannot create the image file", e))?;
+            .map_err(|e| create_error(&st.dir, size, e))?;
             f[v.uuid] = Value::from(uuid);
             f[v.sr] = Value::Ref(sr);
             f[v.location] = Value::from(loc.as_str());
@@ -321,6 +364,19 @@ pub fn create(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
         refresh_totals(s, sr, None).await?;
         Ok(Value::Ref(r))
     })
+}
+
+/// `SR_FULL [requested, maximum]` when the file system cannot hold the
+/// image (no space, or larger than its largest file), else
+/// `SR_BACKEND_FAILURE`.
+fn create_error(dir: &SrDir, size: u64, e: std::io::Error) -> ApiError {
+    match e.raw_os_error() {
+        Some(libc::EFBIG) | Some(libc::ENOSPC) => ApiError::new(
+            "SR_FULL",
+            [size.to_string(), super::sr::fs_size(dir.root()).to_string()],
+        ),
+        _ => backend_failure("cannot create the image file", e),
+    }
 }
 
 /// A requested virtual size: non-negative, rounded up to 512 bytes, within
@@ -439,7 +495,7 @@ pub fn snapshot(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
         let building = cx.task.unwrap_or(snap);
         let _g = st.lock.lock().await;
         let (d, l) = (dir.clone(), loc.clone());
-        let p = blocking(move || image::probe(&d, &l))
+        let p = blocking(move || probe_known(&d, &l, fmt))
             .await?
             .map_err(|e| io_error("cannot read the image", e))?;
         // 1. The snapshot's row, durable and marked as building: a restart
@@ -495,6 +551,8 @@ pub fn snapshot(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
             if let Value::Array(snaps) = &mut f[v.snapshots] {
                 snaps.push(Value::Ref(snap));
             }
+            // The VDI is now the qcow2 overlay.
+            map_set(&mut f[v.sm_config], "image-format", Some("qcow2"));
             Ok(())
         })?;
         c.wait().await.map_err(ApiError::internal)?;
@@ -541,7 +599,8 @@ async fn full_copy(cx: Ctx, vdi: Ref, sr: Ref, op: &'static str) -> ApiResult<Va
             row.fields[v.sharable].clone(),
         )
     })?;
-    let p = blocking(move || image::probe(&sdir, &sloc))
+    let sfmt = known_format(s, vdi)?;
+    let p = blocking(move || probe_known(&sdir, &sloc, sfmt))
         .await?
         .map_err(|e| io_error("cannot read the image", e))?;
     let uuid = Uuid::new_v4().to_string();
@@ -555,7 +614,7 @@ async fn full_copy(cx: Ctx, vdi: Ref, sr: Ref, op: &'static str) -> ApiResult<Va
             image::probe(&d, &l)
         })
         .await?
-        .map_err(|e| backend_failure("cannot create the image file", e))?;
+        .map_err(|e| create_error(&dst.dir, p.virtual_size, e))?;
         let mut f = new_row(s, sr, &loc, &np, "");
         f[v.uuid] = Value::from(uuid);
         f[v.name_label] = label;
@@ -612,10 +671,12 @@ pub async fn pivot(server: &Server, vdi: Ref, onto: Ref) -> ApiResult<()> {
     let v = &server.ids.vdi;
     let (old_sr, old_dir, old_loc) = file_of(server, vdi)?;
     let (new_sr, _, new_loc) = file_of(server, onto)?;
+    let new_format = known_format(server, onto)?;
     forget(server, onto).await?;
     let ((), c) = server.registry.update(v.class, vdi, Write::Durable, |f| {
         f[v.sr] = Value::Ref(new_sr);
         f[v.location] = Value::from(new_loc.as_str());
+        map_set(&mut f[v.sm_config], "image-format", Some(new_format.name()));
         f[v.read_only] = Value::Bool(false);
         Ok(())
     })?;

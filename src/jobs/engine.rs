@@ -331,6 +331,8 @@ pub struct Job {
     /// Wakes the coordinator (verbs in pending/concluded).
     notify: Notify,
     done: watch::Sender<Option<ApiResult<()>>>,
+    /// Set once the job's object is gone (dismissed).
+    removed: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Job {
@@ -766,6 +768,21 @@ impl Job {
         }
     }
 
+    /// Waits until the job's object is gone (after a dismiss).
+    pub async fn wait_removed(&self) {
+        let mut rx = self.removed.subscribe();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Whether the job has concluded.
+    pub fn is_concluded(&self) -> bool {
+        lock(&self.ctl).m.status == Status::Concluded
+    }
+
     /// Waits for a coordinator wake-up while `until` is false.
     async fn wait_for(&self, until: impl Fn(&Ctl) -> bool) {
         loop {
@@ -922,6 +939,7 @@ pub async fn start_prepared(
         copied: AtomicU64::new(0),
         notify: Notify::new(),
         done,
+        removed: watch::channel(false).0,
     });
     server.jobs.by_ref.insert(r, job.clone());
     refresh_faults(server, &[spec.device, spec.target]);
@@ -991,7 +1009,11 @@ async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>
                 job.transition(&mut c, Status::Pending);
             }
             if !job.auto_finalize {
-                job.wait_for(|c| c.finalize || c.cancel.is_some()).await;
+                let token = cancel_token.clone();
+                tokio::select! {
+                    _ = job.wait_for(|c| c.finalize || c.cancel.is_some()) => {}
+                    _ = token.cancelled() => { let _ = job.cancel(true); }
+                }
             }
             let cancelled =
                 lock(&job.ctl).cancel.is_some() && !lock(&job.ctl).finalize && !job.auto_finalize;
@@ -1048,6 +1070,14 @@ async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>
             f[j.error] = Value::from(error);
             Ok(())
         });
+    // A backup's or mirror's target is only a good copy if the job
+    // succeeded.
+    if let (JobKind::Backup { .. } | JobKind::Mirror { .. }, Some(target)) =
+        (job.kind, job.target())
+    {
+        let why = result.as_ref().err().map(|e| e.code);
+        crate::api::vdi::mark_incomplete(&server, target, why).await;
+    }
     finish(&job, claims, result).await;
 }
 
@@ -1092,7 +1122,11 @@ async fn finish(job: &Arc<Job>, claims: Vec<Claim>, result: ApiResult<()>) {
     }
     let _ = job.done.send(Some(result));
     if !job.auto_dismiss {
-        job.wait_for(|c| c.dismiss).await;
+        // Kept until dismissed; at shutdown it stays concluded in the store.
+        tokio::select! {
+            _ = job.wait_for(|c| c.dismiss) => {}
+            _ = server.shutdown.cancelled() => return,
+        }
     }
     {
         let mut c = lock(&job.ctl);
@@ -1101,6 +1135,7 @@ async fn finish(job: &Arc<Job>, claims: Vec<Claim>, result: ApiResult<()>) {
     dismiss_row(server, job.r).await;
     server.jobs.by_ref.remove(&job.r);
     server.jobs.ids.remove(&job.id);
+    job.removed.send_replace(true);
 }
 
 async fn dismiss_row(server: &Server, r: Ref) {
@@ -1189,16 +1224,30 @@ pub async fn recover_after_restart(server: &Arc<Server>) -> anyhow::Result<()> {
             r,
             row.fields[j.status].clone(),
             row.fields[j.auto_dismiss].clone(),
+            row.fields[j.ty].clone(),
+            row.fields[j.target].clone(),
+            row.fields[j.job_id].clone(),
         ));
     });
-    for (r, status, auto_dismiss) in rows {
-        if status.as_str() == Some("concluded") && auto_dismiss == Value::Bool(false) {
-            // Kept for its client to read; dismissing it is a verb on a
-            // job that no longer runs.
+    for (r, status, auto_dismiss, ty, target, id) in rows {
+        let finished = matches!(status.as_str(), Some("concluded") | Some("null"));
+        if !finished {
+            if let (Some("backup" | "mirror"), Value::Ref(t)) = (ty.as_str(), target) {
+                if !t.is_null() {
+                    crate::api::vdi::mark_incomplete(server, t, Some("TASK_INTERRUPTED")).await;
+                }
+            }
+        }
+        if auto_dismiss != Value::Bool(false) {
+            dismiss_row(server, r).await;
             continue;
         }
-        if auto_dismiss == Value::Bool(true) {
-            dismiss_row(server, r).await;
+        // Kept, concluded, for its client to read and dismiss; its id stays
+        // taken until then.
+        if let Some(id) = id.as_str() {
+            server.jobs.ids.insert(id.to_string(), r);
+        }
+        if finished {
             continue;
         }
         let ((), c) = server.registry.update(j.class, r, Write::Durable, |f| {
@@ -1226,5 +1275,6 @@ pub async fn dismiss_stale(server: &Server, r: Ref) -> ApiResult<()> {
         )));
     }
     dismiss_row(server, r).await;
+    server.jobs.ids.retain(|_, v| *v != r);
     Ok(())
 }

@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import XenAPI
+
 from xapid_rpc import REF_RE
 
 M = 1 << 20
@@ -132,7 +134,7 @@ def sr_dir(x, sr) -> Path:
 
 def vdi_path(srv, sdk, vdi) -> Path:
     """The image file of a VDI: its SR's directory / its location."""
-    x = sdk.xenapi if hasattr(sdk, "xenapi") else sdk
+    x = sdk.xenapi if isinstance(sdk, XenAPI.Session) else sdk
     rec = x.VDI.get_record(vdi)
     return sr_dir(x, rec["SR"]) / rec["location"]
 
@@ -215,3 +217,20 @@ def job_exists(x, job) -> bool:
 
 def wait_job_gone(x, job, timeout: float = 30):
     wait_for(lambda: not job_exists(x, job), timeout, what=f"job {job} to be dismissed")
+
+
+def random_writes(seed: int, size: int, n: int = 10, max_len: int = 2 * M) -> list[str]:
+    """qemu-io commands writing `n` pseudo-random patterns (64 KiB-aligned
+    ranges, some of them zero writes) into an image of `size` bytes."""
+    import random
+
+    rnd = random.Random(seed)
+    cmds = []
+    for i in range(n):
+        length = rnd.randrange(1, max_len // (64 << 10) + 1) * (64 << 10)
+        offset = rnd.randrange(0, (size - length) // (64 << 10) + 1) * (64 << 10)
+        if i % 5 == 4:
+            cmds.append(f"write -z {offset} {length}")
+        else:
+            cmds.append(f"write -P {rnd.randrange(1, 256):#04x} {offset} {length}")
+    return cmds
