@@ -63,8 +63,12 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn query(req: &Request<Incoming>) -> Query {
+    query_of(req.uri().query())
+}
+
+fn query_of(query: Option<&str>) -> Query {
     let mut q = Query::default();
-    for pair in req.uri().query().unwrap_or("").split('&') {
+    for pair in query.unwrap_or("").split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = Some(percent_decode(v));
         match k {
@@ -165,12 +169,66 @@ fn open_image(
     Ok((Arc::new(img), None))
 }
 
+/// Most of a refused request's body read (and dropped) before answering,
+/// so a client that sends its body before reading the answer sees the
+/// answer rather than a broken pipe.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Reads and drops up to [`DRAIN_LIMIT`] bytes of a body (a second at
+/// most); beyond that the connection is closed after the answer.
+async fn drain(body: &mut Incoming) -> bool {
+    let mut seen = 0u64;
+    let read = async {
+        while let Some(f) = body.frame().await {
+            match f {
+                Ok(f) => {
+                    if let Ok(d) = f.into_data() {
+                        seen += d.len() as u64;
+                        if seen > DRAIN_LIMIT {
+                            return false;
+                        }
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(1), read)
+        .await
+        .unwrap_or(false)
+}
+
+/// Answers a refused import: the body is drained first when it is small.
+async fn refuse_import(mut body: Incoming, mut r: Response<Body>) -> Response<Body> {
+    if !drain(&mut body).await {
+        r.headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
+}
+
 /// `PUT /import_raw_vdi?session_id=&vdi=[&task_id=][&offset=]`.
 pub async fn import(server: &Arc<Server>, req: Request<Incoming>) -> Response<Body> {
-    let q = query(&req);
+    let (parts, body) = req.into_parts();
+    let r = import_body(server, &parts, body).await;
+    match r {
+        Ok(r) => r,
+        Err((body, r)) => refuse_import(body, r).await,
+    }
+}
+
+type Refused = (Incoming, Response<Body>);
+
+async fn import_body(
+    server: &Arc<Server>,
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+) -> Result<Response<Body>, Refused> {
+    let q = query_of(parts.uri.query());
     let call = match begin(server, &q, "import_raw_vdi").await {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return Err((body, r)),
     };
     let (vdi, t) = (call.vdi, call.task);
     let fail = |status: StatusCode, e: ApiError| {
@@ -191,14 +249,15 @@ pub async fn import(server: &Arc<Server>, req: Request<Incoming>) -> Response<Bo
         )
     }) {
         Ok(x) => x,
-        Err(e) => return fail(StatusCode::NOT_FOUND, e).await,
+        Err(e) => return Err((body, fail(StatusCode::NOT_FOUND, e).await)),
     };
     if ro {
-        return fail(
+        let r = fail(
             StatusCode::FORBIDDEN,
             ApiError::new("VDI_READ_ONLY", [vdi.to_string()]),
         )
         .await;
+        return Err((body, r));
     }
     let offset = match q.offset.as_deref() {
         None | Some("") => 0u64,
@@ -209,12 +268,12 @@ pub async fn import(server: &Arc<Server>, req: Request<Incoming>) -> Response<Bo
                     "INVALID_VALUE",
                     ["offset".to_string(), s.chars().take(40).collect()],
                 );
-                return fail(StatusCode::BAD_REQUEST, e).await;
+                return Err((body, fail(StatusCode::BAD_REQUEST, e).await));
             }
         },
     };
-    let declared = req
-        .headers()
+    let declared = parts
+        .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -227,12 +286,12 @@ pub async fn import(server: &Arc<Server>, req: Request<Incoming>) -> Response<Bo
                     format!("{n} bytes do not fit at offset {offset} of a {size}-byte disk"),
                 ],
             );
-            return fail(StatusCode::BAD_REQUEST, e).await;
+            return Err((body, fail(StatusCode::BAD_REQUEST, e).await));
         }
     }
     let claim = match busy::claim(server, vdi, "import", t) {
         Ok(c) => c,
-        Err(e) => return fail(StatusCode::CONFLICT, e).await,
+        Err(e) => return Err((body, fail(StatusCode::CONFLICT, e).await)),
     };
     let cancel = if server.registry.read(server.ids.task.class, t, |r| {
         r.fields[server.ids.task.managed] == Value::Bool(true)
@@ -246,8 +305,11 @@ pub async fn import(server: &Arc<Server>, req: Request<Incoming>) -> Response<Bo
     let opened = tokio::task::spawn_blocking(move || open_image(&s2, vdi, true)).await;
     let (img, hook) = match opened {
         Ok(Ok(x)) => x,
-        Ok(Err(e)) => return fail(StatusCode::INTERNAL_SERVER_ERROR, e).await,
-        Err(e) => return fail(StatusCode::INTERNAL_SERVER_ERROR, ApiError::internal(e)).await,
+        Ok(Err(e)) => return Err((body, fail(StatusCode::INTERNAL_SERVER_ERROR, e).await)),
+        Err(e) => {
+            let r = fail(StatusCode::INTERNAL_SERVER_ERROR, ApiError::internal(e)).await;
+            return Err((body, r));
+        }
     };
     // The writer: pieces in, written on a blocking thread.
     let (tx, mut rx) = mpsc::channel::<(u64, Bytes)>(2);
@@ -271,7 +333,7 @@ pub async fn import(server: &Arc<Server>, req: Request<Incoming>) -> Response<Bo
         writer_img.flush()
     });
     let total = declared.unwrap_or(size - offset).max(1);
-    let mut body = req.into_body();
+    let mut body = body;
     let mut buf = BytesMut::with_capacity(PIECE);
     let mut pos = offset;
     let mut received = 0u64;
@@ -344,11 +406,11 @@ pub async fn import(server: &Arc<Server>, req: Request<Incoming>) -> Response<Bo
     match outcome {
         Ok(()) => {
             task::finish(server, t, Ok(Value::void())).await;
-            with_task(plain(StatusCode::OK, "OK"), t)
+            Ok(with_task(plain(StatusCode::OK, "OK"), t))
         }
         Err((st, e)) => {
             task::finish(server, t, Err(e.clone())).await;
-            with_task(refuse(st, &e), t)
+            Err((body, with_task(refuse(st, &e), t)))
         }
     }
 }

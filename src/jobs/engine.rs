@@ -1169,10 +1169,14 @@ impl Work for Gone {
     }
 }
 
+/// Every how many ticks progress is written durably.
+const DURABLE_EVERY: u64 = 50;
+
 /// Bytes copied over the last [`RATE_WINDOW`].
 #[derive(Default)]
 struct RateMeter {
     samples: VecDeque<(Instant, u64)>,
+    ticks: u64,
 }
 
 impl RateMeter {
@@ -1201,14 +1205,20 @@ fn publish_progress(job: &Job, rate: &mut RateMeter) {
     let cur = job.current.load(Ordering::Relaxed);
     let total = job.total.load(Ordering::Relaxed).max(cur);
     let r = rate.observe(Instant::now(), job.copied.load(Ordering::Relaxed));
-    let _ = server
-        .registry
-        .update(j.class, job.r, Write::Volatile, |f| {
-            f[j.current_progress] = Value::Int(cur.min(i64::MAX as u64) as i64);
-            f[j.total_progress] = Value::Int(total.min(i64::MAX as u64) as i64);
-            f[j.rate] = Value::Int(r.min(i64::MAX as u64) as i64);
-            Ok(())
-        });
+    // Every few seconds the progress reaches the disk too, so a job
+    // interrupted by a crash shows how far it got.
+    let write = if rate.ticks % DURABLE_EVERY == 0 {
+        Write::Durable
+    } else {
+        Write::Volatile
+    };
+    rate.ticks += 1;
+    let _ = server.registry.update(j.class, job.r, write, |f| {
+        f[j.current_progress] = Value::Int(cur.min(i64::MAX as u64) as i64);
+        f[j.total_progress] = Value::Int(total.min(i64::MAX as u64) as i64);
+        f[j.rate] = Value::Int(r.min(i64::MAX as u64) as i64);
+        Ok(())
+    });
     if total > 0 {
         task::set_progress_volatile(server, job.task, cur as f64 / total as f64);
     }
