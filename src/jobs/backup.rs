@@ -169,7 +169,7 @@ impl Work for Backup {
                 done.set(off, piece);
             }
             // Write-back as we go (on this thread), a few pieces behind.
-            s.dst.img.write_behind(off, piece, 8 * super::copy::CHUNK);
+            s.dst.img.write_behind(off, piece, u64::MAX);
             job.throttle(copied)?;
             off += piece;
         }

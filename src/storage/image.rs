@@ -22,6 +22,7 @@
 //! private executor ([`block_on`]): imago only needs `tokio::sync`, not a
 //! runtime, so this works on any thread, inside a tokio runtime or not.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::File;
 use std::future::Future;
@@ -35,11 +36,12 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use imago::file::File as ImagoFile;
 use imago::format::PreallocateMode;
+use imago::io_buffers::{IoVector, IoVectorMut};
 use imago::qcow2::Qcow2;
 use imago::raw::Raw;
 use imago::{
     DenyImplicitOpenGate, FormatAccess, FormatCreateBuilder, FormatDriverBuilder, ShallowMapping,
-    StorageOpenOptions,
+    Storage, StorageOpenOptions,
 };
 
 use super::fault::{self, Op};
@@ -368,14 +370,10 @@ pub fn resize(sr: &SrDir, name: &str, new_size: u64) -> io::Result<()> {
             if zero_end > old {
                 return grow_over_backing(sr, name, old, zero_end, new_size);
             }
-            let storage = ImagoFile::from_open_file(
-                file.try_clone()?,
-                StorageOpenOptions::new()
-                    .filename(sr.root().join(name))
-                    .write(true),
-            )?;
+            let storage = GuardedFile::new(&file, &sr.root().join(name), true, true)
+                .map_err(|e| context(e, name))?;
             let q = block_on(
-                Qcow2::<ImagoFile>::builder(storage)
+                Qcow2::<GuardedFile>::builder(storage)
                     .write(true)
                     .backing(None)
                     .open(DenyImplicitOpenGate::default()),
@@ -508,7 +506,7 @@ pub struct OpenOptions {
     pub write_layers: Vec<String>,
 }
 
-type Access = FormatAccess<ImagoFile>;
+type Access = FormatAccess<GuardedFile>;
 
 /// One file of a chain.
 struct Layer {
@@ -637,15 +635,14 @@ impl Image {
         let mut lower: Option<Arc<Access>> = None;
         for f in found.into_iter().rev() {
             let path = sr.root().join(&f.name);
-            let storage = ImagoFile::from_open_file(
-                f.file.try_clone()?,
-                StorageOpenOptions::new().filename(&path).write(f.writable),
-            )?;
+            let storage =
+                GuardedFile::new(&f.file, &path, f.writable, f.format == Format::Qcow2)
+                    .map_err(|e| context(e, &f.name))?;
             let access = match f.format {
                 Format::Raw => FormatAccess::new(block_on(Raw::open_image(storage, f.writable))?),
                 Format::Qcow2 => {
                     let q = block_on(
-                        Qcow2::<ImagoFile, Arc<Access>>::builder(storage)
+                        Qcow2::<GuardedFile, Arc<Access>>::builder(storage)
                             .write(f.writable)
                             .backing(lower.take())
                             .open(DenyImplicitOpenGate::default()),
@@ -932,6 +929,623 @@ impl Drop for Image {
         if let Err(e) = self.flush() {
             tracing::warn!(layers = ?self.layers(), "flushing an image being closed: {e}");
         }
+    }
+}
+
+// qcow2 metadata ordering.
+//
+// imago 0.2.6 writes a few metadata pointers straight to the file while
+// the refcounts of the clusters they point to are still only in its
+// refblock cache (written back at flush or on eviction):
+//
+// - `Qcow2::ensure_l2` (qcow2/mappings.rs) allocates a cluster for a new L2
+//   table (refcount incremented in the cache), writes the table, then the
+//   L1 entry (`L1Table::write_entry`);
+// - `Allocator::ensure_rb` (qcow2/allocation.rs) allocates a cluster for a
+//   new refblock the same way, writes the refblock, then the refcount
+//   table entry (`RefTable::write_entry`);
+// - `Qcow2::grow_l1_table` (qcow2/mappings.rs) writes a new L1 table into
+//   freshly allocated clusters, then the header's L1 pointer
+//   (`Header::write_l1_table_pointer`). (`Allocator::grow_reftable` flushes
+//   the refblock cache before writing the reftable pointer.)
+//
+// Until the refblock is written back, the file has a reference to a
+// cluster whose refcount is 0: a process killed then leaves an image that
+// `qemu-img check` calls corrupt, and that imago itself later reuses the
+// cluster from. QEMU flushes its refcount cache before such writes.
+//
+// `GuardedFile` restores that order below imago: for a writable qcow2
+// layer it keeps a copy of the on-disk roots (the header's L1 and
+// refcount-table pointers, the refcount table, and the set of clusters
+// the header, L1 table and refcount table reference). A write that lands
+// on the header's pointers, the L1 table, the refcount table or a
+// refblock goes through `Guard::write`, which first makes every cluster
+// that the file will then reference have a non-zero refcount on disk (by
+// writing that refcount entry, the value imago's cache holds anyway),
+// and keeps refblock write-backs from zeroing such a refcount (one copied
+// by a concurrent write-back before the increment). Every other write
+// (data, L2 tables, new refblocks and tables not yet referenced) passes
+// straight through after one uncontended lock and range check. Nothing is
+// deferred, so what `flush` makes durable is exactly what imago wrote.
+
+/// Offset of `l1_size` (u32) in the qcow2 header; then `l1_table_offset`
+/// (u64), `refcount_table_offset` (u64), `refcount_table_clusters` (u32).
+const HDR_L1_SIZE: usize = 36;
+const HDR_L1_OFFSET: usize = 40;
+const HDR_RT_OFFSET: usize = 48;
+const HDR_RT_CLUSTERS: usize = 56;
+/// End of the header fields the guard follows.
+const HDR_ROOTS_END: usize = 60;
+/// Offset of `refcount_order` (u32, version 3 only).
+const HDR_REFCOUNT_ORDER: usize = 96;
+/// Host offset bits of an L1 entry.
+const L1_OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+/// Host offset bits of a refcount table entry.
+const RT_OFFSET_MASK: u64 = !0x1ff;
+/// Most entries an L1 or refcount table may have (imago's limit).
+const MAX_TABLE_ENTRIES: u64 = 4 << 20;
+
+fn be_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn be_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
+}
+
+/// Where the header says the L1 and refcount tables are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Roots {
+    l1_offset: u64,
+    l1_entries: u64,
+    rt_offset: u64,
+    rt_clusters: u64,
+}
+
+impl Roots {
+    /// From the first [`HDR_ROOTS_END`] bytes of a header.
+    fn parse(h: &[u8]) -> Roots {
+        Roots {
+            l1_offset: be_u64(h, HDR_L1_OFFSET),
+            l1_entries: be_u32(h, HDR_L1_SIZE).into(),
+            rt_offset: be_u64(h, HDR_RT_OFFSET),
+            rt_clusters: be_u32(h, HDR_RT_CLUSTERS).into(),
+        }
+    }
+
+    fn check(&self, cluster_bits: u32) -> io::Result<()> {
+        let rt_entries = self.rt_clusters << (cluster_bits - 3);
+        if self.l1_entries > MAX_TABLE_ENTRIES || rt_entries > MAX_TABLE_ENTRIES {
+            return Err(invalid_data("qcow2: L1 or refcount table too large"));
+        }
+        let mask = (1u64 << cluster_bits) - 1;
+        if self.l1_offset & mask != 0 || self.rt_offset & mask != 0 {
+            return Err(invalid_data("qcow2: unaligned L1 or refcount table"));
+        }
+        Ok(())
+    }
+
+    fn l1(&self) -> (u64, u64) {
+        (self.l1_offset, self.l1_entries)
+    }
+
+    fn rt(&self, cluster_bits: u32) -> (u64, u64) {
+        (self.rt_offset, self.rt_clusters << (cluster_bits - 3))
+    }
+}
+
+/// Byte range of a table of `entries` 8-byte entries at `offset`.
+fn table_range((offset, entries): (u64, u64)) -> (u64, u64) {
+    (offset, offset.saturating_add(entries * 8))
+}
+
+fn overlaps((a, b): (u64, u64), (c, d): (u64, u64)) -> bool {
+    a < d && c < b
+}
+
+/// The clusters a table at `(offset, entries)` occupies.
+fn table_clusters(t: (u64, u64), cluster_bits: u32) -> std::ops::Range<u64> {
+    let (start, end) = table_range(t);
+    if start == end {
+        return 0..0;
+    }
+    start >> cluster_bits..((end - 1) >> cluster_bits) + 1
+}
+
+/// What the guard knows of a qcow2 file's on-disk roots. See above.
+struct Guard {
+    /// The image file (for the guard's own reads and refcount writes).
+    file: File,
+    cluster_bits: u32,
+    /// Bits per refcount (1 to 64).
+    refcount_bits: u32,
+    roots: Roots,
+    /// The on-disk refcount table: refblock clusters (0: none).
+    reftable: Vec<u64>,
+    /// Refblock cluster -> its refcount table index.
+    refblocks: BTreeMap<u64, usize>,
+    /// Clusters the on-disk header, L1 table and refcount table reference
+    /// (tables, L2 tables, refblocks), with how many times.
+    needed: BTreeMap<u64, u32>,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("roots", &self.roots)
+            .field("refblocks", &self.refblocks.len())
+            .field("needed", &self.needed.len())
+            .finish()
+    }
+}
+
+/// Reads `len` bytes at `offset` as they will be once `data` is written at
+/// `data_at` (zeroes past the end of the file).
+fn read_view(file: &File, data: &[u8], data_at: u64, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    read_up_to(file, &mut buf, offset)?;
+    let end = offset + len as u64;
+    let data_end = data_at + data.len() as u64;
+    if offset < data_end && data_at < end {
+        let from = offset.max(data_at);
+        let to = end.min(data_end);
+        buf[(from - offset) as usize..(to - offset) as usize]
+            .copy_from_slice(&data[(from - data_at) as usize..(to - data_at) as usize]);
+    }
+    Ok(buf)
+}
+
+/// Entries `[first, end)` of the table at `offset`, as [`read_view`] sees them.
+fn read_entries(
+    file: &File,
+    data: &[u8],
+    data_at: u64,
+    offset: u64,
+    first: u64,
+    end: u64,
+) -> io::Result<Vec<u64>> {
+    let b = read_view(file, data, data_at, offset + first * 8, ((end - first) * 8) as usize)?;
+    Ok(b.chunks_exact(8).map(|c| be_u64(c, 0)).collect())
+}
+
+fn l1_target(entry: u64, cluster_bits: u32) -> Option<u64> {
+    let off = entry & L1_OFFSET_MASK;
+    (off != 0).then_some(off >> cluster_bits)
+}
+
+fn rt_target(entry: u64, cluster_bits: u32) -> Option<u64> {
+    let off = entry & RT_OFFSET_MASK;
+    (off != 0).then_some(off >> cluster_bits)
+}
+
+impl Guard {
+    /// Reads the roots of the qcow2 image in `file`.
+    fn load(file: File) -> io::Result<Guard> {
+        let mut h = [0u8; 104];
+        let n = read_up_to(&file, &mut h, 0)?;
+        if n < 72 || !qcow2_header::is_qcow2(&h) {
+            return Err(invalid_data("qcow2: truncated header"));
+        }
+        let version = be_u32(&h, 4);
+        let cluster_bits = be_u32(&h, 20);
+        let refcount_order = match version {
+            2 => 4,
+            3 if n >= 100 => be_u32(&h, HDR_REFCOUNT_ORDER),
+            _ => return Err(invalid_data("qcow2: unsupported header")),
+        };
+        if !(9..=21).contains(&cluster_bits) || refcount_order > 6 {
+            return Err(invalid_data("qcow2: unsupported cluster size or refcount width"));
+        }
+        let roots = Roots::parse(&h);
+        roots.check(cluster_bits)?;
+        let mut g = Guard {
+            file,
+            cluster_bits,
+            refcount_bits: 1 << refcount_order,
+            roots,
+            reftable: Vec::new(),
+            refblocks: BTreeMap::new(),
+            needed: BTreeMap::new(),
+        };
+        let (l1_off, l1_n) = roots.l1();
+        let l1 = read_entries(&g.file, &[], 0, l1_off, 0, l1_n)?;
+        let (rt_off, rt_n) = roots.rt(cluster_bits);
+        let rt = read_entries(&g.file, &[], 0, rt_off, 0, rt_n)?;
+        g.add(0);
+        for c in table_clusters(roots.l1(), cluster_bits).chain(table_clusters(roots.rt(cluster_bits), cluster_bits)) {
+            g.add(c);
+        }
+        for e in l1 {
+            if let Some(c) = l1_target(e, cluster_bits) {
+                g.add(c);
+            }
+        }
+        g.set_reftable(rt.iter().map(|&e| rt_target(e, cluster_bits).unwrap_or(0)).collect());
+        for i in 0..g.reftable.len() {
+            if g.reftable[i] != 0 {
+                g.add(g.reftable[i]);
+            }
+        }
+        Ok(g)
+    }
+
+    fn cluster_size(&self) -> u64 {
+        1 << self.cluster_bits
+    }
+
+    fn set_reftable(&mut self, reftable: Vec<u64>) {
+        self.refblocks = reftable
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c != 0)
+            .map(|(i, &c)| (c, i))
+            .collect();
+        self.reftable = reftable;
+    }
+
+    fn add(&mut self, cluster: u64) {
+        *self.needed.entry(cluster).or_insert(0) += 1;
+    }
+
+    fn remove(&mut self, cluster: u64) {
+        if let Some(n) = self.needed.get_mut(&cluster) {
+            *n -= 1;
+            if *n == 0 {
+                self.needed.remove(&cluster);
+            }
+        }
+    }
+
+    /// Refcount entries one refblock holds.
+    fn rb_entries(&self) -> u64 {
+        (self.cluster_size() * 8) / u64::from(self.refcount_bits)
+    }
+
+    /// Whether a write of `len` bytes at `offset` lands on the header's
+    /// pointers, the L1 table, the refcount table or a refblock.
+    fn protects(&self, offset: u64, len: u64) -> bool {
+        let w = (offset, offset.saturating_add(len));
+        if len == 0 {
+            return false;
+        }
+        if offset < HDR_ROOTS_END as u64
+            || overlaps(w, table_range(self.roots.l1()))
+            || overlaps(w, table_range(self.roots.rt(self.cluster_bits)))
+        {
+            return true;
+        }
+        let cb = self.cluster_bits;
+        self.refblocks
+            .range(..=(w.1 - 1) >> cb)
+            .next_back()
+            .is_some_and(|(&c, _)| c >= offset >> cb)
+    }
+
+    /// Takes the write of `data` at `offset` into account (it is about to
+    /// be made): updates the roots, and makes sure that once it is
+    /// written, every cluster the roots reference has a non-zero refcount
+    /// on disk (patching `data` where the refcount lies inside it, writing
+    /// the others to the file now). On error the caller reloads the guard.
+    fn prepare(&mut self, data: &mut [u8], offset: u64) -> io::Result<()> {
+        let cb = self.cluster_bits;
+        let end = offset + data.len() as u64;
+        let new_roots = if offset < HDR_ROOTS_END as u64 {
+            let h = read_view(&self.file, data, offset, 0, HDR_ROOTS_END)?;
+            let r = Roots::parse(&h);
+            r.check(cb)?;
+            r
+        } else {
+            self.roots
+        };
+        let mut added: Vec<u64> = Vec::new();
+        let mut removed: Vec<u64> = Vec::new();
+
+        // The L1 table: moved, or entries changed.
+        let (old_l1, new_l1) = (self.roots.l1(), new_roots.l1());
+        if old_l1 != new_l1 {
+            let old = read_entries(&self.file, &[], 0, old_l1.0, 0, old_l1.1)?;
+            removed.extend(old.iter().filter_map(|&e| l1_target(e, cb)));
+            removed.extend(table_clusters(old_l1, cb));
+            let new = read_entries(&self.file, data, offset, new_l1.0, 0, new_l1.1)?;
+            added.extend(new.iter().filter_map(|&e| l1_target(e, cb)));
+            added.extend(table_clusters(new_l1, cb));
+        } else if overlaps((offset, end), table_range(old_l1)) {
+            let first = offset.saturating_sub(old_l1.0) / 8;
+            let last = ((end - old_l1.0).div_ceil(8)).min(old_l1.1);
+            let old = read_entries(&self.file, &[], 0, old_l1.0, first, last)?;
+            let new = read_entries(&self.file, data, offset, old_l1.0, first, last)?;
+            for (o, n) in old.into_iter().zip(new) {
+                let (o, n) = (l1_target(o, cb), l1_target(n, cb));
+                if o != n {
+                    removed.extend(o);
+                    added.extend(n);
+                }
+            }
+        }
+
+        // The refcount table: moved, or entries changed. `changed`: the
+        // refcount table indices whose refblock is new.
+        let (old_rt, new_rt) = (self.roots.rt(cb), new_roots.rt(cb));
+        let mut changed: Vec<usize> = Vec::new();
+        if old_rt != new_rt {
+            let new: Vec<u64> = read_entries(&self.file, data, offset, new_rt.0, 0, new_rt.1)?
+                .into_iter()
+                .map(|e| rt_target(e, cb).unwrap_or(0))
+                .collect();
+            removed.extend(self.reftable.iter().copied().filter(|&c| c != 0));
+            removed.extend(table_clusters(old_rt, cb));
+            added.extend(new.iter().copied().filter(|&c| c != 0));
+            added.extend(table_clusters(new_rt, cb));
+            changed.extend(0..new.len());
+            self.set_reftable(new);
+        } else if overlaps((offset, end), table_range(old_rt)) {
+            let first = offset.saturating_sub(old_rt.0) / 8;
+            let last = ((end - old_rt.0).div_ceil(8)).min(old_rt.1);
+            let new = read_entries(&self.file, data, offset, old_rt.0, first, last)?;
+            for (i, n) in (first as usize..).zip(new) {
+                let n = rt_target(n, cb).unwrap_or(0);
+                let o = self.reftable[i];
+                if o != n {
+                    if o != 0 {
+                        removed.push(o);
+                        self.refblocks.remove(&o);
+                    }
+                    if n != 0 {
+                        added.push(n);
+                        self.refblocks.insert(n, i);
+                    }
+                    self.reftable[i] = n;
+                    changed.push(i);
+                }
+            }
+        }
+        self.roots = new_roots;
+        for &c in &added {
+            self.add(c);
+        }
+        for &c in &removed {
+            self.remove(c);
+        }
+
+        // The clusters whose refcount to make sure of: those now
+        // referenced, those covered by a new refblock, and those covered
+        // by a refblock this write rewrites.
+        let per_rb = self.rb_entries();
+        let mut check: BTreeSet<u64> = added.into_iter().collect();
+        let covered = |i: usize, check: &mut BTreeSet<u64>| {
+            let first = i as u64 * per_rb;
+            check.extend(self.needed.range(first..first + per_rb).map(|(&c, _)| c));
+        };
+        for &i in &changed {
+            if self.reftable[i] != 0 {
+                covered(i, &mut check);
+            }
+        }
+        let last_cluster = (end - 1) >> cb;
+        for (_, &i) in self.refblocks.range(offset >> cb..=last_cluster) {
+            covered(i, &mut check);
+        }
+        check.retain(|c| self.needed.contains_key(c));
+
+        let bits = u64::from(self.refcount_bits);
+        for c in check {
+            let rb = self
+                .reftable
+                .get((c / per_rb) as usize)
+                .copied()
+                .filter(|&rb| rb != 0)
+                .ok_or_else(|| {
+                    io::Error::other(format!(
+                        "qcow2: cluster {c} would be referenced without a refcount block"
+                    ))
+                })?;
+            let bit = (c % per_rb) * bits;
+            let at = (rb << cb) + bit / 8;
+            let width = bits.div_ceil(8) as usize;
+            let mut v = read_view(&self.file, data, offset, at, width)?;
+            let (shift, mask) = if bits < 8 {
+                let shift = (bit % 8) as u8;
+                (shift, (((1u16 << bits) - 1) as u8) << shift)
+            } else {
+                (0, 0xff)
+            };
+            if v.iter().any(|&b| b & mask != 0) {
+                continue;
+            }
+            // Refcount 1, big-endian (sub-byte widths: low bits first).
+            *v.last_mut().unwrap() |= 1 << shift;
+            if at >= offset && at + width as u64 <= end {
+                let i = (at - offset) as usize;
+                data[i..i + width].copy_from_slice(&v);
+            } else {
+                self.file.write_all_at(&v, at)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// imago's file storage, for a writable qcow2 layer with a [`Guard`]
+/// ordering its metadata writes (see above); for every other layer, imago's
+/// file storage as it is.
+#[derive(Debug)]
+struct GuardedFile {
+    inner: ImagoFile,
+    guard: Option<std::sync::Mutex<Guard>>,
+    #[cfg(test)]
+    path: PathBuf,
+}
+
+impl fmt::Display for GuardedFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl GuardedFile {
+    /// imago's storage for `file`; guarded when `guard` (a writable qcow2).
+    fn new(file: &File, path: &Path, writable: bool, guard: bool) -> io::Result<GuardedFile> {
+        let inner = ImagoFile::from_open_file(
+            file.try_clone()?,
+            StorageOpenOptions::new().filename(path).write(writable),
+        )?;
+        let guard = if guard && writable {
+            Some(std::sync::Mutex::new(Guard::load(file.try_clone()?)?))
+        } else {
+            None
+        };
+        Ok(GuardedFile {
+            inner,
+            guard,
+            #[cfg(test)]
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn lock(m: &std::sync::Mutex<Guard>) -> std::sync::MutexGuard<'_, Guard> {
+        // The guard is reloaded from disk whenever an update fails part
+        // way, so a panic while holding it leaves nothing to repair.
+        m.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `data` at `offset` through the guard (which is locked
+    /// throughout, so that guarded writes are ordered among themselves).
+    async fn guarded_write(
+        &self,
+        mut g: std::sync::MutexGuard<'_, Guard>,
+        mut data: Vec<u8>,
+        offset: u64,
+    ) -> io::Result<()> {
+        let mut r = g.prepare(&mut data, offset);
+        if r.is_ok() {
+            // SAFETY: a plain write of an owned buffer; imago's own range
+            // locking has been done by the caller of `pure_writev`.
+            r = unsafe { self.inner.pure_writev(IoVector::from(&data), offset).await };
+        }
+        if r.is_err() {
+            match g.file.try_clone().and_then(Guard::load) {
+                Ok(fresh) => *g = fresh,
+                Err(e) => tracing::warn!("cannot reload the qcow2 metadata guard: {e}"),
+            }
+        }
+        drop(g);
+        #[cfg(test)]
+        tests::after_write(&self.path, true);
+        r
+    }
+
+    /// Whether `[offset, offset + len)` needs the guard (which is returned
+    /// locked), if there is one.
+    fn guard_for(&self, offset: u64, len: u64) -> Option<std::sync::MutexGuard<'_, Guard>> {
+        let g = Self::lock(self.guard.as_ref()?);
+        if std::env::var_os("XAPID_NO_GUARD").is_some() { return None; }
+        g.protects(offset, len).then_some(g)
+    }
+}
+
+impl Storage for GuardedFile {
+    fn mem_align(&self) -> usize {
+        self.inner.mem_align()
+    }
+
+    fn req_align(&self) -> usize {
+        self.inner.req_align()
+    }
+
+    fn zero_align(&self) -> usize {
+        self.inner.zero_align()
+    }
+
+    fn discard_align(&self) -> usize {
+        self.inner.discard_align()
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
+    }
+
+    fn resolve_relative_path<P: AsRef<Path>>(&self, relative: P) -> io::Result<PathBuf> {
+        self.inner.resolve_relative_path(relative)
+    }
+
+    fn get_filename(&self) -> Option<PathBuf> {
+        self.inner.get_filename()
+    }
+
+    async unsafe fn pure_readv(&self, bufv: IoVectorMut<'_>, offset: u64) -> io::Result<()> {
+        // SAFETY: forwarded as the caller made it.
+        unsafe { self.inner.pure_readv(bufv, offset).await }
+    }
+
+    async unsafe fn pure_writev(&self, bufv: IoVector<'_>, offset: u64) -> io::Result<()> {
+        if let Some(g) = self.guard_for(offset, bufv.len()) {
+            let mut data = vec![0u8; bufv.len() as usize];
+            bufv.copy_into_slice(&mut data);
+            return self.guarded_write(g, data, offset).await;
+        }
+        // SAFETY: forwarded as the caller made it.
+        let r = unsafe { self.inner.pure_writev(bufv, offset).await };
+        #[cfg(test)]
+        tests::after_write(&self.path, false);
+        r
+    }
+
+    async unsafe fn pure_write_zeroes(&self, offset: u64, length: u64) -> io::Result<()> {
+        if let Some(g) = self.guard_for(offset, length) {
+            let data = vec![0u8; usize::try_from(length).map_err(io::Error::other)?];
+            return self.guarded_write(g, data, offset).await;
+        }
+        // SAFETY: forwarded as the caller made it.
+        unsafe { self.inner.pure_write_zeroes(offset, length).await }
+    }
+
+    async unsafe fn pure_write_allocated_zeroes(&self, offset: u64, length: u64) -> io::Result<()> {
+        if let Some(g) = self.guard_for(offset, length) {
+            let data = vec![0u8; usize::try_from(length).map_err(io::Error::other)?];
+            return self.guarded_write(g, data, offset).await;
+        }
+        // SAFETY: forwarded as the caller made it.
+        unsafe { self.inner.pure_write_allocated_zeroes(offset, length).await }
+    }
+
+    async unsafe fn pure_discard(&self, offset: u64, length: u64) -> io::Result<()> {
+        if self.guard_for(offset, length).is_some() {
+            // Discarding is a hint; metadata is never discarded.
+            return Ok(());
+        }
+        // SAFETY: forwarded as the caller made it.
+        unsafe { self.inner.pure_discard(offset, length).await }
+    }
+
+    async fn flush(&self) -> io::Result<()> {
+        self.inner.flush().await
+    }
+
+    async fn sync(&self) -> io::Result<()> {
+        self.inner.sync().await
+    }
+
+    async fn settle_writes(&self) -> io::Result<()> {
+        self.inner.settle_writes().await
+    }
+
+    async unsafe fn invalidate_cache(&self) -> io::Result<()> {
+        // SAFETY: forwarded as the caller made it.
+        unsafe { self.inner.invalidate_cache().await }
+    }
+
+    fn get_storage_helper(&self) -> &imago::storage::drivers::CommonStorageHelper {
+        self.inner.get_storage_helper()
+    }
+
+    async fn resize(
+        &self,
+        new_size: u64,
+        prealloc_mode: imago::storage::PreallocateMode,
+    ) -> io::Result<()> {
+        self.inner.resize(new_size, prealloc_mode).await
     }
 }
 
@@ -1949,5 +2563,505 @@ mod tests {
         check(&s, "q.qcow2");
         let img = Image::open(&s, "q.qcow2", &OpenOptions::default()).unwrap();
         assert_eq!(read(&img, 0, 7 * M + 5000, 1000), pattern(21, 1000));
+    }
+
+    // Crash consistency of qcow2 images written through `Image`.
+
+    /// A registered file: after writes through a guarded imago storage,
+    /// its bytes are copied and the copy checked by `qemu-img check`.
+    struct Watch {
+        /// Snapshot every metadata write, and every `every`-th other one.
+        every: u64,
+        others: u64,
+        taken: u64,
+        tx: std::sync::mpsc::SyncSender<PathBuf>,
+    }
+
+    static WATCHES: std::sync::Mutex<Vec<(PathBuf, Watch)>> = std::sync::Mutex::new(Vec::new());
+    static WATCHING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// Called by `GuardedFile` after each write it passes on (`meta`:
+    /// through the guard).
+    pub(super) fn after_write(path: &Path, meta: bool) {
+        if WATCHING.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut ws = WATCHES.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((_, w)) = ws.iter_mut().find(|(p, _)| p == path) else {
+            return;
+        };
+        if !meta {
+            w.others += 1;
+            if w.others % w.every != 0 {
+                return;
+            }
+        }
+        w.taken += 1;
+        let snap = path.with_file_name(format!(
+            "{}.snap{}",
+            path.file_name().unwrap().to_string_lossy(),
+            w.taken
+        ));
+        std::fs::copy(path, &snap).unwrap();
+        w.tx.send(snap).unwrap();
+    }
+
+    /// `qemu-img check` of an image as a crash left it: errors (not leaks)
+    /// are failures.
+    fn crash_check(path: &Path) -> Result<(), String> {
+        let out = Command::new("qemu-img")
+            .arg("check")
+            .arg(path)
+            .output()
+            .expect("qemu-img runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        match out.status.code() {
+            Some(0 | 3) if !text.contains("ERROR") => Ok(()),
+            c => Err(format!("{}: exit {c:?}\n{text}", path.display())),
+        }
+    }
+
+    /// Checks snapshots of `path` on a few threads while a test writes.
+    struct Watcher {
+        path: PathBuf,
+        threads: Vec<std::thread::JoinHandle<(u64, Vec<String>)>>,
+    }
+
+    impl Watcher {
+        fn start(path: PathBuf, every: u64) -> Watcher {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<PathBuf>(16);
+            let rx = Arc::new(std::sync::Mutex::new(rx));
+            let threads = (0..4)
+                .map(|_| {
+                    let rx = Arc::clone(&rx);
+                    std::thread::spawn(move || {
+                        let (mut n, mut bad) = (0, Vec::new());
+                        loop {
+                            let next = rx.lock().unwrap().recv();
+                            let Ok(snap) = next else { break };
+                            if let Err(e) = crash_check(&snap) {
+                                bad.push(e);
+                            }
+                            std::fs::remove_file(&snap).unwrap();
+                            n += 1;
+                        }
+                        (n, bad)
+                    })
+                })
+                .collect();
+            let w = Watch {
+                every,
+                others: 0,
+                taken: 0,
+                tx,
+            };
+            WATCHES.lock().unwrap().push((path.clone(), w));
+            WATCHING.fetch_add(1, Ordering::AcqRel);
+            Watcher { path, threads }
+        }
+
+        /// How many states were checked, and the failures.
+        fn finish(self) -> (u64, Vec<String>) {
+            {
+                let mut ws = WATCHES.lock().unwrap();
+                ws.retain(|(p, _)| p != &self.path);
+            }
+            WATCHING.fetch_sub(1, Ordering::AcqRel);
+            let (mut n, mut bad) = (0, Vec::new());
+            for t in self.threads {
+                let (k, b) = t.join().unwrap();
+                n += k;
+                bad.extend(b);
+            }
+            (n, bad)
+        }
+    }
+
+    /// `qemu-img create` of a qcow2 with small clusters and wide refcounts,
+    /// so that few writes need many refblocks and a growing refcount table.
+    fn small_cluster_qcow2(s: &SrDir, name: &str, size: &str) {
+        qemu_img(
+            s,
+            &[
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-o",
+                "cluster_size=512,refcount_bits=64",
+                name,
+                size,
+            ],
+        );
+    }
+
+    /// Piece `k` of a crash test round: 16 bytes naming it, then one byte
+    /// repeated.
+    fn piece(round: u64, k: u64, len: usize) -> Vec<u8> {
+        let mut v = vec![((k * 7 + round * 13) % 251 + 1) as u8; len];
+        v[..8].copy_from_slice(&round.to_be_bytes());
+        v[8..16].copy_from_slice(&k.to_be_bytes());
+        v
+    }
+
+    /// Where the crash tests write: `slots` places `step` bytes apart,
+    /// each used by successive passes and rounds at `len` bytes apart.
+    #[derive(Clone, Copy, Debug)]
+    struct Plan {
+        size: u64,
+        step: u64,
+        len: usize,
+        /// Added to every offset (unaligned writes copy on write).
+        skew: u64,
+        flush_every: u64,
+        max: u64,
+    }
+
+    const ROUNDS: u64 = 4;
+
+    impl Plan {
+        fn of(variant: &str) -> Plan {
+            match variant {
+                // 64 KiB clusters: a new L2 table every 512 MiB.
+                "fresh" => Plan {
+                    size: 1 << 40,
+                    step: 512 * M,
+                    len: 64 << 10,
+                    skew: 0,
+                    flush_every: 61,
+                    max: 40_000,
+                },
+                "overlay" => Plan {
+                    size: 1 << 40,
+                    step: 512 * M,
+                    len: 64 << 10,
+                    skew: 4096 + 17,
+                    flush_every: 61,
+                    max: 40_000,
+                },
+                // 512-byte clusters, 64-bit refcounts: a new L2 table every
+                // 32 KiB, a new refblock every 64 clusters.
+                "small" => Plan {
+                    size: 256 * M,
+                    step: 64 * K,
+                    len: 4096,
+                    skew: 0,
+                    flush_every: 97,
+                    max: 4096 * (64 * K / 4096 / ROUNDS),
+                },
+                v => panic!("variant {v}"),
+            }
+        }
+
+        fn offset(&self, round: u64, k: u64) -> u64 {
+            let slots = self.size / self.step;
+            let (slot, pass) = (k % slots, k / slots);
+            let off = slot * self.step + (pass * ROUNDS + round) * self.len as u64 + self.skew;
+            assert!(off + self.len as u64 <= (slot + 1) * self.step);
+            off
+        }
+    }
+
+    /// Run by the crash tests in a process of their own (which they kill):
+    /// writes the pieces of a round into an image, printing how many have
+    /// been flushed after each flush.
+    #[test]
+    fn crash_child() {
+        let Ok(spec) = std::env::var("XAPID_CRASH_CHILD") else {
+            return;
+        };
+        let v: Vec<&str> = spec.split('|').collect();
+        let (dir, name, variant, round) = (v[0], v[1], v[2], v[3].parse::<u64>().unwrap());
+        let plan = Plan::of(variant);
+        let s = SrDir::open(Path::new(dir)).unwrap();
+        let img = Image::open(&s, name, &rw()).unwrap();
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ready").unwrap();
+        out.flush().unwrap();
+        for k in 0..plan.max {
+            img.write_at(&piece(round, k, plan.len), plan.offset(round, k))
+                .unwrap();
+            if (k + 1) % plan.flush_every == 0 {
+                img.flush().unwrap();
+                writeln!(out, "flushed {}", k + 1).unwrap();
+                out.flush().unwrap();
+            }
+        }
+        img.flush().unwrap();
+        writeln!(out, "flushed {}", plan.max).unwrap();
+    }
+
+    fn random_u64() -> u64 {
+        uuid::Uuid::new_v4().as_u128() as u64
+    }
+
+    /// Checks that pieces `0..n` of `round` read back (through `Image` and
+    /// through QEMU).
+    fn check_pieces(s: &SrDir, name: &str, plan: &Plan, round: u64, n: u64) {
+        let img = Image::open(s, name, &OpenOptions::default()).unwrap();
+        let mut cmds = Vec::new();
+        for k in 0..n {
+            let off = plan.offset(round, k);
+            let want = piece(round, k, plan.len);
+            assert!(
+                read(&img, 0, off, plan.len as u64) == want,
+                "round {round} piece {k} of {n} at {off}"
+            );
+            if k % 13 == 0 || k + 1 == n {
+                cmds.push(format!(
+                    "read -P {} {} {}",
+                    want[16],
+                    off + 16,
+                    plan.len - 16
+                ));
+            }
+        }
+        drop(img);
+        for chunk in cmds.chunks(200) {
+            let mut args = vec!["-r", "-f", "qcow2"];
+            for c in chunk {
+                args.extend_from_slice(&["-c", c]);
+            }
+            args.push(name);
+            let out = run("qemu-io", &args, s.root());
+            assert!(
+                !out.contains("failed") && !out.to_lowercase().contains("error"),
+                "qemu-io: {out}"
+            );
+        }
+    }
+
+    /// Rounds of: a child writes pieces into `name`, flushing now and
+    /// then, and is SIGKILLed at a random moment; the file must pass
+    /// `qemu-img check` (leaks allowed) and every piece a flush covered
+    /// must read back. Then a last round writes into the crashed file
+    /// without being killed.
+    fn kill_rounds(s: &SrDir, name: &str, variant: &str) {
+        use std::io::BufRead;
+        let plan = Plan::of(variant);
+        let path = s.path(name).unwrap();
+        let mut flushed = Vec::new();
+        for round in 0..ROUNDS {
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "storage::image::tests::crash_child",
+                    "--test-threads=1",
+                    "--nocapture",
+                ])
+                .env(
+                    "XAPID_CRASH_CHILD",
+                    format!("{}|{name}|{variant}|{round}", s.root().display()),
+                )
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+            // The harness may print its own lines first.
+            for l in lines.by_ref() {
+                if l.unwrap() == "ready" {
+                    break;
+                }
+            }
+            let last = round + 1 == ROUNDS;
+            if !last {
+                std::thread::sleep(Duration::from_micros(1000 + random_u64() % 250_000));
+                // SAFETY: signalling our own child, by its pid.
+                unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            }
+            let mut n = 0;
+            for l in lines {
+                if let Some(k) = l.unwrap().strip_prefix("flushed ") {
+                    n = k.parse().unwrap();
+                }
+            }
+            let status = child.wait().unwrap();
+            assert_eq!(status.success(), last, "{variant} round {round}: {status:?}");
+            if let Err(e) = crash_check(&path) {
+                panic!("{variant} round {round}, killed after {n} flushed pieces: {e}");
+            }
+            flushed.push(n);
+            for (r, &n) in flushed.iter().enumerate() {
+                check_pieces(s, name, &plan, r as u64, n);
+            }
+        }
+        assert_eq!(flushed[ROUNDS as usize - 1], plan.max);
+        assert!(
+            flushed[..ROUNDS as usize - 1].iter().any(|&n| n < plan.max),
+            "no round was killed mid-way: {flushed:?}"
+        );
+    }
+
+    #[test]
+    fn killed_writer_leaves_consistent_qcow2() {
+        let s = sr();
+        create(&s, "t.qcow2", Format::Qcow2, 1 << 40, None).unwrap();
+        kill_rounds(&s, "t.qcow2", "fresh");
+    }
+
+    #[test]
+    fn killed_writer_leaves_consistent_overlay() {
+        let s = sr();
+        create(&s, "base.raw", Format::Raw, 1 << 40, None).unwrap();
+        {
+            let b = Image::open(&s, "base.raw", &rw()).unwrap();
+            for i in 0..64u64 {
+                b.write_at(&pattern(i, 256 * K as usize), i * (1 << 34))
+                    .unwrap();
+            }
+            b.flush().unwrap();
+        }
+        create(&s, "t.qcow2", Format::Qcow2, 1 << 40, Some("base.raw")).unwrap();
+        kill_rounds(&s, "t.qcow2", "overlay");
+        // Copy-on-write kept the base's bytes around the pieces.
+        let img = Image::open(&s, "t.qcow2", &OpenOptions::default()).unwrap();
+        assert_eq!(read(&img, 0, 0, 4096), pattern(0, 256 * K as usize)[..4096]);
+    }
+
+    #[test]
+    fn killed_writer_leaves_consistent_small_cluster_qcow2() {
+        let s = sr();
+        small_cluster_qcow2(&s, "t.qcow2", "256M");
+        kill_rounds(&s, "t.qcow2", "small");
+    }
+
+    /// Every state the file passes through (after each metadata write and
+    /// a sample of the others) passes `qemu-img check`, while an image is
+    /// written without flushing, with flushes, zeroed, overwritten and
+    /// grown; at the end, after a flush, it is clean and holds the data.
+    fn every_state_is_consistent(s: &SrDir, name: &str, plan: &Plan, pieces: u64, grow: u64) {
+        let path = s.path(name).unwrap();
+        let w = Watcher::start(path.clone(), 7);
+        let mut model: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        {
+            let img = Image::open(s, name, &rw()).unwrap();
+            for k in 0..pieces {
+                let (off, data) = (plan.offset(0, k), piece(0, k, plan.len));
+                img.write_at(&data, off).unwrap();
+                model.insert(off, data);
+                if k == pieces / 2 {
+                    img.flush().unwrap();
+                }
+            }
+            // Zeroing frees clusters; new writes reuse them.
+            for k in (0..pieces).step_by(5) {
+                let off = plan.offset(0, k);
+                img.write_zeroes(off, plan.len as u64).unwrap();
+                model.insert(off, vec![0; plan.len]);
+            }
+            for k in (0..pieces).step_by(3) {
+                let (off, data) = (plan.offset(1, k), piece(1, k, plan.len));
+                img.write_at(&data, off).unwrap();
+                model.insert(off, data);
+            }
+            img.flush().unwrap();
+        }
+        // Growing moves the L1 table.
+        resize(s, name, grow).unwrap();
+        {
+            let img = Image::open(s, name, &rw()).unwrap();
+            for k in 0..pieces.min(64) {
+                let off = plan.size + k * ((grow - plan.size) / 64);
+                let data = piece(2, k, plan.len);
+                img.write_at(&data, off).unwrap();
+                model.insert(off, data);
+            }
+            img.flush().unwrap();
+        }
+        let (n, bad) = w.finish();
+        assert!(bad.is_empty(), "{} of {n} states corrupt:\n{}", bad.len(), bad[0]);
+        assert!(n > pieces, "only {n} states checked");
+        // A clean close: no leaks either.
+        check(s, name);
+        let img = Image::open(s, name, &OpenOptions::default()).unwrap();
+        for (&off, data) in &model {
+            assert!(&read(&img, 0, off, data.len() as u64) == data, "at {off}");
+        }
+        drop(img);
+        let cmds: Vec<String> = model
+            .iter()
+            .step_by(7)
+            .map(|(off, d)| format!("read -P {} {} {}", d[16], off + 16, d.len() - 16))
+            .collect();
+        let mut args = vec!["-r", "-f", "qcow2"];
+        for c in &cmds {
+            args.extend_from_slice(&["-c", c]);
+        }
+        args.push(name);
+        let out = run("qemu-io", &args, s.root());
+        assert!(!out.contains("failed"), "qemu-io: {out}");
+    }
+
+    #[test]
+    fn every_intermediate_state_passes_check() {
+        let s = sr();
+        create(&s, "t.qcow2", Format::Qcow2, 1 << 40, None).unwrap();
+        let plan = Plan {
+            step: 16 << 30,
+            ..Plan::of("fresh")
+        };
+        every_state_is_consistent(&s, "t.qcow2", &plan, 60, 4 << 40);
+    }
+
+    #[test]
+    fn every_intermediate_state_passes_check_small_clusters() {
+        let s = sr();
+        small_cluster_qcow2(&s, "t.qcow2", "64M");
+        let plan = Plan {
+            size: 64 * M,
+            ..Plan::of("small")
+        };
+        // Over 4096 clusters allocated: the refcount table grows.
+        every_state_is_consistent(&s, "t.qcow2", &plan, 520, 1 << 30);
+    }
+
+    #[test]
+    fn long_unflushed_sequence_then_flush_is_clean() {
+        let s = sr();
+        create(&s, "base.raw", Format::Raw, 64 << 30, None).unwrap();
+        create(&s, "t.qcow2", Format::Qcow2, 64 << 30, None).unwrap();
+        create(&s, "o.qcow2", Format::Qcow2, 64 << 30, Some("base.raw")).unwrap();
+        for name in ["t.qcow2", "o.qcow2"] {
+            let mut model = Vec::new();
+            {
+                let img = Image::open(&s, name, &rw()).unwrap();
+                for k in 0..128u64 {
+                    let off = k * 512 * M + (k % 3) * 1000;
+                    let data = piece(0, k, 64 << 10);
+                    img.write_at(&data, off).unwrap();
+                    model.push((off, data));
+                }
+                img.flush().unwrap();
+            }
+            let out = Command::new("qemu-img")
+                .args(["check", name])
+                .current_dir(s.root())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            let img = Image::open(&s, name, &OpenOptions::default()).unwrap();
+            for (off, data) in &model {
+                assert!(&read(&img, 0, *off, data.len() as u64) == data, "{name} at {off}");
+            }
+            let mut args = vec!["-r".to_string(), "-f".into(), "qcow2".into()];
+            for (off, d) in &model {
+                args.push("-c".into());
+                args.push(format!("read -P {} {} {}", d[16], off + 16, d.len() - 16));
+            }
+            args.push(name.into());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = run("qemu-io", &args, s.root());
+            assert!(!out.contains("failed"), "qemu-io: {out}");
+        }
     }
 }
