@@ -108,16 +108,8 @@ async fn begin(server: &Arc<Server>, q: &Query, label: &str) -> Result<Call, Res
         Ok(s) => s,
         Err(e) => return Err(refuse(StatusCode::UNAUTHORIZED, &e)),
     };
-    let v = &server.ids.vdi;
     let given = q.vdi.as_deref().unwrap_or("");
-    let vdi = Ref::parse(given)
-        .filter(|r| server.registry.exists(v.class, *r))
-        .or_else(|| {
-            uuid::Uuid::parse_str(given)
-                .ok()
-                .and_then(|u| server.registry.by_uuid(v.class, &u))
-        });
-    let Some(vdi) = vdi else {
+    let Some(vdi) = crate::jobs::setup::find_vdi(server, given) else {
         let e = ApiError::handle_invalid("VDI", given.chars().take(80).collect::<String>());
         return Err(refuse(StatusCode::NOT_FOUND, &e));
     };

@@ -167,17 +167,21 @@ pub async fn start(server: &Arc<Server>, mut spec: Spec) -> ApiResult<Arc<Job>> 
     }
 }
 
-/// Resolves a VDI given in an option: a ref or a uuid.
-pub fn vdi_option(server: &Server, field: &str, s: &str) -> ApiResult<Ref> {
+/// The VDI named by a string: its ref or its uuid.
+pub fn find_vdi(server: &Server, s: &str) -> Option<Ref> {
     let v = &server.ids.vdi;
-    let r = Ref::parse(s)
+    Ref::parse(s)
         .filter(|r| server.registry.exists(v.class, *r))
         .or_else(|| {
             uuid::Uuid::parse_str(s)
                 .ok()
                 .and_then(|u| server.registry.by_uuid(v.class, &u))
-        });
-    r.ok_or_else(|| invalid(field, s))
+        })
+}
+
+/// Resolves a VDI given in an option: a ref or a uuid.
+pub fn vdi_option(server: &Server, field: &str, s: &str) -> ApiResult<Ref> {
+    find_vdi(server, s).ok_or_else(|| invalid(field, s))
 }
 
 /// The index of VDI `r`'s file in the chain `layers` (same SR only).
