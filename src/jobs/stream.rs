@@ -111,6 +111,10 @@ impl Work for Stream {
     fn commit(&mut self, _ended: Ended) -> io::Result<Vec<Effect>> {
         self.img.flush()?;
         let layers = self.img.layers();
+        if layers.len() == 1 {
+            // Nothing below the device: nothing to rewrite.
+            return Ok(vec![Effect::Refresh(self.device)]);
+        }
         let top = layers[0].clone();
         let base = layers.get(self.base).cloned();
         image::set_backing(&self.dir, &top, base.as_deref())?;
