@@ -4,6 +4,9 @@
 #     hyper-floor (the ceiling), dxr-peer, py-peer and xapid, 100k tasks.
 #  2. bench/registry_bench.py: registry memory per task and the time of
 #     task.get_all_records over 100k tasks.
+#  3. bench/copy_bench.py: VDI.copy against qemu-img convert, the speed
+#     limit, task.get_progress latency while 8 copies run (needs the venv
+#     of tests/run.sh for XenAPI, and qemu-img).
 # usage: bench/run.sh [TASKS] [SECS]     needs: wrk, python3, taskset, cargo
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +23,6 @@ pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$state"' EXIT
 for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:18090/ && break; sleep 0.1; done
 python3 bench/registry_bench.py http://127.0.0.1:18090/ "$pid" --tasks "$tasks"
+kill $pid 2>/dev/null || true
+echo "== block jobs (copy vs qemu-img, speed limit, latency under 8 copies)"
+"${PY:-.venv/bin/python}" bench/copy_bench.py "$bin" --rounds 5

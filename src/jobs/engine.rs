@@ -981,7 +981,7 @@ async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>
     let never = CancellationToken::new();
     let cancel_token = cancel.clone().unwrap_or(never);
     let mut cancel_seen = false;
-    let (out, mut work) = loop {
+    let (out, work) = loop {
         tokio::select! {
             r = &mut rx => match r {
                 Ok(x) => break x,
@@ -999,6 +999,7 @@ async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>
         }
     };
     publish_progress(&job, &mut rate);
+    let mut work = Some(work);
     let j = &server.ids.job;
     let result: ApiResult<Vec<Effect>> = match out {
         Ok(ended) => {
@@ -1020,24 +1021,37 @@ async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>
             if cancelled {
                 Err(cancelled_error(&job))
             } else {
-                let (w, r) = tokio::task::spawn_blocking(move || {
-                    let r = work.commit(ended);
-                    (work, r)
+                // The work (and its open images) ends on a blocking thread:
+                // dropping an image may flush it.
+                let w = work.take();
+                let r = tokio::task::spawn_blocking(move || {
+                    let Some(mut w) = w else {
+                        return Err(std::io::Error::other("the job's work is gone"));
+                    };
+                    let r = w.commit(ended);
+                    if r.is_err() {
+                        w.abort();
+                    }
+                    r
                 })
                 .await
-                .map_err(|e| std::io::Error::other(format!("finalization failed: {e}")))
-                .map(|(w, r)| (Some(w), r))
-                .unwrap_or_else(|e| (None, Err(e)));
-                match w {
-                    Some(w) => work = w,
-                    None => work = Box::new(Gone),
-                }
+                .unwrap_or_else(|e| {
+                    Err(std::io::Error::other(format!("finalization failed: {e}")))
+                });
                 r.map_err(|e| crate::api::vdi::io_error("finalizing the job", e))
             }
         }
         Err(Stopped::Cancelled) => Err(cancelled_error(&job)),
         Err(Stopped::Failed(e)) => Err(e),
     };
+    if let Some(w) = work.take() {
+        if result.is_ok() {
+            // (Only a failed result still needs the work, to abort.)
+            let _ = tokio::task::spawn_blocking(move || drop(w)).await;
+        } else {
+            work = Some(w);
+        }
+    }
     let result = match result {
         Ok(effects) => apply_effects(&server, effects).await,
         Err(e) => {
@@ -1045,12 +1059,9 @@ async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>
                 let mut c = lock(&job.ctl);
                 job.transition(&mut c, Status::Aborting);
             }
-            let w = tokio::task::spawn_blocking(move || {
-                work.abort();
-                work
-            })
-            .await;
-            drop(w);
+            if let Some(mut w) = work.take() {
+                let _ = tokio::task::spawn_blocking(move || w.abort()).await;
+            }
             Err(e)
         }
     };
@@ -1081,16 +1092,13 @@ async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>
     finish(&job, claims, result).await;
 }
 
-/// Job threads run under `SCHED_IDLE`: they use whatever CPU the RPC
-/// threads leave, and never delay a call (polling stays fast while 8
-/// copies run on 2 cores).
+/// Job threads run at nice 19: the RPC threads come first. (Not
+/// `SCHED_IDLE`: a job thread starved while it holds a lock an RPC thread
+/// wants would stall that thread.)
 fn background_priority() {
     // SAFETY: plain syscalls on the calling thread with a valid parameter.
     unsafe {
-        let p = libc::sched_param { sched_priority: 0 };
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &p) != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-        }
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
 }
 
@@ -1152,21 +1160,6 @@ async fn apply_effects(server: &Server, effects: Vec<Effect>) -> ApiResult<()> {
         }
     }
     Ok(())
-}
-
-/// Stands in for a work lost to a panic.
-struct Gone;
-
-impl Work for Gone {
-    fn run(&mut self, _job: &Job) -> Result<Ended, Stopped> {
-        Err(Stopped::Failed(ApiError::internal(
-            "the job's work is gone",
-        )))
-    }
-
-    fn commit(&mut self, _ended: Ended) -> io::Result<Vec<Effect>> {
-        Ok(Vec::new())
-    }
 }
 
 /// Every how many ticks progress is written durably.
