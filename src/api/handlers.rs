@@ -2,7 +2,7 @@
 //! a message of the datamodel has no handler here, or a handler names no
 //! message.
 
-use super::{block_job, session, sr, task, vdi, Handler};
+use super::{block_job, event, session, sr, task, vdi, Handler};
 use crate::model::Model;
 
 /// `(wire name, handler)` for every explicit message.
@@ -36,6 +36,12 @@ pub const TABLE: &[(&str, Handler)] = &[
     ("block_job.complete", block_job::complete),
     ("block_job.finalize", block_job::finalize),
     ("block_job.dismiss", block_job::dismiss),
+    ("event.register", event::register),
+    ("event.unregister", event::unregister),
+    ("event.next", event::next),
+    ("event.from", event::from),
+    ("event.get_current_id", event::get_current_id),
+    ("event.inject", event::inject),
 ];
 
 /// Lays the handlers out by class and message index.

@@ -12,6 +12,7 @@ pub mod busy;
 pub mod dispatch;
 pub mod error;
 pub mod eta;
+pub mod event;
 pub mod handlers;
 pub mod host;
 pub mod ids;
@@ -74,6 +75,8 @@ pub struct Server {
     pub busy: busy::Busy,
     /// Block jobs.
     pub jobs: crate::jobs::engine::Jobs,
+    /// Legacy event registrations (event.register/next).
+    pub registrations: event::Registrations,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
@@ -137,6 +140,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Server>> {
         srs: sr::Srs::default(),
         busy: busy::Busy::default(),
         jobs: crate::jobs::engine::Jobs::default(),
+        registrations: event::Registrations::default(),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });

@@ -22,6 +22,7 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
             "block_job.toml",
             include_str!("../../datamodel/block_job.toml"),
         ),
+        ("event.toml", include_str!("../../datamodel/event.toml")),
     ]
 }
 

@@ -10,15 +10,17 @@
 //! Every change bumps a global generation and stamps the row with it; the
 //! event machinery reads these stamps.
 
+pub mod events;
 pub mod store;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
 use uuid::Uuid;
 
+pub use events::EventLog;
+use events::Op as Ev;
 pub use store::{Commit, StoreError};
 use store::{Loaded, Op, Store};
 
@@ -91,14 +93,14 @@ struct Table {
 pub struct Registry {
     model: Arc<Model>,
     tables: Vec<Table>,
-    generation: AtomicU64,
+    events: EventLog,
     store: Store,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("generation", &self.generation)
+            .field("generation", &self.events.generation())
             .finish_non_exhaustive()
     }
 }
@@ -127,14 +129,14 @@ impl Registry {
         let reg = Registry {
             model,
             tables,
-            generation: AtomicU64::new(0),
+            events: EventLog::default(),
             store,
         };
         let mut skipped = 0usize;
         for (key, bytes) in rows {
             match reg.decode_row(&key, &bytes) {
                 Some((class, r, fields)) => {
-                    let g = reg.next_generation();
+                    let g = reg.events.bump();
                     reg.insert_row(class, r, fields, g);
                 }
                 None => skipped += 1,
@@ -154,13 +156,23 @@ impl Registry {
         &self.model
     }
 
-    fn next_generation(&self) -> u64 {
-        self.generation.fetch_add(1, Ordering::Relaxed) + 1
+    /// A generation for a change: logged for classes that emit events.
+    fn change(&self, class: ClassId, r: Ref, op: Ev, created: u64) -> u64 {
+        if self.model.classes[class].events {
+            self.events.record(class, r, op, created)
+        } else {
+            self.events.bump()
+        }
     }
 
     /// The generation of the latest change.
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Relaxed)
+        self.events.generation()
+    }
+
+    /// The change log (for events).
+    pub fn events(&self) -> &EventLog {
+        &self.events
     }
 
     fn key(&self, class: ClassId, r: Ref) -> String {
@@ -217,17 +229,19 @@ impl Registry {
 
     /// Adds a row; durable for classes that persist.
     pub fn insert(&self, class: ClassId, r: Ref, fields: Box<[Value]>) -> Commit {
-        let g = self.next_generation();
         let t = &self.tables[class];
         if let Some(u) = row_uuid(&fields) {
             t.by_uuid.insert(u, r);
         }
         // Send while holding the entry so the store sees changes to this row
-        // in the order they were made.
+        // in the order they were made; the change is logged under it too,
+        // so a watcher that sees the event finds the row.
         let bytes = self
             .persists(class)
             .then(|| self.encode_row(class, &fields));
-        let entry = t.rows.entry(r).insert(Row {
+        let slot = t.rows.entry(r);
+        let g = self.change(class, r, Ev::Add, 0);
+        let entry = slot.insert(Row {
             fields,
             created: g,
             modified: g,
@@ -275,7 +289,7 @@ impl Registry {
             .get_mut(&r)
             .ok_or_else(|| ApiError::handle_invalid(&self.model.classes[class].name, r))?;
         let out = f(&mut row.fields)?;
-        row.modified = self.next_generation();
+        row.modified = self.change(class, r, Ev::Mod, row.created);
         let commit = if write == Write::Durable && self.persists(class) {
             let bytes = self.encode_row(class, &row.fields);
             self.store.send(Op::Put(self.key(class, r), bytes))
@@ -293,7 +307,7 @@ impl Registry {
         if let Some(u) = row_uuid(&row.fields) {
             t.by_uuid.remove(&u);
         }
-        self.next_generation();
+        self.change(class, r, Ev::Del, row.created);
         let commit = if self.persists(class) {
             self.store.send(Op::Delete(self.key(class, r)))
         } else {

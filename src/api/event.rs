@@ -1,0 +1,408 @@
+//! `event`: `from` (coalesced changes since a token, blocking until there
+//! is one or the timeout), `get_current_id`, `inject`, and the legacy
+//! `register`/`unregister`/`next` queue, over the registry's change log
+//! ([`crate::registry::events`]).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+use super::implicit::record;
+use super::{ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
+use crate::model::ClassId;
+use crate::registry::events::{Change, Op};
+use crate::registry::Write;
+use crate::wire::{Ref, Value};
+
+/// A negative or NaN timeout waits this long (as xapi).
+const FOREVER: Duration = Duration::from_secs(24 * 3600);
+
+/// How often a waiter checks that its session still exists.
+const SESSION_CHECK: Duration = Duration::from_millis(250);
+
+/// What a set of subscriptions selects.
+#[derive(Debug, Default, Clone)]
+struct Subs {
+    all: bool,
+    classes: Vec<ClassId>,
+    objects: Vec<(ClassId, Ref)>,
+}
+
+impl Subs {
+    fn parse(server: &Server, subs: &[String]) -> ApiResult<Subs> {
+        let mut out = Subs::default();
+        for s in subs {
+            let bad = || ApiError::new("EVENT_SUBSCRIPTION_PARSE_FAILURE", [s.clone()]);
+            if s == "*" {
+                out.all = true;
+                continue;
+            }
+            let (cname, r) = match s.split_once('/') {
+                Some((c, r)) => (c, Some(Ref::parse(r).ok_or_else(bad)?)),
+                None => (s.as_str(), None),
+            };
+            let class = class_by_name(server, cname).ok_or_else(bad)?;
+            match r {
+                Some(r) => out.objects.push((class, r)),
+                None => out.classes.push(class),
+            }
+        }
+        Ok(out)
+    }
+
+    fn class(&self, server: &Server, c: ClassId) -> bool {
+        server.model.classes[c].events && (self.all || self.classes.contains(&c))
+    }
+
+    fn matches(&self, server: &Server, c: ClassId, r: Ref) -> bool {
+        self.class(server, c) || (server.model.classes[c].events && self.objects.contains(&(c, r)))
+    }
+
+    fn any_class(&self, server: &Server, c: ClassId) -> bool {
+        self.class(server, c) || self.objects.iter().any(|(x, _)| *x == c)
+    }
+}
+
+/// A class by its name, case-insensitively.
+fn class_by_name(server: &Server, name: &str) -> Option<ClassId> {
+    server
+        .model
+        .classes
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(name))
+}
+
+fn token(gen: u64) -> String {
+    format!("{gen:020},{:020}", 0)
+}
+
+fn parse_token(t: &str) -> ApiResult<Option<u64>> {
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let bad = || ApiError::new("EVENT_FROM_TOKEN_PARSE_FAILURE", [t.to_string()]);
+    let (a, b) = t.split_once(',').ok_or_else(bad)?;
+    let a = a.trim().parse::<u64>().map_err(|_| bad())?;
+    b.trim().parse::<u64>().map_err(|_| bad())?;
+    Ok(Some(a))
+}
+
+fn event(
+    server: &Server,
+    gen: u64,
+    class: ClassId,
+    r: Ref,
+    op: Op,
+    timestamp: &str,
+) -> Option<Value> {
+    let c = &server.model.classes[class];
+    let mut ev = vec![
+        ("id".to_string(), Value::from(gen.to_string())),
+        ("timestamp".to_string(), Value::from(timestamp)),
+        (
+            "class".to_string(),
+            Value::from(c.name.to_ascii_lowercase()),
+        ),
+        ("operation".to_string(), Value::from(op.name())),
+        ("ref".to_string(), Value::Ref(r)),
+    ];
+    if op != Op::Del {
+        let snap = server
+            .registry
+            .read(class, r, |row| record(server, class, row))?;
+        ev.push(("snapshot".to_string(), snap));
+    }
+    Some(Value::Struct(ev))
+}
+
+/// The coalesced events after `since` (everything alive for `None`).
+fn collect(server: &Server, subs: &Subs, since: Option<u64>) -> Vec<Value> {
+    let reg = &server.registry;
+    let scan = |since: u64| {
+        let mut out = Vec::new();
+        for (c, _) in server.model.classes.iter().enumerate() {
+            if !subs.any_class(server, c) {
+                continue;
+            }
+            let mut rows = Vec::new();
+            reg.for_each(c, |r, row| {
+                if row.modified > since && subs.matches(server, c, r) {
+                    let op = if row.created > since {
+                        Op::Add
+                    } else {
+                        Op::Mod
+                    };
+                    rows.push((row.modified, r, op));
+                }
+            });
+            rows.sort_by_key(|x| x.0);
+            out.extend(
+                rows.into_iter()
+                    .filter_map(|(g, r, op)| event(server, g, c, r, op, "0.0")),
+            );
+        }
+        out
+    };
+    let Some(since) = since else {
+        return scan(0);
+    };
+    let Some(changes) = reg
+        .events()
+        .since(since, |c| subs.matches(server, c.class, c.r))
+    else {
+        // The log no longer reaches back that far: what is alive and
+        // changed (deletions older than the log are not known).
+        return scan(since);
+    };
+    coalesce(server, since, &changes)
+}
+
+/// One event per object: its last change, as add (created after the
+/// token), mod, or del (only if it existed at the token).
+fn coalesce(server: &Server, since: u64, changes: &[Change]) -> Vec<Value> {
+    let mut last: HashMap<(ClassId, Ref), usize> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        last.insert((c.class, c.r), i);
+    }
+    let mut order: Vec<usize> = last.into_values().collect();
+    order.sort_unstable();
+    order
+        .into_iter()
+        .filter_map(|i| {
+            let c = &changes[i];
+            let op = match c.op {
+                Op::Del if c.created <= since => Op::Del,
+                Op::Del => return None,
+                _ if c.created > since => Op::Add,
+                _ => Op::Mod,
+            };
+            let alive = server.registry.exists(c.class, c.r);
+            match (op, alive) {
+                (Op::Del, _) => event(server, c.gen, c.class, c.r, op, "0.0"),
+                (_, true) => event(server, c.gen, c.class, c.r, op, "0.0"),
+                // Gone since: its del comes later in the log.
+                (_, false) => None,
+            }
+        })
+        .collect()
+}
+
+fn valid_ref_counts(server: &Server) -> Value {
+    Value::Struct(
+        server
+            .model
+            .classes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name != "event")
+            .map(|(i, c)| {
+                let n = server.registry.count(i).min(i32::MAX as usize) as i32;
+                (c.name.to_ascii_lowercase(), Value::I4(n))
+            })
+            .collect(),
+    )
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn session_alive(server: &Server, session: Ref) -> ApiResult<()> {
+    if server.registry.exists(server.ids.session.class, session) {
+        Ok(())
+    } else {
+        Err(ApiError::new("SESSION_INVALID", [session.to_string()]))
+    }
+}
+
+/// Waits for the generation to move past `seen`, at most until `deadline`
+/// (checking now and then that the session is alive). Returns false at the
+/// deadline.
+async fn wait_change(
+    server: &Server,
+    session: Ref,
+    seen: u64,
+    deadline: Instant,
+) -> ApiResult<bool> {
+    let mut rx = server.registry.events().subscribe();
+    loop {
+        if *rx.borrow_and_update() > seen {
+            return Ok(true);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        let step = (deadline - now).min(SESSION_CHECK);
+        tokio::select! {
+            r = rx.changed() => { if r.is_err() { return Ok(false); } }
+            _ = tokio::time::sleep(step) => {}
+            _ = server.shutdown.cancelled() => return Ok(false),
+        }
+        session_alive(server, session)?;
+    }
+}
+
+/// `event.from(classes, token, timeout)`.
+pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    Box::pin(async move {
+        let s = &cx.server;
+        let subs = Subs::parse(s, &strings(&a.0[0]))?;
+        let mut since = parse_token(a.str(1))?;
+        let t = a.f64(2);
+        let timeout = if t.is_finite() && t >= 0.0 {
+            Duration::from_secs_f64(t.min(FOREVER.as_secs_f64()))
+        } else {
+            FOREVER
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let cur = s.registry.generation();
+            let events = collect(s, &subs, since);
+            if !events.is_empty() || Instant::now() >= deadline {
+                return Ok(Value::Struct(vec![
+                    ("events".to_string(), Value::Array(events)),
+                    ("valid_ref_counts".to_string(), valid_ref_counts(s)),
+                    ("token".to_string(), Value::from(token(cur))),
+                ]));
+            }
+            since = Some(cur);
+            if !wait_change(s, cx.session, cur, deadline).await? {
+                // One last look at the deadline.
+                continue;
+            }
+        }
+    })
+}
+
+/// `event.get_current_id()`.
+pub fn get_current_id(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
+    Box::pin(async move { Ok(Value::Int(cx.server.registry.generation() as i64)) })
+}
+
+/// `event.inject(class, ref)`.
+pub fn inject(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    Box::pin(async move {
+        let s = &cx.server;
+        let (cname, rs) = (a.str(0), a.str(1));
+        let class = class_by_name(s, cname)
+            .filter(|c| s.model.classes[*c].events)
+            .ok_or_else(|| ApiError::handle_invalid(cname, rs))?;
+        let r = Ref::parse(rs)
+            .ok_or_else(|| ApiError::handle_invalid(&s.model.classes[class].name, rs))?;
+        let ((), _volatile) = s.registry.update(class, r, Write::Volatile, |_| Ok(()))?;
+        let g = s.registry.read_or(class, r, |row| row.modified)?;
+        Ok(Value::from(token(g.saturating_sub(1))))
+    })
+}
+
+/// Legacy registrations, by session.
+#[derive(Default)]
+pub struct Registrations {
+    by_session: DashMap<Ref, (Vec<String>, u64)>,
+}
+
+impl std::fmt::Debug for Registrations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrations").finish_non_exhaustive()
+    }
+}
+
+/// `event.register(classes)`.
+pub fn register(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    Box::pin(async move {
+        let s = &cx.server;
+        let new = strings(&a.0[0]);
+        Subs::parse(s, &new)?;
+        let cur = s.registry.generation();
+        let mut e = s
+            .registrations
+            .by_session
+            .entry(cx.session)
+            .or_insert((Vec::new(), cur));
+        for c in new {
+            if !e.0.contains(&c) {
+                e.0.push(c);
+            }
+        }
+        Ok(Value::void())
+    })
+}
+
+/// `event.unregister(classes)`.
+pub fn unregister(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    Box::pin(async move {
+        let s = &cx.server;
+        let gone = strings(&a.0[0]);
+        Subs::parse(s, &gone)?;
+        if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
+            e.0.retain(|c| !gone.contains(c));
+        }
+        s.registrations
+            .by_session
+            .remove_if(&cx.session, |_, e| e.0.is_empty());
+        Ok(Value::void())
+    })
+}
+
+fn session_hash(r: Ref) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in r.to_string().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// `event.next()`.
+pub fn next(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
+    Box::pin(async move {
+        let s = &cx.server;
+        loop {
+            let (classes, cursor) = s
+                .registrations
+                .by_session
+                .get(&cx.session)
+                .map(|e| e.clone())
+                .ok_or_else(|| {
+                    ApiError::new("SESSION_NOT_REGISTERED", [session_hash(cx.session)])
+                })?;
+            let subs = Subs::parse(s, &classes)?;
+            let cur = s.registry.generation();
+            let Some(changes) = s
+                .registry
+                .events()
+                .since(cursor, |c| subs.matches(s, c.class, c.r))
+            else {
+                s.registrations.by_session.remove(&cx.session);
+                return Err(ApiError::new("EVENTS_LOST", Vec::<String>::new()));
+            };
+            if let Some(last) = changes.last() {
+                let now = format!("{:.6}", crate::wire::DateTime::now().0 as f64);
+                let events: Vec<Value> = changes
+                    .iter()
+                    .filter_map(|c| event(s, c.gen, c.class, c.r, c.op, &now))
+                    .collect();
+                let upto = last.gen;
+                if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
+                    e.1 = e.1.max(upto);
+                }
+                if !events.is_empty() {
+                    return Ok(Value::Array(events));
+                }
+                continue;
+            }
+            if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
+                e.1 = e.1.max(cur);
+            }
+            wait_change(s, cx.session, cur, Instant::now() + FOREVER).await?;
+        }
+    })
+}
