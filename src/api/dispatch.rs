@@ -81,6 +81,7 @@ async fn run(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> ApiResu
                 session,
                 task: None,
                 subtask_of: meta.subtask_of,
+                format: meta.format,
             };
             if async_form {
                 let label = if name.starts_with("InternalAsync.") {

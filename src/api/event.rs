@@ -13,6 +13,8 @@ use super::{ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
 use crate::model::ClassId;
 use crate::registry::events::{Change, Op};
 use crate::registry::Write;
+use crate::wire::records::{EventBatch, Format};
+use crate::wire::value::ValueStream;
 use crate::wire::{Ref, Value};
 
 /// A negative or NaN timeout waits this long (as xapi).
@@ -263,6 +265,11 @@ pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
             FOREVER
         };
         let deadline = Instant::now() + timeout;
+        if since.is_none() && any_alive(s, &subs) {
+            // Everything: streamed straight from the rows.
+            let cur = s.registry.generation();
+            return Ok(stream_all(s.clone(), subs, cur, cx.format));
+        }
         loop {
             let cur = s.registry.generation();
             let events = collect(s, &subs, since);
@@ -280,6 +287,61 @@ pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
             }
         }
     })
+}
+
+fn any_alive(server: &Server, subs: &Subs) -> bool {
+    server.model.classes.iter().enumerate().any(|(c, _)| {
+        (subs.class(server, c) && server.registry.count(c) > 0)
+            || subs
+                .objects
+                .iter()
+                .any(|(x, r)| *x == c && server.registry.exists(c, *r))
+    })
+}
+
+/// `event.from` with token "": an `add` for every live object, encoded from
+/// the rows on a blocking thread and streamed in chunks (100k objects make
+/// a reply of 180 MB, which is never held whole).
+fn stream_all(server: std::sync::Arc<Server>, subs: Subs, cur: u64, format: Format) -> Value {
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+    tokio::task::spawn_blocking(move || {
+        let s = &*server;
+        let reg = &s.registry;
+        let mut batch = EventBatch::new(format);
+        for (c, class) in s.model.classes.iter().enumerate() {
+            if !subs.any_class(s, c) {
+                continue;
+            }
+            let lower = class.name.to_ascii_lowercase();
+            let names = batch.names(class.fields.iter().map(|f| f.name.as_str()));
+            let mut order: Vec<(u64, Ref)> = Vec::with_capacity(reg.count(c));
+            reg.for_each(c, |r, row| {
+                if subs.matches(s, c, r) {
+                    order.push((row.created, r));
+                }
+            });
+            order.sort_unstable();
+            for (_, r) in order {
+                reg.read(c, r, |row| {
+                    let visible = class
+                        .fields
+                        .iter()
+                        .zip(names.iter())
+                        .zip(row.fields.iter())
+                        .filter(|((f, _), _)| !f.internal)
+                        .map(|((_, n), v)| (n.as_slice(), v));
+                    batch.event(row.modified, &lower, "add", r, Some(visible));
+                });
+                if let Some(chunk) = batch.take_chunk() {
+                    if tx.blocking_send(chunk.into()).is_err() {
+                        return; // the client went away
+                    }
+                }
+            }
+        }
+        let _ = tx.blocking_send(batch.finish(&valid_ref_counts(s), &token(cur)).into());
+    });
+    Value::Stream(ValueStream::new(rx))
 }
 
 /// `event.get_current_id()`.

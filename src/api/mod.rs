@@ -102,6 +102,8 @@ pub struct Ctx {
     pub task: Option<Ref>,
     /// The task given in the `subtask-of` header, if any.
     pub subtask_of: Option<Ref>,
+    /// The wire format of the call (for results streamed in that format).
+    pub format: crate::wire::records::Format,
 }
 
 impl Server {

@@ -119,6 +119,147 @@ impl RecordMap {
     }
 }
 
+/// Builds an encoded `event.from` batch, chunk by chunk: the struct
+/// `{events, valid_ref_counts, token}` whose events (with their snapshots)
+/// are written straight from registry rows.
+#[derive(Debug)]
+pub struct EventBatch {
+    format: Format,
+    out: Vec<u8>,
+    count: usize,
+}
+
+impl EventBatch {
+    /// Starts a batch.
+    pub fn new(format: Format) -> EventBatch {
+        let mut out = Vec::with_capacity(CHUNK + CHUNK / 4);
+        out.extend_from_slice(match format {
+            Format::Xml => {
+                b"<value><struct><member><name>events</name><value><array><data>".as_slice()
+            }
+            Format::Json => b"{\"events\":[".as_slice(),
+        });
+        EventBatch {
+            format,
+            out,
+            count: 0,
+        }
+    }
+
+    /// Pre-encoded member names, as [`RecordMap::names`].
+    pub fn names<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<Vec<u8>> {
+        RecordMap {
+            format: self.format,
+            out: Vec::new(),
+            count: 0,
+        }
+        .names(names)
+    }
+
+    fn member(&mut self, name: &str, v: &Value) {
+        let out = &mut self.out;
+        match self.format {
+            Format::Xml => {
+                out.extend_from_slice(b"<member><name>");
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"</name>");
+                xmlrpc::encode_value(v, out);
+                out.extend_from_slice(b"</member>");
+            }
+            Format::Json => {
+                jsonrpc::write_str(name, out);
+                out.push(b':');
+                jsonrpc::write_value(v, out);
+                out.push(b',');
+            }
+        }
+    }
+
+    /// Adds one event; `snapshot` is the object's fields as (pre-encoded
+    /// name, value) pairs, or `None` for a `del`.
+    pub fn event<'a>(
+        &mut self,
+        id: u64,
+        class: &str,
+        operation: &str,
+        r: Ref,
+        snapshot: Option<impl Iterator<Item = (&'a [u8], &'a Value)>>,
+    ) {
+        match self.format {
+            Format::Xml => self.out.extend_from_slice(b"<value><struct>"),
+            Format::Json => {
+                if self.count > 0 {
+                    self.out.push(b',');
+                }
+                self.out.push(b'{');
+            }
+        }
+        self.member("id", &Value::from(id.to_string()));
+        self.member("timestamp", &Value::from("0.0"));
+        self.member("class", &Value::from(class));
+        self.member("operation", &Value::from(operation));
+        self.member("ref", &Value::Ref(r));
+        let out = &mut self.out;
+        match (self.format, snapshot) {
+            (Format::Xml, Some(fields)) => {
+                out.extend_from_slice(b"<member><name>snapshot</name><value><struct>");
+                for (name, v) in fields {
+                    out.extend_from_slice(name);
+                    xmlrpc::encode_value(v, out);
+                    out.extend_from_slice(b"</member>");
+                }
+                out.extend_from_slice(b"</struct></value></member></struct></value>");
+            }
+            (Format::Xml, None) => out.extend_from_slice(b"</struct></value>"),
+            (Format::Json, Some(fields)) => {
+                out.extend_from_slice(b"\"snapshot\":{");
+                for (i, (name, v)) in fields.enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(name);
+                    jsonrpc::write_value(v, out);
+                }
+                out.extend_from_slice(b"}}");
+            }
+            (Format::Json, None) => {
+                // Drop the trailing comma of the last member.
+                out.pop();
+                out.push(b'}');
+            }
+        }
+        self.count += 1;
+    }
+
+    /// The bytes written so far, if they make a full chunk.
+    pub fn take_chunk(&mut self) -> Option<Vec<u8>> {
+        (self.out.len() >= CHUNK)
+            .then(|| std::mem::replace(&mut self.out, Vec::with_capacity(CHUNK + CHUNK / 4)))
+    }
+
+    /// The end of the batch: the events array closes, then the counts and
+    /// the token.
+    pub fn finish(mut self, valid_ref_counts: &Value, token: &str) -> Vec<u8> {
+        match self.format {
+            Format::Xml => {
+                self.out
+                    .extend_from_slice(b"</data></array></value></member>");
+                self.member("valid_ref_counts", valid_ref_counts);
+                self.member("token", &Value::from(token));
+                self.out.extend_from_slice(b"</struct></value>");
+            }
+            Format::Json => {
+                self.out.extend_from_slice(b"],");
+                self.member("valid_ref_counts", valid_ref_counts);
+                self.member("token", &Value::from(token));
+                self.out.pop();
+                self.out.push(b'}');
+            }
+        }
+        self.out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,3 +200,19 @@ def test_job_progress_reaches_watchers(server, x):
     wait_job(x, job, "concluded")
     x.block_job.dismiss(job)
     del vpath
+
+
+def test_everything_over_json_rpc_too(server, x):
+    """Token "" is streamed from the rows; JSON-RPC gets the same batch."""
+    a = x.task.create("json-a", "")
+    sid = server.login()
+    xml = x.event_from(["task", "pool"], "", 0.0)
+    reply = server.json.request("event.from", [sid, ["task", "pool"], "", 0.0])
+    js = reply["result"]
+    assert TOKEN_RE.match(js["token"])
+    assert {e["ref"] for e in js["events"]} == {e["ref"] for e in xml["events"]}
+    ev = [e for e in js["events"] if e["ref"] == a][0]
+    assert ev["operation"] == "add" and ev["class"] == "task"
+    assert ev["snapshot"]["name_label"] == "json-a"
+    assert js["valid_ref_counts"]["pool"] == 1
+    x.task.destroy(a)
