@@ -20,9 +20,6 @@ use crate::wire::{Ref, Value};
 /// A negative or NaN timeout waits this long (as xapi).
 const FOREVER: Duration = Duration::from_secs(24 * 3600);
 
-/// How often a waiter checks that its session still exists.
-const SESSION_CHECK: Duration = Duration::from_millis(250);
-
 /// What a set of subscriptions selects.
 #[derive(Debug, Default, Clone)]
 struct Subs {
@@ -234,21 +231,24 @@ async fn wait_change(
     deadline: Instant,
 ) -> ApiResult<bool> {
     let mut rx = server.registry.events().subscribe();
+    let timer = tokio::time::sleep_until(deadline.into());
+    tokio::pin!(timer);
     loop {
+        // Registered before the checks, so a logout in between is seen.
+        let gone = server.sessions.gone.notified();
+        session_alive(server, session)?;
         if *rx.borrow_and_update() > seen {
             return Ok(true);
         }
-        let now = Instant::now();
-        if now >= deadline {
+        if Instant::now() >= deadline {
             return Ok(false);
         }
-        let step = (deadline - now).min(SESSION_CHECK);
         tokio::select! {
             r = rx.changed() => { if r.is_err() { return Ok(false); } }
-            _ = tokio::time::sleep(step) => {}
+            _ = &mut timer => {}
+            _ = gone => {}
             _ = server.shutdown.cancelled() => return Ok(false),
         }
-        session_alive(server, session)?;
     }
 }
 

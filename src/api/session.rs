@@ -21,6 +21,8 @@ const ROOT_HASH_KEY: &str = "root_password_hash";
 #[derive(Default)]
 pub struct Sessions {
     by_originator: Mutex<HashMap<String, VecDeque<Ref>>>,
+    /// Woken whenever a session goes (event waiters check theirs).
+    pub gone: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -85,6 +87,7 @@ pub fn destroy(server: &Server, r: Ref) {
                 }
             }
         }
+        server.sessions.gone.notify_waiters();
     }
 }
 
