@@ -2,7 +2,7 @@
 //! a message of the datamodel has no handler here, or a handler names no
 //! message.
 
-use super::{block_job, event, session, sr, task, vdi, Handler};
+use super::{block_job, event, session, sr, task, vbd, vdi, vm, Handler};
 use crate::model::Model;
 
 /// `(wire name, handler)` for every explicit message.
@@ -42,6 +42,12 @@ pub const TABLE: &[(&str, Handler)] = &[
     ("event.from", event::from),
     ("event.get_current_id", event::get_current_id),
     ("event.inject", event::inject),
+    ("VM.create", vm::create),
+    ("VM.destroy", vm::destroy),
+    ("VM.clone", vm::clone),
+    ("VM.copy", vm::copy),
+    ("VBD.create", vbd::create),
+    ("VBD.destroy", vbd::destroy),
 ];
 
 /// Lays the handlers out by class and message index.

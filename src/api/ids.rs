@@ -111,7 +111,24 @@ class_ids!(
         ty = "type", sharable = "sharable", read_only = "read_only", other_config = "other_config",
         location = "location", sm_config = "sm_config", is_a_snapshot = "is_a_snapshot",
         snapshot_of = "snapshot_of", snapshots = "snapshots", snapshot_time = "snapshot_time",
-        building = "building", missing = "missing",
+        building = "building", missing = "missing", vbds = "VBDs",
+    }
+);
+
+class_ids!(
+    /// `VM` fields.
+    VmIds, "VM", {
+        uuid = "uuid", name_label = "name_label", name_description = "name_description",
+        power_state = "power_state", vbds = "VBDs", other_config = "other_config",
+        building = "building",
+    }
+);
+
+class_ids!(
+    /// `VBD` fields.
+    VbdIds, "VBD", {
+        uuid = "uuid", vm = "VM", vdi = "VDI", userdevice = "userdevice",
+        bootable = "bootable", mode = "mode", ty = "type", other_config = "other_config",
     }
 );
 
@@ -138,6 +155,8 @@ pub struct Ids {
     pub sr: SrIds,
     pub vdi: VdiIds,
     pub job: JobIds,
+    pub vm: VmIds,
+    pub vbd: VbdIds,
 }
 
 fn class(m: &Model, name: &str) -> ClassId {
@@ -207,6 +226,8 @@ impl Ids {
             sr: SrIds::resolve(m),
             vdi: VdiIds::resolve(m),
             job: JobIds::resolve(m),
+            vm: VmIds::resolve(m),
+            vbd: VbdIds::resolve(m),
         }
     }
 }

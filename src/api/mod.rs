@@ -20,7 +20,9 @@ pub mod implicit;
 pub mod session;
 pub mod sr;
 pub mod task;
+pub mod vbd;
 pub mod vdi;
+pub mod vm;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -153,5 +155,6 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Server>> {
     crate::jobs::engine::recover_after_restart(&server).await?;
     task::recover_after_restart(&server).await?;
     sr::bootstrap(&server).await?;
+    vm::recover_after_restart(&server).await?;
     Ok(server)
 }

@@ -125,6 +125,18 @@ pub fn make_cancellable(server: &Server, r: Ref) -> CancellationToken {
     token
 }
 
+/// Fires the cancellation of a task the server runs (as `task.cancel`
+/// would, without the record keeping); false if it is not cancellable.
+pub fn cancel_now(server: &Server, r: Ref) -> bool {
+    match server.tasks.cancel.get(&r) {
+        Some(t) => {
+            t.cancel();
+            true
+        }
+        None => false,
+    }
+}
+
 /// Runs an explicit message as an `Async.` call: the task exists (durably)
 /// before this returns; the work goes on in the background.
 pub async fn spawn_async(

@@ -172,6 +172,14 @@ pub async fn forget(server: &Server, vdi: Ref) -> ApiResult<()> {
         return Ok(());
     };
     c.wait().await.map_err(ApiError::internal)?;
+    // Its VBDs go with it.
+    if let Value::Array(vbds) = &row.fields[v.vbds] {
+        for b in vbds {
+            if let Value::Ref(b) = b {
+                super::vbd::remove(server, *b).await?;
+            }
+        }
+    }
     let mut linked = Vec::new();
     if let Value::Ref(o) = row.fields[v.snapshot_of] {
         linked.push(o);
@@ -281,7 +289,7 @@ fn file_name(uuid: &str, format: Format) -> String {
 
 /// One optional member of a constructor record, converted to the field's
 /// type (`FIELD_TYPE_ERROR [field]` if it has the wrong type).
-fn record_member(
+pub(crate) fn record_member(
     server: &Server,
     rec: &Value,
     class: crate::model::ClassId,
@@ -583,7 +591,7 @@ pub fn clone(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 /// A full copy of `vdi` as a new VDI of `sr`, by a backup job (sync=full).
 /// The new VDI is marked as building until the job succeeds; if the job
 /// fails or is cancelled, it is destroyed.
-async fn full_copy(cx: Ctx, vdi: Ref, sr: Ref, op: &'static str) -> ApiResult<Value> {
+pub(crate) async fn full_copy(cx: Ctx, vdi: Ref, sr: Ref, op: &'static str) -> ApiResult<Value> {
     let s = &cx.server;
     let v = &s.ids.vdi;
     let (_, sdir, sloc) = file_of(s, vdi)?;

@@ -23,6 +23,8 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
             include_str!("../../datamodel/block_job.toml"),
         ),
         ("event.toml", include_str!("../../datamodel/event.toml")),
+        ("vm.toml", include_str!("../../datamodel/vm.toml")),
+        ("vbd.toml", include_str!("../../datamodel/vbd.toml")),
     ]
 }
 
