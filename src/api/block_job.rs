@@ -232,3 +232,117 @@ verb!(
     /// `block_job.dismiss(job)`.
     dismiss, "dismiss", |job, a| job.dismiss()
 );
+
+/// One action of a transaction, checked.
+enum Action {
+    Backup(Box<Spec>),
+    Snapshot(Ref),
+}
+
+fn member_str<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.member(k).and_then(Value::as_str).unwrap_or("")
+}
+
+/// `block_job.transaction(actions, completion_mode)`.
+pub fn transaction(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
+    Box::pin(async move {
+        let s = cx.server.clone();
+        let mode = a.str(1).to_string();
+        let grouped = match mode.as_str() {
+            "individual" | "" => false,
+            "grouped" => true,
+            other => return Err(invalid("completion_mode", other)),
+        };
+        let Value::Array(list) = a.take(0) else {
+            return Err(invalid("actions", "not an array"));
+        };
+        let allowed = keys(&["sync", "on_source_error", "on_target_error"]);
+        let mut actions = Vec::new();
+        // Everything is checked before anything is done.
+        for act in &list {
+            let ty = member_str(act, "type");
+            if grouped && ty != "backup" {
+                return Err(ApiError::not_allowed(format!(
+                    "Action '{ty}' does not support transaction property completion-mode = grouped"
+                )));
+            }
+            let vdi = |k: &str| vdi_option(&s, k, member_str(act, k));
+            match ty {
+                "abort" => {}
+                "snapshot" => actions.push(Action::Snapshot(vdi("device")?)),
+                "backup" => {
+                    let empty = Value::Struct(Vec::new());
+                    let o = Options::new(act.member("options").unwrap_or(&empty), &allowed)?;
+                    let mut spec = o.common(
+                        vdi("device")?,
+                        vdi("target")?,
+                        JobKind::Backup { sync: o.sync()? },
+                    )?;
+                    spec.on_source_error = o.policy("on_source_error")?;
+                    spec.on_target_error = o.policy("on_target_error")?;
+                    actions.push(Action::Backup(Box::new(spec)));
+                }
+                other => return Err(invalid("type", other)),
+            }
+        }
+        if list.iter().any(|act| member_str(act, "type") == "abort") {
+            return Err(ApiError::not_allowed(
+                "Transaction aborted using Abort action",
+            ));
+        }
+        // Prepare, in order; undo everything on the first failure.
+        let mut snaps = Vec::new();
+        let mut prepared = Vec::new();
+        let mut failure = None;
+        for act in actions {
+            match act {
+                Action::Snapshot(v) => {
+                    let format = crate::api::vdi::known_format(&s, v)?;
+                    match crate::api::vdi::snapshot_vdi(&cx, v).await {
+                        Ok(snap) => snaps.push((v, snap, format)),
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                Action::Backup(spec) => match crate::jobs::setup::prepare_job(&s, *spec).await {
+                    Ok(p) => prepared.push(p),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                },
+            }
+        }
+        if let Some(e) = failure {
+            for p in prepared.into_iter().rev() {
+                p.abandon(&s, e.clone()).await;
+            }
+            for (v, snap, format) in snaps.into_iter().rev() {
+                if let Err(u) = crate::api::vdi::undo_snapshot(&s, v, snap, format).await {
+                    tracing::error!(vdi = %v, error = %u, "could not undo a snapshot of a failed transaction");
+                }
+            }
+            return Err(e);
+        }
+        // Commit: start every job.
+        let txn = grouped.then(|| crate::jobs::engine::Txn::new(prepared.len()));
+        let mut jobs = Vec::new();
+        for p in prepared {
+            match crate::jobs::setup::launch(&s, p, txn.clone()).await {
+                Ok(j) => jobs.push(j),
+                Err(e) => {
+                    for j in &jobs {
+                        let _ = j.cancel(true);
+                    }
+                    if let (Some(t), Some(j)) = (&txn, jobs.first()) {
+                        t.failed(j);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Value::Array(jobs.iter().map(|j| Value::Ref(j.r)).collect()))
+    })
+}

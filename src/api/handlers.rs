@@ -29,6 +29,7 @@ pub const TABLE: &[(&str, Handler)] = &[
     ("block_job.mirror", block_job::mirror),
     ("block_job.stream", block_job::stream),
     ("block_job.commit", block_job::commit),
+    ("block_job.transaction", block_job::transaction),
     ("block_job.pause", block_job::pause),
     ("block_job.resume", block_job::resume),
     ("block_job.cancel", block_job::cancel),

@@ -481,12 +481,16 @@ pub fn resize(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 /// snapshot (a second name for it, at once), and a new qcow2 overlay with
 /// it as backing replaces the VDI's file in one rename.
 pub fn snapshot(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
+    Box::pin(async move { snapshot_vdi(&cx, a.r(0)).await.map(Value::Ref) })
+}
+
+/// Takes the snapshot of `r` (see [`snapshot`]); returns the snapshot VDI.
+pub(crate) async fn snapshot_vdi(cx: &Ctx, r: Ref) -> ApiResult<Ref> {
+    {
         let s = &cx.server;
         let v = &s.ids.vdi;
-        let r = a.r(0);
         let (sr, dir, loc) = file_of(s, r)?;
-        let _claim = busy::claim(s, r, "snapshot", op_owner(&cx))?;
+        let _claim = busy::claim(s, r, "snapshot", op_owner(cx))?;
         let st = s.srs.get(sr)?;
         let (label, desc, fmt) = s.registry.read_or(v.class, r, |row| {
             (
@@ -567,8 +571,41 @@ pub fn snapshot(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
         drop(_g);
         refresh(s, r).await?;
         refresh(s, snap).await?;
-        Ok(Value::Ref(snap))
-    })
+        Ok(snap)
+    }
+}
+
+/// Undoes a snapshot just taken (a failed transaction): the snapshot's
+/// file, which holds the VDI's data, takes the VDI's name again in one
+/// rename, and the snapshot VDI is forgotten.
+pub(crate) async fn undo_snapshot(
+    server: &Server,
+    vdi: Ref,
+    snap: Ref,
+    format: Format,
+) -> ApiResult<()> {
+    let v = &server.ids.vdi;
+    let (sr, dir, loc) = file_of(server, vdi)?;
+    let (_, _, snap_loc) = file_of(server, snap)?;
+    let st = server.srs.get(sr)?;
+    {
+        let _g = st.lock.lock().await;
+        blocking(move || {
+            let from = dir.path(&snap_loc).map_err(std::io::Error::other)?;
+            let to = dir.path(&loc).map_err(std::io::Error::other)?;
+            std::fs::rename(from, to)?;
+            std::fs::File::open(dir.root())?.sync_all()
+        })
+        .await?
+        .map_err(|e| io_error("cannot undo the snapshot", e))?;
+        forget(server, snap).await?;
+    }
+    let ((), c) = server.registry.update(v.class, vdi, Write::Durable, |f| {
+        map_set(&mut f[v.sm_config], "image-format", Some(format.name()));
+        Ok(())
+    })?;
+    c.wait().await.map_err(ApiError::internal)?;
+    refresh(server, vdi).await
 }
 
 /// `VDI.copy(vdi, sr)`.

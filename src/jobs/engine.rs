@@ -317,6 +317,8 @@ pub struct Job {
     pub kind: JobKind,
     server: Arc<Server>,
     own_task: bool,
+    /// The grouped transaction the job belongs to, if any.
+    txn: Option<Arc<Txn>>,
     auto_finalize: bool,
     auto_dismiss: bool,
     on_source_error: Policy,
@@ -669,7 +671,12 @@ impl Job {
             c.m.user_paused = false;
             c.m.pause_count = c.m.pause_count.saturating_sub(1);
         }
+        let waiting = c.m.status == Status::Waiting;
         drop(c);
+        // A job waiting for its group: the whole group is cancelled.
+        if let (true, Some(txn)) = (waiting, &self.txn) {
+            txn.failed(self);
+        }
         self.cv.notify_all();
         self.notify.notify_one();
         Ok(())
@@ -824,6 +831,75 @@ pub fn refresh_faults(server: &Server, vdis: &[Ref]) {
     }
 }
 
+/// A grouped transaction (QEMU's `JobTxn`): its jobs wait in `waiting`
+/// until all of them have finished their work, then go `pending`
+/// together; the first failure force-cancels the rest.
+#[derive(Default)]
+pub struct Txn {
+    members: Mutex<Vec<std::sync::Weak<Job>>>,
+    left: AtomicU64,
+    failed: std::sync::atomic::AtomicBool,
+    notify: Notify,
+}
+
+impl std::fmt::Debug for Txn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Txn").finish_non_exhaustive()
+    }
+}
+
+impl Txn {
+    /// A transaction of `n` jobs (added with [`Txn::add`] as they start).
+    pub fn new(n: usize) -> Arc<Txn> {
+        let t = Txn::default();
+        t.left.store(n as u64, Ordering::SeqCst);
+        Arc::new(t)
+    }
+
+    fn add(&self, job: &Arc<Job>) {
+        self.members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(job));
+    }
+
+    /// A member's work succeeded: waits until every member's has; false if
+    /// one failed meanwhile (this job must then be cancelled too).
+    async fn completed(&self) -> bool {
+        self.left.fetch_sub(1, Ordering::SeqCst);
+        loop {
+            let n = self.notify.notified();
+            if self.failed.load(Ordering::SeqCst) {
+                return false;
+            }
+            if self.left.load(Ordering::SeqCst) == 0 {
+                self.notify.notify_waiters();
+                return true;
+            }
+            n.await;
+        }
+    }
+
+    /// A member failed or was cancelled: every other member is
+    /// force-cancelled ("if one job failed, no result will matter").
+    pub fn failed(&self, failing: &Job) {
+        if self.failed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let members = self
+            .members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for m in members.iter().filter_map(|w| w.upgrade()) {
+            if m.r != failing.r {
+                let _ = m.cancel(true);
+            }
+        }
+        self.notify.notify_waiters();
+    }
+}
+
 /// Everything a started job holds until it concludes.
 pub struct Held {
     /// Claims on the VDIs it uses.
@@ -839,6 +915,7 @@ pub async fn start_prepared(
     spec: Spec,
     held: Held,
     own: bool,
+    txn: Option<Arc<Txn>>,
 ) -> ApiResult<Arc<Job>> {
     let j = &server.ids.job;
     let id = match &spec.job_id {
@@ -918,6 +995,7 @@ pub async fn start_prepared(
         kind: spec.kind,
         server: server.clone(),
         own_task,
+        txn: txn.clone(),
         auto_finalize: spec.auto_finalize,
         auto_dismiss: spec.auto_dismiss,
         on_source_error: spec.on_source_error,
@@ -942,6 +1020,9 @@ pub async fn start_prepared(
         removed: watch::channel(false).0,
     });
     server.jobs.by_ref.insert(r, job.clone());
+    if let Some(t) = &txn {
+        t.add(&job);
+    }
     refresh_faults(server, &[spec.device, spec.target]);
     if let Some((vdi, hook)) = held.work.hook() {
         server.jobs.hooks.entry(vdi).or_default().push((r, hook));
@@ -1006,18 +1087,33 @@ async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>
             {
                 let mut c = lock(&job.ctl);
                 job.transition(&mut c, Status::Waiting);
-                // A single job is a transaction of one: all done.
+            }
+            // In a grouped transaction the job waits for the others; a
+            // single job is a transaction of one, all done.
+            let group_failed = match &job.txn {
+                Some(txn) => !txn.completed().await,
+                None => false,
+            };
+            if !group_failed {
+                let mut c = lock(&job.ctl);
                 job.transition(&mut c, Status::Pending);
             }
-            if !job.auto_finalize {
+            if group_failed {
+                // (Handled below as a cancel.)
+                let mut c = lock(&job.ctl);
+                c.cancel = Some(true);
+            }
+            if !job.auto_finalize && !group_failed {
                 let token = cancel_token.clone();
                 tokio::select! {
                     _ = job.wait_for(|c| c.finalize || c.cancel.is_some()) => {}
                     _ = token.cancelled() => { let _ = job.cancel(true); }
                 }
             }
-            let cancelled =
-                lock(&job.ctl).cancel.is_some() && !lock(&job.ctl).finalize && !job.auto_finalize;
+            let cancelled = group_failed
+                || (lock(&job.ctl).cancel.is_some()
+                    && !lock(&job.ctl).finalize
+                    && !job.auto_finalize);
             if cancelled {
                 Err(cancelled_error(&job))
             } else {
@@ -1041,8 +1137,18 @@ async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>
                 r.map_err(|e| crate::api::vdi::io_error("finalizing the job", e))
             }
         }
-        Err(Stopped::Cancelled) => Err(cancelled_error(&job)),
-        Err(Stopped::Failed(e)) => Err(e),
+        Err(Stopped::Cancelled) => {
+            if let Some(txn) = &job.txn {
+                txn.failed(&job);
+            }
+            Err(cancelled_error(&job))
+        }
+        Err(Stopped::Failed(e)) => {
+            if let Some(txn) = &job.txn {
+                txn.failed(&job);
+            }
+            Err(e)
+        }
     };
     if let Some(w) = work.take() {
         if result.is_ok() {

@@ -88,8 +88,53 @@ async fn open_async(d: &Disk, write: bool, write_layers: Vec<String>) -> ApiResu
     Ok(Arc::new(img))
 }
 
+/// A job ready to start: checked, its task made, its VDIs claimed and its
+/// images open (a transaction prepares all its jobs before starting any).
+pub struct Prepared {
+    spec: Spec,
+    held: Held,
+    own: bool,
+}
+
+impl Prepared {
+    /// Gives the job up before it started: its claims and images go (on a
+    /// blocking thread) and its own task fails with `e`.
+    pub async fn abandon(self, server: &Arc<Server>, e: ApiError) {
+        let Prepared { spec, held, own } = self;
+        let _ = tokio::task::spawn_blocking(move || drop(held)).await;
+        if let (true, Some(t)) = (own, spec.task) {
+            task::finish(server, t, Err(e)).await;
+        }
+    }
+}
+
 /// Starts a job as `spec` says; returns once it runs.
-pub async fn start(server: &Arc<Server>, mut spec: Spec) -> ApiResult<Arc<Job>> {
+pub async fn start(server: &Arc<Server>, spec: Spec) -> ApiResult<Arc<Job>> {
+    let p = prepare_job(server, spec).await?;
+    launch(server, p, None).await
+}
+
+/// Starts a prepared job (in transaction `txn`, if any).
+pub async fn launch(
+    server: &Arc<Server>,
+    p: Prepared,
+    txn: Option<Arc<engine::Txn>>,
+) -> ApiResult<Arc<Job>> {
+    let Prepared { spec, held, own } = p;
+    let t = spec.task;
+    match engine::start_prepared(server, spec, held, own, txn).await {
+        Ok(j) => Ok(j),
+        Err(e) => {
+            if let (true, Some(t)) = (own, t) {
+                task::finish(server, t, Err(e.clone())).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Checks a job, makes its task, claims its VDIs and opens its images.
+pub async fn prepare_job(server: &Arc<Server>, mut spec: Spec) -> ApiResult<Prepared> {
     let dev = disk(server, spec.device)?;
     // Checks that need no file come first: nothing is created for a
     // request that cannot run.
@@ -147,17 +192,8 @@ pub async fn start(server: &Arc<Server>, mut spec: Spec) -> ApiResult<Arc<Job>> 
         spec.cancel = Some(task::make_cancellable(server, t));
     }
     let out = prepare(server, &mut spec, dev, t).await;
-    let held = match out {
-        Ok(h) => h,
-        Err(e) => {
-            if own {
-                task::finish(server, t, Err(e.clone())).await;
-            }
-            return Err(e);
-        }
-    };
-    match engine::start_prepared(server, spec, held, own).await {
-        Ok(j) => Ok(j),
+    match out {
+        Ok(held) => Ok(Prepared { spec, held, own }),
         Err(e) => {
             if own {
                 task::finish(server, t, Err(e.clone())).await;

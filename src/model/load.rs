@@ -367,9 +367,9 @@ fn check_type(
         Type::Enum(e) if !m.enums.contains_key(e) => {
             Err(ModelError(format!("{ctx}: unknown type {e}")))
         }
-        Type::Void | Type::Struct if !result => {
-            Err(ModelError(format!("{ctx}: {ty} is only valid as a result")))
-        }
+        // A free-form struct may be a parameter (block_job.transaction's
+        // actions): its handler checks its members.
+        Type::Void if !result => Err(ModelError(format!("{ctx}: {ty} is only valid as a result"))),
         Type::Set(t) => check_type(m, names, ctx, t, result),
         Type::Map(k, v) => {
             if !k.is_valid_map_key() {
