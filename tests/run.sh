@@ -15,6 +15,13 @@ if ! command -v qemu-img >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq qemu-utils >/dev/null
 fi
+# node and npm run Xen Orchestra's client (tests/xo); install them where
+# they are missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "== installing nodejs and npm"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
 start=$(date +%s)
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -23,6 +30,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 echo "== installing Python test requirements"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+
+echo "== installing Xen Orchestra's client (npm xen-api, tests/xo)"
+(cd tests/xo && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== cargo build"
 cargo build
