@@ -270,15 +270,36 @@ pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
             let cur = s.registry.generation();
             return Ok(stream_all(s.clone(), subs, cur, cx.format));
         }
+        let mut subs_key: Vec<String> = strings(&a.0[0]);
+        subs_key.sort();
+        let subs_key = subs_key.join("\n");
         loop {
             let cur = s.registry.generation();
+            // Many watchers of one object wake at the same change with the
+            // same token: the first encodes the answer, the others share it.
+            let key = (subs_key.clone(), since, cur, cx.format == Format::Json);
+            if let Some(bytes) = s.event_cache.get(&key) {
+                return Ok(shared(bytes));
+            }
             let events = collect(s, &subs, since);
             if !events.is_empty() || Instant::now() >= deadline {
-                return Ok(Value::Struct(vec![
+                // (An empty answer at a deadline is this waiter's alone.)
+                let share = !events.is_empty();
+                let batch = Value::Struct(vec![
                     ("events".to_string(), Value::Array(events)),
                     ("valid_ref_counts".to_string(), valid_ref_counts(s)),
                     ("token".to_string(), Value::from(token(cur))),
-                ]));
+                ]);
+                let mut out = Vec::new();
+                match cx.format {
+                    Format::Xml => crate::wire::xmlrpc::encode_value(&batch, &mut out),
+                    Format::Json => crate::wire::jsonrpc::write_value(&batch, &mut out),
+                }
+                let bytes = bytes::Bytes::from(out);
+                if share {
+                    s.event_cache.put(key, bytes.clone());
+                }
+                return Ok(shared(bytes));
             }
             since = Some(cur);
             if !wait_change(s, cx.session, cur, deadline).await? {
@@ -287,6 +308,47 @@ pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
             }
         }
     })
+}
+
+/// An answer already encoded, handed to the HTTP layer as a stream of one
+/// chunk.
+fn shared(bytes: bytes::Bytes) -> Value {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let _ = tx.try_send(bytes);
+    Value::Stream(ValueStream::new(rx))
+}
+
+/// The last encoded `event.from` answers, by (subscriptions, token, the
+/// generation they were computed at, JSON?). Small: a few keys are enough
+/// for a crowd of watchers of the same thing.
+#[derive(Default)]
+pub struct EventCache {
+    entries: std::sync::Mutex<std::collections::VecDeque<(CacheKey, bytes::Bytes)>>,
+}
+
+type CacheKey = (String, Option<u64>, u64, bool);
+
+impl std::fmt::Debug for EventCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventCache").finish_non_exhaustive()
+    }
+}
+
+impl EventCache {
+    const SIZE: usize = 16;
+
+    fn get(&self, key: &CacheKey) -> Option<bytes::Bytes> {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.iter().find(|(k, _)| k == key).map(|(_, b)| b.clone())
+    }
+
+    fn put(&self, key: CacheKey, bytes: bytes::Bytes) {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if e.len() == Self::SIZE {
+            e.pop_front();
+        }
+        e.push_back((key, bytes));
+    }
 }
 
 fn any_alive(server: &Server, subs: &Subs) -> bool {

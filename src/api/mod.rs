@@ -79,6 +79,8 @@ pub struct Server {
     pub jobs: crate::jobs::engine::Jobs,
     /// Legacy event registrations (event.register/next).
     pub registrations: event::Registrations,
+    /// Recently encoded event.from answers, shared among watchers.
+    pub event_cache: event::EventCache,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
@@ -145,6 +147,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Server>> {
         busy: busy::Busy::default(),
         jobs: crate::jobs::engine::Jobs::default(),
         registrations: event::Registrations::default(),
+        event_cache: event::EventCache::default(),
         shutdown: CancellationToken::new(),
         tracker: TaskTracker::new(),
     });
