@@ -50,6 +50,9 @@ pub struct Config {
     /// Honour `VDI.other_config:xapid-fault` (injected I/O errors, for
     /// testing error policies). Off unless the config file turns it on.
     pub fault_injection: bool,
+    /// How many changes the event log keeps (older event.from tokens fall
+    /// back to a scan; event.next readers that fall behind get EVENTS_LOST).
+    pub event_log_capacity: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),
             fault_injection: false,
+            event_log_capacity: crate::registry::events::CAPACITY,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct FileConfig {
     /// `fault_injection = true`: honour `VDI.other_config:xapid-fault`
     /// (tests of error policies only).
     pub fault_injection: Option<bool>,
+    /// `event_log_capacity = 1048576`
+    pub event_log_capacity: Option<usize>,
     /// `listen = "127.0.0.1:8080"`
     pub listen: Option<SocketAddr>,
     /// `state_dir = "/var/lib/xapid"`
@@ -200,6 +206,10 @@ impl Config {
         }
         if let Some(v) = f.fault_injection {
             self.fault_injection = v;
+        }
+        if let Some(v) = f.event_log_capacity {
+            anyhow::ensure!(v > 0, "event_log_capacity must be at least 1");
+            self.event_log_capacity = v;
         }
         if let Some(v) = f.shutdown_grace_secs {
             self.shutdown_grace = secs(v, "shutdown_grace_secs")?;

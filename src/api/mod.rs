@@ -124,6 +124,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Server>> {
     let handlers = handlers::resolve(&model)?;
     let ids = Ids::resolve(&model);
     let (registry, meta) = Registry::open(model.clone(), &config.state_dir)?;
+    registry.events().set_capacity(config.event_log_capacity);
     let root_hash = session::bootstrap_root_password(&config, &registry, &meta).await?;
     let auth = Auth::new(
         root_hash,

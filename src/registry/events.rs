@@ -64,6 +64,7 @@ struct Ring {
 /// The log.
 pub struct EventLog {
     ring: Mutex<Ring>,
+    capacity: std::sync::atomic::AtomicUsize,
     generation: AtomicU64,
     tx: watch::Sender<u64>,
 }
@@ -80,6 +81,7 @@ impl Default for EventLog {
     fn default() -> Self {
         EventLog {
             ring: Mutex::new(Ring::default()),
+            capacity: std::sync::atomic::AtomicUsize::new(CAPACITY),
             generation: AtomicU64::new(0),
             tx: watch::channel(0).0,
         }
@@ -87,6 +89,11 @@ impl Default for EventLog {
 }
 
 impl EventLog {
+    /// Sets how many changes the log keeps.
+    pub fn set_capacity(&self, n: usize) {
+        self.capacity.store(n.max(1), Ordering::Relaxed);
+    }
+
     /// The latest generation.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -103,7 +110,8 @@ impl EventLog {
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         let gen = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let created = if created == 0 { gen } else { created };
-        if ring.changes.len() == CAPACITY {
+        let cap = self.capacity.load(Ordering::Relaxed).max(1);
+        while ring.changes.len() >= cap {
             if let Some(c) = ring.changes.pop_front() {
                 ring.lost = c.gen;
             }

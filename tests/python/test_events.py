@@ -215,3 +215,25 @@ def test_everything_over_json_rpc_too(server, x):
     assert ev["snapshot"]["name_label"] == "json-a"
     assert js["valid_ref_counts"]["pool"] == 1
     x.task.destroy(a)
+
+
+def test_a_reader_that_falls_behind(make_server):
+    """With a small event log: event.next readers that fall behind get
+    EVENTS_LOST (and start over); an old event.from token is answered from
+    the objects themselves."""
+    srv = make_server(event_log_capacity=50)
+    x = srv.sdk().xenapi
+    x.event.register(["task"])
+    old = x.event_from(["task"], "", 0.0)["token"]
+    keep = x.task.create("kept", "")
+    for i in range(120):
+        x.task.set_progress(keep, i / 200)
+    assert sdk_failure(x.event.next) == ["EVENTS_LOST"]
+    # Registered again, it reads on.
+    assert sdk_failure(x.event.next)[0] == "SESSION_NOT_REGISTERED"
+    x.event.register(["task"])
+    x.task.set_progress(keep, 0.9)
+    assert any(e["ref"] == keep for e in x.event.next())
+    b = x.event_from(["task"], old, 0.0)
+    (e,) = [e for e in b["events"] if e["ref"] == keep]
+    assert e["operation"] == "add" and e["snapshot"]["progress"] == 0.9
