@@ -84,10 +84,36 @@ fn stream_response(
     let Some(at) = find(&encoded, needle) else {
         return rpc_response(content_type, encoded);
     };
+    let mut rx = rx;
+    // What the producer has made already; if that is all of it (a shared
+    // event.from answer: one chunk, producer gone), the reply goes out as
+    // one body with a Content-Length.
+    let mut ready: Vec<Bytes> = Vec::new();
+    let finished = loop {
+        match rx.try_recv() {
+            Ok(c) => ready.push(c),
+            Err(mpsc::error::TryRecvError::Empty) => break false,
+            Err(mpsc::error::TryRecvError::Disconnected) => break true,
+        }
+    };
+    if finished {
+        let mut whole =
+            Vec::with_capacity(encoded.len() + ready.iter().map(Bytes::len).sum::<usize>());
+        whole.extend_from_slice(&encoded[..at]);
+        for c in &ready {
+            whole.extend_from_slice(c);
+        }
+        whole.extend_from_slice(&encoded[at + needle.len()..]);
+        return rpc_response(content_type, whole);
+    }
     let mut r = rpc_response(content_type, Vec::new());
+    let mut head = encoded[..at].to_vec();
+    for c in &ready {
+        head.extend_from_slice(c);
+    }
     let encoded = Bytes::from(encoded);
     *r.body_mut() = Body::Chunks {
-        head: Some(encoded.slice(..at)),
+        head: Some(Bytes::from(head)),
         rx,
         tail: Some(encoded.slice(at + needle.len()..)),
     };

@@ -195,12 +195,13 @@ def test_eta_is_steady(server, x, sr):
     task = x.block_job.get_task(job)
     etas = []
     start = time.time()
-    while time.time() - start < 3.2:
-        time.sleep(0.4)
+    time.sleep(0.8)  # the job opens its images and takes its first steps
+    while time.time() - start < 3.4:
+        time.sleep(0.3)
         e = x.task.get_eta(task)
         if parse_datetime(e).year > 1970:
             etas.append(parse_datetime(e).timestamp())
-    assert len(etas) >= 5, etas
+    assert len(etas) >= 4, etas
     assert max(etas) - min(etas) <= 2.0, f"ETA moved by {max(etas) - min(etas)} s: {etas}"
     # Expected end: 24 MiB at 6 MiB/s = 4 s after the start.
     assert abs(etas[-1] - (start + 4)) <= 2.5
