@@ -49,6 +49,13 @@ def make_full(path: Path, size: int) -> None:
         os.fsync(f.fileno())
 
 
+def print_latency(wrk_output: str) -> None:
+    """The percentile and rate lines of a `wrk --latency` run."""
+    for line in wrk_output.splitlines():
+        if any(k in line for k in ("50%", "90%", "99%", "Requests/sec")):
+            print("  " + line.strip())
+
+
 def allocated(path: Path) -> int:
     return os.stat(path).st_blocks * 512
 
@@ -186,9 +193,7 @@ def main() -> None:
                 ["wrk", "-t1", "-c4", "-d5s", "--latency", "-s", str(lua), "http://127.0.0.1:18095/"],
                 stdout=subprocess.PIPE, text=True).stdout
             print("== task.get_progress latency, idle server (wrk, ~800 req/s)")
-            for line in base.splitlines():
-                if any(k in line for k in ("50%", "90%", "99%", "Requests/sec")):
-                    print("  " + line.strip())
+            print_latency(base)
             print("== task.get_progress latency while 8 copies run (wrk, ~800 req/s)")
             import threading
             done = threading.Event()
@@ -217,9 +222,7 @@ def main() -> None:
             out = subprocess.run(
                 ["wrk", "-t1", "-c4", "-d10s", "--latency", "-s", str(lua), "http://127.0.0.1:18095/"],
                 stdout=subprocess.PIPE, text=True).stdout
-            for line in out.splitlines():
-                if any(k in line for k in ("50%", "90%", "99%", "Requests/sec")):
-                    print("  " + line.strip())
+            print_latency(out)
             floor = Path(os.environ.get("ANCHOR_TARGET_DIR", "/tmp/xapid-anchors-target")) / "release" / "hyper-floor"
             if floor.exists():
                 # The same load on the anchor that does nothing (a canned
@@ -231,9 +234,7 @@ def main() -> None:
                     stdout=subprocess.PIPE, text=True).stdout
                 fp.terminate()
                 print("== the same on hyper-floor (canned replies), while the copies go on")
-                for line in out.splitlines():
-                    if any(k in line for k in ("50%", "90%", "99%", "Requests/sec")):
-                        print("  " + line.strip())
+                print_latency(out)
             done.set()
             keeper.join()
             print(f"  copies started: {started[0]}")

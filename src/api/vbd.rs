@@ -34,6 +34,14 @@ async fn link(
     Ok(())
 }
 
+/// Adds `vbd` to (or removes it from) `VM.VBDs` of `vm` and `VDI.VBDs` of
+/// `vdi`.
+async fn link_both(server: &Server, vm: Ref, vdi: Ref, vbd: Ref, add: bool) -> ApiResult<()> {
+    let (m, v) = (&server.ids.vm, &server.ids.vdi);
+    link(server, m.class, vm, m.vbds, vbd, add).await?;
+    link(server, v.class, vdi, v.vbds, vbd, add).await
+}
+
 /// Makes a VBD from its fields (VM and VDI checked by the caller).
 pub async fn insert(server: &Server, mut f: Box<[Value]>) -> ApiResult<Ref> {
     let b = &server.ids.vbd;
@@ -50,16 +58,7 @@ pub async fn insert(server: &Server, mut f: Box<[Value]>) -> ApiResult<Ref> {
         .wait()
         .await
         .map_err(ApiError::internal)?;
-    link(server, server.ids.vm.class, vm, server.ids.vm.vbds, r, true).await?;
-    link(
-        server,
-        server.ids.vdi.class,
-        vdi,
-        server.ids.vdi.vbds,
-        r,
-        true,
-    )
-    .await?;
+    link_both(server, vm, vdi, r, true).await?;
     Ok(r)
 }
 
@@ -70,28 +69,18 @@ pub async fn remove(server: &Server, vbd: Ref) -> ApiResult<()> {
         return Ok(());
     };
     c.wait().await.map_err(ApiError::internal)?;
-    if let Value::Ref(vm) = row.fields[b.vm] {
-        link(
-            server,
-            server.ids.vm.class,
-            vm,
-            server.ids.vm.vbds,
-            vbd,
-            false,
-        )
-        .await?;
-    }
-    if let Value::Ref(vdi) = row.fields[b.vdi] {
-        link(
-            server,
-            server.ids.vdi.class,
-            vdi,
-            server.ids.vdi.vbds,
-            vbd,
-            false,
-        )
-        .await?;
-    }
+    let as_ref = |v: &Value| match v {
+        Value::Ref(r) => *r,
+        _ => Ref::NULL,
+    };
+    link_both(
+        server,
+        as_ref(&row.fields[b.vm]),
+        as_ref(&row.fields[b.vdi]),
+        vbd,
+        false,
+    )
+    .await?;
     Ok(())
 }
 

@@ -21,6 +21,33 @@ pub enum Format {
 /// bounded (the channel holds at most a few).
 pub const CHUNK: usize = 256 * 1024;
 
+/// Writes a record's fields ((pre-encoded name, value) pairs) as the body
+/// of a struct: XML members, or JSON `name:value` pairs joined by commas.
+fn write_fields<'a>(
+    format: Format,
+    out: &mut Vec<u8>,
+    fields: impl Iterator<Item = (&'a [u8], &'a Value)>,
+) {
+    match format {
+        Format::Xml => {
+            for (name, v) in fields {
+                out.extend_from_slice(name);
+                xmlrpc::encode_value(v, out);
+                out.extend_from_slice(b"</member>");
+            }
+        }
+        Format::Json => {
+            for (i, (name, v)) in fields.enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(name);
+                jsonrpc::write_value(v, out);
+            }
+        }
+    }
+}
+
 /// Builds an encoded `(ref -> record) map`, chunk by chunk.
 #[derive(Debug)]
 pub struct RecordMap {
@@ -76,11 +103,7 @@ impl RecordMap {
                 out.extend_from_slice(b"<member><name>");
                 key.write_to(out);
                 out.extend_from_slice(b"</name><value><struct>");
-                for (name, v) in fields {
-                    out.extend_from_slice(name);
-                    xmlrpc::encode_value(v, out);
-                    out.extend_from_slice(b"</member>");
-                }
+                write_fields(Format::Xml, out, fields);
                 out.extend_from_slice(b"</struct></value></member>");
             }
             Format::Json => {
@@ -90,13 +113,7 @@ impl RecordMap {
                 out.push(b'"');
                 key.write_to(out);
                 out.extend_from_slice(b"\":{");
-                for (i, (name, v)) in fields.enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(name);
-                    jsonrpc::write_value(v, out);
-                }
+                write_fields(Format::Json, out, fields);
                 out.push(b'}');
             }
         }
@@ -203,23 +220,13 @@ impl EventBatch {
         match (self.format, snapshot) {
             (Format::Xml, Some(fields)) => {
                 out.extend_from_slice(b"<member><name>snapshot</name><value><struct>");
-                for (name, v) in fields {
-                    out.extend_from_slice(name);
-                    xmlrpc::encode_value(v, out);
-                    out.extend_from_slice(b"</member>");
-                }
+                write_fields(Format::Xml, out, fields);
                 out.extend_from_slice(b"</struct></value></member></struct></value>");
             }
             (Format::Xml, None) => out.extend_from_slice(b"</struct></value>"),
             (Format::Json, Some(fields)) => {
                 out.extend_from_slice(b"\"snapshot\":{");
-                for (i, (name, v)) in fields.enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(name);
-                    jsonrpc::write_value(v, out);
-                }
+                write_fields(Format::Json, out, fields);
                 out.extend_from_slice(b"}}");
             }
             (Format::Json, None) => {
