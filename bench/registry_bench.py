@@ -7,12 +7,14 @@ usage: registry_bench.py URL PID [--tasks 100000] [--threads 8] [--password P]
 Creates N tasks with task.create from several threads (keep-alive
 connections, raw XML-RPC), reads the server's RSS before and after, then
 times task.get_all_records (whole reply received and parsed by nothing but
-the byte count) several times and prints the median.
+the byte count) several times and prints the median; then the same for
+event.from(["task"], "", 0), received whole by curl.
 """
 import argparse
 import http.client
 import re
 import statistics
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -81,7 +83,26 @@ for _ in range(a.repeat):
     times.append(time.time() - t0)
     size = len(data)
     assert b"Success" in data[:200]
+
+def curl_secs(body):
+    """Seconds for curl to send body and receive the whole reply."""
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{size_download}",
+         "-H", "Content-Type: text/xml", "--data-binary", body, a.url],
+        check=True, capture_output=True, text=True).stdout.split()
+    return float(out[0]), int(out[1])
+
+
+ev_body = ("<?xml version='1.0'?><methodCall><methodName>event.from</methodName><params>"
+           "<param><value><string>%s</string></value></param>"
+           "<param><value><array><data><value>task</value></data></array></value></param>"
+           "<param><value><string></string></value></param>"
+           "<param><value><double>0</double></value></param></params></methodCall>") % session
+ev = [curl_secs(ev_body) for _ in range(a.repeat)]
+
 print("tasks=%d create_rate=%.0f/s rss_before_kib=%d rss_after_kib=%d bytes_per_task=%.0f" % (
     a.tasks, a.tasks / create_secs, before, after, per_task))
 print("get_all_records: median_ms=%.1f min_ms=%.1f reply_bytes=%d" % (
     statistics.median(times) * 1000, min(times) * 1000, size))
+print("event.from(['task'], '', 0): median_ms=%.1f min_ms=%.1f reply_bytes=%d (curl)" % (
+    statistics.median(t for t, _ in ev) * 1000, min(t for t, _ in ev) * 1000, ev[0][1]))

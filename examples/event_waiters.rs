@@ -91,6 +91,27 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (ns) that a process's threads have run, from schedstat.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn mono() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -148,11 +169,16 @@ async fn main() {
         let tx = tx.clone();
         tokio::spawn(async move {
             let body = response(&mut c).await;
-            let _ = tx.send((Instant::now(), body.windows(5).any(|w| w == b">mod<")));
+            let t = Instant::now();
+            // The connection stays open until every answer is in, so that
+            // closing it is not part of what is measured.
+            let _ = tx.send((t, body.windows(5).any(|w| w == b">mod<"), c));
         });
     }
     drop(tx);
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let me = std::process::id();
+    let (srv0, cli0) = (cpu_ns(pid), cpu_ns(me));
     let t0 = Instant::now();
     rpc(
         &mut ctl,
@@ -164,9 +190,16 @@ async fn main() {
     .await;
     let mut lat = Vec::with_capacity(n);
     let mut with_event = 0;
-    while let Some((t, ok)) = rx.recv().await {
+    let mut open = Vec::with_capacity(n);
+    while let Some((t, ok, c)) = rx.recv().await {
+        open.push(c);
         lat.push(t.duration_since(t0).as_secs_f64() * 1000.0);
         with_event += usize::from(ok);
+    }
+    let (srv1, cli1) = (cpu_ns(pid), cpu_ns(me));
+    if std::env::var_os("WINDOW").is_some() {
+        let now = mono();
+        eprintln!("window {:.6} {:.6}", now - t0.elapsed().as_secs_f64(), now);
     }
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
@@ -178,6 +211,12 @@ async fn main() {
         lat.last().copied().unwrap_or(0.0)
     );
     if pid != 0 {
+        println!(
+            "CPU from the change to the last answer: server {:.2} ms ({:.1} us per waiter), this client {:.2} ms",
+            (srv1 - srv0) as f64 / 1e6,
+            (srv1 - srv0) as f64 / 1e3 / n as f64,
+            (cli1 - cli0) as f64 / 1e6
+        );
         println!(
             "server RSS: {} KiB before, {} KiB with {} waiting: {:.1} KiB per waiting client",
             rss0,

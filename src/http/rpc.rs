@@ -70,7 +70,7 @@ fn streamed(reply: &Reply) -> Option<mpsc::Receiver<Bytes>> {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// A reply whose result is streamed: `encoded` is the whole reply with
