@@ -10,6 +10,9 @@
 //!
 //! Spec syntax, as [`parse`] reads it: `op:ERRNO[@offset][*count]`, e.g.
 //! `read:EIO`, `write:ENOSPC`, `write:EIO@1048576`, `read:EIO@0x100000*3`.
+//! `ERRNO` may also be `SLOW[=MS]`: the I/O succeeds, but only after MS
+//! milliseconds (default 100), so a test can catch a job half-way (as
+//! QEMU's tests throttle or suspend a blkdebug device).
 
 use std::collections::HashMap;
 use std::io;
@@ -31,8 +34,11 @@ pub enum Op {
 pub struct Rule {
     /// The operation that fails.
     pub op: Op,
-    /// The error returned (`libc::EIO` or `libc::ENOSPC`).
+    /// The error returned (`libc::EIO` or `libc::ENOSPC`); 0 for a rule
+    /// that only delays.
     pub errno: i32,
+    /// How long a matching I/O waits before it fails or (errno 0) goes on.
+    pub delay_ms: u32,
     /// Only I/O that touches `[offset, ..)` fails.
     pub offset: u64,
     /// Fail this many times, then the rule is removed; `None`: until
@@ -107,8 +113,9 @@ fn parse_u64(s: &str) -> Option<u64> {
 }
 
 /// Parses `op:ERRNO[@offset][*count]`: `op` is `read` or `write`, `ERRNO`
-/// is `EIO` or `ENOSPC`, `offset` (default 0) is decimal or `0x` hex,
-/// `count` (default: unlimited) is a positive decimal number.
+/// is `EIO`, `ENOSPC` or `SLOW[=MS]` (delay, at most a minute), `offset`
+/// (default 0) is decimal or `0x` hex, `count` (default: unlimited) is a
+/// positive decimal number.
 pub fn parse(spec: &str) -> Result<Rule, String> {
     let spec = spec.trim();
     let (op, rest) = spec
@@ -137,11 +144,23 @@ pub fn parse(spec: &str) -> Result<Rule, String> {
         }
         None => (rest, 0),
     };
-    let errno = errno_by_name(errno)
-        .ok_or_else(|| format!("fault spec {spec:?}: errno must be EIO or ENOSPC"))?;
+    let bad = || format!("fault spec {spec:?}: errno must be EIO, ENOSPC or SLOW[=MS]");
+    let (errno, delay_ms) = match errno.to_ascii_uppercase().strip_prefix("SLOW") {
+        Some("") => (0, 100),
+        Some(ms) => {
+            let ms: u32 = ms
+                .strip_prefix('=')
+                .and_then(|m| m.parse().ok())
+                .filter(|&m| m <= 60_000)
+                .ok_or_else(bad)?;
+            (0, ms)
+        }
+        None => (errno_by_name(errno).ok_or_else(bad)?, 0),
+    };
     Ok(Rule {
         op,
         errno,
+        delay_ms,
         offset,
         count,
     })
@@ -174,14 +193,22 @@ fn check_rules(path: &Path, op: Op, offset: u64, len: u64) -> io::Result<()> {
     if end <= rule.offset {
         return Ok(());
     }
-    let errno = rule.errno;
+    let (errno, delay_ms) = (rule.errno, rule.delay_ms);
     if let Some(n) = rule.count.as_mut() {
         *n -= 1;
         if *n == 0 {
             t.remove(&key);
         }
     }
-    Err(io::Error::from_raw_os_error(errno))
+    drop(t);
+    if delay_ms > 0 {
+        // Only job threads do image I/O; the table is not held meanwhile.
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms.into()));
+    }
+    match errno {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
 }
 
 #[cfg(test)]
@@ -199,6 +226,7 @@ mod tests {
             Ok(Rule {
                 op: Op::Read,
                 errno: libc::EIO,
+                delay_ms: 0,
                 offset: 0,
                 count: None
             })
@@ -208,6 +236,7 @@ mod tests {
             Ok(Rule {
                 op: Op::Write,
                 errno: libc::ENOSPC,
+                delay_ms: 0,
                 offset: 0,
                 count: None
             })
@@ -217,6 +246,7 @@ mod tests {
             Ok(Rule {
                 op: Op::Write,
                 errno: libc::EIO,
+                delay_ms: 0,
                 offset: 1 << 20,
                 count: None
             })
@@ -226,11 +256,16 @@ mod tests {
             Ok(Rule {
                 op: Op::Read,
                 errno: libc::EIO,
+                delay_ms: 0,
                 offset: 1 << 20,
                 count: Some(3)
             })
         );
         assert_eq!(parse(" Write:enospc*1 ").unwrap().count, Some(1));
+        let slow = parse("read:SLOW").unwrap();
+        assert_eq!((slow.errno, slow.delay_ms), (0, 100));
+        let slow = parse("read:slow=250@4096*2").unwrap();
+        assert_eq!((slow.errno, slow.delay_ms, slow.offset), (0, 250, 4096));
         for bad in [
             "",
             "read",
@@ -245,6 +280,10 @@ mod tests {
             "read:EIO*",
             "read:EIO@0x",
             "read:EIO@99999999999999999999999",
+            "read:SLOW=",
+            "read:SLOW=x",
+            "read:SLOW=60001",
+            "read:SLOWER",
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
@@ -277,6 +316,18 @@ mod tests {
         set(&p, None);
         check(&p, Op::Write, 0, 1).unwrap();
         assert!(rules(&p).is_empty());
+    }
+
+    #[test]
+    fn slow_rules_delay_and_succeed() {
+        enable();
+        let p = unique_path();
+        set(&p, Some(parse("read:SLOW=30@4096*1").unwrap()));
+        let t = std::time::Instant::now();
+        check(&p, Op::Read, 0, 4096).unwrap(); // before the offset: at once
+        check(&p, Op::Read, 4096, 1).unwrap(); // delayed, then fine
+        assert!(t.elapsed() >= std::time::Duration::from_millis(30));
+        assert!(rules(&p).is_empty(), "counted once");
     }
 
     /// Run by `disabled_by_default` in a process of its own, where nothing

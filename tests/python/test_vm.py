@@ -4,6 +4,7 @@ copies equal to their sources, cancel half-way (nothing left behind), and
 the failure of one disk (its error fails the whole call, nothing left)."""
 
 import os
+import time
 
 import pytest
 
@@ -81,6 +82,53 @@ def test_clone_and_copy_copy_every_disk(server, how):
         assert_same(vdi_path(server, x, a), vdi_path(server, x, b), "raw", "raw")
         assert copied[dev]["bootable"] == (dev == "0")
     assert copied["3"]["VDI"] == NULL and copied["3"]["type"] == "CD"
+
+
+def test_parent_progress_is_weighted_by_bytes(make_server):
+    srv = make_server(fault_injection=True)
+    x = srv.sdk().xenapi
+    sr = default_sr(x)[0]
+    vm, disks = make_vm(x, sr, "weights")
+    # The biggest disk (12 of the 24 MiB) stalls for a few seconds half-way,
+    # which holds every disk's progress still for a while.
+    x.VDI.add_to_other_config(disks[2], "xapid-fault", "read:SLOW=4000@%d*1" % (6 * M))
+    t = x.Async.VM.clone(vm, "weighed")
+    subs = wait_for(lambda: (lambda s: s if len(s) == 3 else None)(x.task.get_subtasks(t)), 10)
+    size = {}
+
+    def size_of(st):
+        # A finished copy's size is its result's; a running one's its job's
+        # device's.
+        if st not in size:
+            rec = x.task.get_record(st)
+            if rec["status"] == "success":
+                size[st] = int(x.VDI.get_virtual_size(result_ref(rec["result"])))
+            else:
+                job = rec["other_config"]["block_job"]
+                size[st] = int(x.VDI.get_virtual_size(x.block_job.get_device(job)))
+        return size[st]
+
+    seen, checked = [], 0
+    while x.task.get_status(t) == "pending":
+        before = [float(x.task.get_progress(st)) for st in subs]
+        time.sleep(0.3)  # the parent's progress is recomputed every 100 ms
+        parent = float(x.task.get_progress(t))
+        after = [float(x.task.get_progress(st)) for st in subs]
+        seen.append(parent)
+        if before != after or len(set(after)) == 1 or x.task.get_status(t) != "pending":
+            continue  # moved while we looked, or all equal (no weights to tell)
+        weights = [size_of(st) for st in subs]
+        assert sorted(weights) == list(SIZES)
+        weighed = sum(w * p for w, p in zip(weights, after)) / sum(weights)
+        assert parent == pytest.approx(weighed, abs=1e-3), (after, weights)
+        assert parent != pytest.approx(sum(after) / 3, abs=1e-3)
+        checked += 1
+    assert checked >= 1, "the stall should hold the progress still at least once"
+    rec = wait_task(x, t, timeout=30)
+    assert rec["status"] == "success", rec
+    seen.append(float(rec["progress"]))
+    assert seen == sorted(seen), "the parent's progress never goes back"
+    assert seen[-1] == 1.0
 
 
 def test_cancel_half_way_leaves_nothing(server):
