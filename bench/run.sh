@@ -7,6 +7,9 @@
 #  3. bench/copy_bench.py: VDI.copy against qemu-img convert, the speed
 #     limit, task.get_progress latency while 8 copies run (needs the venv
 #     of tests/run.sh for XenAPI, and qemu-img).
+#  4. bench/event_bench.sh: 1000 clients blocked in event.from, one change,
+#     against xapid and against the fan-out floor; registry_bench (step 2)
+#     also times event.from with token "" over the 100k tasks.
 # usage: bench/run.sh [TASKS] [SECS]     needs: wrk, python3, taskset, cargo
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,3 +29,5 @@ python3 bench/registry_bench.py http://127.0.0.1:18090/ "$pid" --tasks "$tasks"
 kill $pid 2>/dev/null || true
 echo "== block jobs (copy vs qemu-img, speed limit, latency under 8 copies)"
 "${PY:-.venv/bin/python}" bench/copy_bench.py "$bin" --rounds 5
+echo "== events (1000 waiters in event.from, one change)"
+bash bench/event_bench.sh 10 | awk '/per waiting client/ && !m { print "xapid, first round: " $0; m = 1 } /p99 over/' 
