@@ -92,8 +92,12 @@ async fn main() {
         let head = "<struct><member><name>operation</name><value>mod</value></member><member><name>pad</name><value>";
         let tail = "</value></member></struct>";
         let empty = reply(&format!("{head}{tail}"));
-        let body_now = empty.len() - empty.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) - 4;
-        reply(&format!("{head}{}{tail}", "x".repeat(2842usize.saturating_sub(body_now))))
+        let body_now =
+            empty.len() - empty.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) - 4;
+        reply(&format!(
+            "{head}{}{tail}",
+            "x".repeat(2842usize.saturating_sub(body_now))
+        ))
     };
     let held: Held = Arc::default();
     let l = TcpListener::bind(&addr).await.expect("bind");

@@ -80,6 +80,9 @@ impl Running {
     /// background work, flush the store.
     pub async fn shutdown(self) {
         self.stop.cancel();
+        // Calls blocked in event.from/next answer now rather than hold the
+        // shutdown until their timeout.
+        self.server.registry.events().close();
         let _ = self.http.await;
         let server = self.server;
         server.shutdown.cancel();

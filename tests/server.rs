@@ -1,6 +1,7 @@
 //! The real server in-process on port 0: concurrency, the connection cap,
 //! login throttling that slows only the guesser, durable acknowledgements
-//! across a restart, graceful shutdown.
+//! across a restart, graceful shutdown (which answers event waiters at
+//! once).
 
 mod common;
 
@@ -218,4 +219,49 @@ async fn large_record_maps_stream_whole() {
     // The connection is still usable after a chunked reply.
     c.ok("task.get_all", &[&s]).await;
     srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_event_waiters_at_once() {
+    let mut cfg = config();
+    cfg.shutdown_grace = Duration::from_secs(30);
+    let srv = start(cfg).await;
+    let addr = srv.addr;
+    let mut c = Client::connect(addr).await;
+    let s = c.login().await;
+    let gen = c.ok("event.get_current_id", &[&s]).await;
+    let gen: u64 = gen.as_str().unwrap().parse().unwrap();
+    let token = format!("{gen:020},{:020}", 0);
+    let body = format!(
+        "<?xml version=\"1.0\"?><methodCall><methodName>event.from</methodName><params>\
+         <param><value>{s}</value></param>\
+         <param><value><array><data><value>task</value></data></array></value></param>\
+         <param><value>{token}</value></param>\
+         <param><value><double>600</double></value></param></params></methodCall>"
+    );
+    let waiter = tokio::spawn(async move {
+        let mut w = Client::connect(addr).await;
+        w.post("/", body.as_bytes()).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "event.from waits for a change");
+    let t0 = Instant::now();
+    srv.shutdown().await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "a waiter held the shutdown for {:?}",
+        t0.elapsed()
+    );
+    // It got an ordinary answer: no events, and a token to go on from.
+    let r = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("answered")
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let body = String::from_utf8(r.body).unwrap();
+    assert!(body.contains("<value>Success</value>"), "{body}");
+    assert!(
+        body.contains("<name>events</name><value><array><data></data></array></value>"),
+        "{body}"
+    );
 }

@@ -221,33 +221,34 @@ fn session_alive(server: &Server, session: Ref) -> ApiResult<()> {
     }
 }
 
-/// Waits for the generation to move past `seen`, at most until `deadline`
-/// (checking now and then that the session is alive). Returns false at the
-/// deadline.
+/// Waits for the generation to move past `seen`, at most until `deadline`.
+/// Returns false at the deadline or when the server is stopping (answer
+/// now); `SESSION_INVALID` once the session is gone. One registration per
+/// waiter: changes, logouts and shutdown all wake the same watch.
 async fn wait_change(
     server: &Server,
     session: Ref,
     seen: u64,
     deadline: Instant,
 ) -> ApiResult<bool> {
-    let mut rx = server.registry.events().subscribe();
+    let log = server.registry.events();
+    let mut rx = log.subscribe();
     let timer = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timer);
     loop {
-        // Registered before the checks, so a logout in between is seen.
-        let gone = server.sessions.gone.notified();
+        // Marked seen before the checks, so a change or logout in between
+        // wakes the wait below at once.
+        rx.borrow_and_update();
         session_alive(server, session)?;
-        if *rx.borrow_and_update() > seen {
+        if log.generation() > seen {
             return Ok(true);
         }
-        if Instant::now() >= deadline {
+        if log.is_closed() || Instant::now() >= deadline {
             return Ok(false);
         }
         tokio::select! {
             r = rx.changed() => { if r.is_err() { return Ok(false); } }
             _ = &mut timer => {}
-            _ = gone => {}
-            _ = server.shutdown.cancelled() => return Ok(false),
         }
     }
 }
@@ -264,7 +265,7 @@ pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
         } else {
             FOREVER
         };
-        let deadline = Instant::now() + timeout;
+        let mut deadline = Instant::now() + timeout;
         if since.is_none() && any_alive(s, &subs) {
             // Everything: streamed straight from the rows.
             let cur = s.registry.generation();
@@ -303,7 +304,8 @@ pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
             }
             since = Some(cur);
             if !wait_change(s, cx.session, cur, deadline).await? {
-                // One last look at the deadline.
+                // The deadline (or shutdown): one last look, then answer.
+                deadline = Instant::now();
                 continue;
             }
         }
@@ -526,7 +528,10 @@ pub fn next(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
             if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
                 e.1 = e.1.max(cur);
             }
-            wait_change(s, cx.session, cur, Instant::now() + FOREVER).await?;
+            if !wait_change(s, cx.session, cur, Instant::now() + FOREVER).await? {
+                // The server is stopping: nothing more to tell.
+                return Ok(Value::Array(Vec::new()));
+            }
         }
     })
 }

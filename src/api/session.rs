@@ -21,8 +21,6 @@ const ROOT_HASH_KEY: &str = "root_password_hash";
 #[derive(Default)]
 pub struct Sessions {
     by_originator: Mutex<HashMap<String, VecDeque<Ref>>>,
-    /// Woken whenever a session goes (event waiters check theirs).
-    pub gone: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -87,7 +85,8 @@ pub fn destroy(server: &Server, r: Ref) {
                 }
             }
         }
-        server.sessions.gone.notify_waiters();
+        // Event waiters check their session when woken.
+        server.registry.events().poke();
     }
 }
 

@@ -1,6 +1,7 @@
 //! The response body: a whole buffer (the common case, sent with a
-//! `Content-Length`), or a head, chunks from a channel, and a tail (large
-//! results, sent chunked as they are produced).
+//! `Content-Length`), pieces already made (sent with a `Content-Length`,
+//! without copying them into one buffer), or a head, chunks from a channel,
+//! and a tail (large results, sent chunked as they are produced).
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -15,6 +16,8 @@ use tokio::sync::mpsc;
 pub enum Body {
     /// All of it at once.
     Full(Option<Bytes>),
+    /// All of it, in pieces (e.g. an envelope around a shared answer).
+    Parts(std::collections::VecDeque<Bytes>),
     /// `head`, then every chunk the channel yields, then `tail`.
     Chunks {
         /// Sent first.
@@ -43,6 +46,7 @@ impl hyper::body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Body::Parts(p) => Poll::Ready(p.pop_front().map(|b| Ok(Frame::data(b)))),
             Body::Chunks { head, rx, tail } => {
                 if let Some(h) = head.take() {
                     return Poll::Ready(Some(Ok(Frame::data(h))));
@@ -57,13 +61,18 @@ impl hyper::body::Body for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, Body::Full(None))
+        match self {
+            Body::Full(b) => b.is_none(),
+            Body::Parts(p) => p.is_empty(),
+            Body::Chunks { .. } => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Body::Full(None) => SizeHint::with_exact(0),
+            Body::Parts(p) => SizeHint::with_exact(p.iter().map(|b| b.len() as u64).sum()),
             Body::Chunks { .. } => SizeHint::default(),
         }
     }

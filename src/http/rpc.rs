@@ -31,7 +31,11 @@ pub const SUBTASK_OF: HeaderName = HeaderName::from_static("subtask-of");
 
 /// The headers xapi puts on every RPC reply.
 fn rpc_response(content_type: &'static str, body: Vec<u8>) -> Response<Body> {
-    let mut r = Response::new(Body::full(body));
+    rpc_response_with(content_type, Body::full(body))
+}
+
+fn rpc_response_with(content_type: &'static str, body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
     let mut h = HeaderMap::with_capacity(4);
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(ACAO, HeaderValue::from_static("*"));
@@ -97,14 +101,14 @@ fn stream_response(
         }
     };
     if finished {
-        let mut whole =
-            Vec::with_capacity(encoded.len() + ready.iter().map(Bytes::len).sum::<usize>());
-        whole.extend_from_slice(&encoded[..at]);
-        for c in &ready {
-            whole.extend_from_slice(c);
-        }
-        whole.extend_from_slice(&encoded[at + needle.len()..]);
-        return rpc_response(content_type, whole);
+        // Sent as it is, in pieces (a shared answer is not copied per
+        // waiter), with a Content-Length.
+        let encoded = Bytes::from(encoded);
+        let mut parts = std::collections::VecDeque::with_capacity(ready.len() + 2);
+        parts.push_back(encoded.slice(..at));
+        parts.extend(ready);
+        parts.push_back(encoded.slice(at + needle.len()..));
+        return rpc_response_with(content_type, Body::Parts(parts));
     }
     let mut r = rpc_response(content_type, Vec::new());
     let mut head = encoded[..at].to_vec();

@@ -67,6 +67,7 @@ pub struct EventLog {
     capacity: std::sync::atomic::AtomicUsize,
     generation: AtomicU64,
     tx: watch::Sender<u64>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -84,6 +85,7 @@ impl Default for EventLog {
             capacity: std::sync::atomic::AtomicUsize::new(CAPACITY),
             generation: AtomicU64::new(0),
             tx: watch::channel(0).0,
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -151,7 +153,29 @@ impl EventLog {
         self.tx.send_replace(g);
     }
 
-    /// Watches the generation.
+    /// Wakes every watcher without a change (for what they check besides
+    /// the generation: their session, [`EventLog::is_closed`]). The
+    /// watched value is left as it is: watchers compare
+    /// [`EventLog::generation`], which is always current.
+    pub fn poke(&self) {
+        self.tx.send_modify(|_| {});
+    }
+
+    /// The server is stopping: watchers should answer now and not wait
+    /// again.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.poke();
+    }
+
+    /// Whether [`EventLog::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Wakes on every change (and [`EventLog::poke`]). A watcher marks the
+    /// receiver seen, then compares [`EventLog::generation`], then waits:
+    /// the watched value itself may lag when two changes race.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.tx.subscribe()
     }
