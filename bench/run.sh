@@ -30,4 +30,4 @@ kill $pid 2>/dev/null || true
 echo "== block jobs (copy vs qemu-img, speed limit, latency under 8 copies)"
 "${PY:-.venv/bin/python}" bench/copy_bench.py "$bin" --rounds 5
 echo "== events (1000 waiters in event.from, one change)"
-bash bench/event_bench.sh 10 | awk '/per waiting client/ && !m { print "xapid, first round: " $0; m = 1 } /p99 over/' 
+bash bench/event_bench.sh 10 | awk '/per waiting client/ && !m { print "xapid, first round: " $0; m = 1 } /p99 over|CPU per waiter/'
