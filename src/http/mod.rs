@@ -83,8 +83,10 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener, stop: Cancellatio
 
 async fn route(server: &Arc<Server>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
     match (req.method(), req.uri().path()) {
-        (&Method::PUT, "/import_raw_vdi") => return data::import(server, req).await,
-        (&Method::GET, "/export_raw_vdi") => return data::export(server, req).await,
+        // Boxed: every connection holds the state of its call in progress,
+        // sized for the largest kind of call; the data paths are rare.
+        (&Method::PUT, "/import_raw_vdi") => return Box::pin(data::import(server, req)).await,
+        (&Method::GET, "/export_raw_vdi") => return Box::pin(data::export(server, req)).await,
         _ => {}
     }
     match *req.method() {
@@ -145,9 +147,12 @@ async fn route(server: &Arc<Server>, req: Request<Incoming>, _peer: SocketAddr) 
             return plain(StatusCode::BAD_REQUEST, "could not read the request body");
         }
     };
+    // The call owns what it needs from the request, and lets go of it
+    // before it waits (a call may wait long: event.from).
+    let headers = parts.headers;
     if json {
-        rpc::json(server, &parts.headers, &body).await
+        rpc::json(server, headers, body).await
     } else {
-        rpc::xml(server, &parts.headers, &body).await
+        rpc::xml(server, headers, body).await
     }
 }

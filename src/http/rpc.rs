@@ -125,8 +125,12 @@ fn stream_response(
 }
 
 /// An XML-RPC call.
-pub async fn xml(server: &Arc<Server>, headers: &HeaderMap, body: &[u8]) -> Response<Body> {
-    let call = match xmlrpc::decode_call(body, &server.config.limits) {
+pub async fn xml(server: &Arc<Server>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+    let meta = meta(&headers, Format::Xml);
+    drop(headers);
+    let call = xmlrpc::decode_call(&body, &server.config.limits);
+    drop(body);
+    let call = match call {
         Ok(c) => c,
         Err(e) => {
             return plain(
@@ -135,7 +139,7 @@ pub async fn xml(server: &Arc<Server>, headers: &HeaderMap, body: &[u8]) -> Resp
             )
         }
     };
-    let reply = dispatch(server, call, &meta(headers, Format::Xml)).await;
+    let reply = dispatch(server, call, &meta).await;
     let mut out = Vec::with_capacity(256);
     match streamed(&reply) {
         Some(rx) => {
@@ -151,8 +155,12 @@ pub async fn xml(server: &Arc<Server>, headers: &HeaderMap, body: &[u8]) -> Resp
 }
 
 /// A JSON-RPC call.
-pub async fn json(server: &Arc<Server>, headers: &HeaderMap, body: &[u8]) -> Response<Body> {
-    let call = match jsonrpc::decode_call(body, &server.config.limits) {
+pub async fn json(server: &Arc<Server>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+    let meta = meta(&headers, Format::Json);
+    drop(headers);
+    let call = jsonrpc::decode_call(&body, &server.config.limits);
+    drop(body);
+    let call = match call {
         Ok(c) => c,
         Err(e) => {
             let mut out = Vec::new();
@@ -162,7 +170,7 @@ pub async fn json(server: &Arc<Server>, headers: &HeaderMap, body: &[u8]) -> Res
             return r;
         }
     };
-    let reply = dispatch(server, call.call, &meta(headers, Format::Json)).await;
+    let reply = dispatch(server, call.call, &meta).await;
     let mut out = Vec::with_capacity(256);
     match streamed(&reply) {
         Some(rx) => {
