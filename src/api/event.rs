@@ -257,7 +257,8 @@ async fn wait_change(
 pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
         let s = &cx.server;
-        let subs = Subs::parse(s, &strings(&a.0[0]))?;
+        let sub_names = strings(&a.0[0]);
+        let subs = Subs::parse(s, &sub_names)?;
         let mut since = parse_token(a.str(1))?;
         let t = a.f64(2);
         let timeout = if t.is_finite() && t >= 0.0 {
@@ -271,7 +272,7 @@ pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
             let cur = s.registry.generation();
             return Ok(stream_all(s.clone(), subs, cur, cx.format));
         }
-        let mut subs_key: Vec<String> = strings(&a.0[0]);
+        let mut subs_key = sub_names;
         subs_key.sort();
         let subs_key = subs_key.join("\n");
         loop {

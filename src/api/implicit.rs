@@ -14,6 +14,40 @@ use crate::wire::records::{Format, RecordMap};
 use crate::wire::value::ValueStream;
 use crate::wire::Value;
 
+/// One optional member of a constructor record (`VM.create(args)` and
+/// the like), converted to the field's type (`FIELD_TYPE_ERROR [field]`
+/// if it has the wrong type).
+pub(crate) fn record_member(
+    server: &Server,
+    rec: &Value,
+    class: ClassId,
+    name: &str,
+) -> ApiResult<Option<Value>> {
+    let Some(raw) = rec.member(name) else {
+        return Ok(None);
+    };
+    let fi = server.model.field(class, name);
+    let ty = &server.model.classes[class].fields[fi].ty;
+    convert::from_wire(&server.model, ty, name, raw.clone()).map(Some)
+}
+
+/// A new row of `class`: the model's defaults, with the members `names`
+/// of a constructor record where it has them.
+pub(crate) fn row_from_record(
+    server: &Server,
+    class: ClassId,
+    rec: &Value,
+    names: &[&str],
+) -> ApiResult<Box<[Value]>> {
+    let mut f = server.model.default_row(class);
+    for &name in names {
+        if let Some(v) = record_member(server, rec, class, name)? {
+            f[server.model.field(class, name)] = v;
+        }
+    }
+    Ok(f)
+}
+
 /// Runs an implicit message on a class.
 pub async fn run(
     server: &Arc<Server>,

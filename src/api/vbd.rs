@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use super::vdi::record_member;
+use super::implicit::row_from_record;
 use super::{ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
 use crate::registry::Write;
 use crate::wire::{Ref, Value};
@@ -90,20 +90,20 @@ pub fn create(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
         let s = &cx.server;
         let b = &s.ids.vbd;
         let rec = a.take(0);
-        let mut f = s.model.default_row(b.class);
-        for name in [
-            "VM",
-            "VDI",
-            "userdevice",
-            "bootable",
-            "mode",
-            "type",
-            "other_config",
-        ] {
-            if let Some(v) = record_member(s, &rec, b.class, name)? {
-                f[s.model.field(b.class, name)] = v;
-            }
-        }
+        let mut f = row_from_record(
+            s,
+            b.class,
+            &rec,
+            &[
+                "VM",
+                "VDI",
+                "userdevice",
+                "bootable",
+                "mode",
+                "type",
+                "other_config",
+            ],
+        )?;
         let vm = match f[b.vm] {
             Value::Ref(r) if !r.is_null() => r,
             _ => return Err(ApiError::new("FIELD_TYPE_ERROR", ["VM"])),

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::implicit::{record_member, row_from_record};
 use super::sr::{backend_failure, refresh_totals};
 use super::{busy, task, ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
 use crate::jobs::engine::{self, JobKind, Spec, Sync};
-use crate::model::convert;
 use crate::registry::Write;
 use crate::storage::image::{self, Format, Probe};
 use crate::storage::path::SrDir;
@@ -287,22 +287,6 @@ fn file_name(uuid: &str, format: Format) -> String {
     format!("{uuid}.{}", format.name())
 }
 
-/// One optional member of a constructor record, converted to the field's
-/// type (`FIELD_TYPE_ERROR [field]` if it has the wrong type).
-pub(crate) fn record_member(
-    server: &Server,
-    rec: &Value,
-    class: crate::model::ClassId,
-    name: &str,
-) -> ApiResult<Option<Value>> {
-    let Some(raw) = rec.member(name) else {
-        return Ok(None);
-    };
-    let fi = server.model.field(class, name);
-    let ty = &server.model.classes[class].fields[fi].ty;
-    convert::from_wire(&server.model, ty, name, raw.clone()).map(Some)
-}
-
 /// `VDI.create(args)`.
 pub fn create(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
@@ -322,20 +306,20 @@ pub fn create(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
         };
         let size = check_size(size)?;
         let st = s.srs.get(sr)?;
-        let mut f = s.model.default_row(v.class);
-        for name in [
-            "name_label",
-            "name_description",
-            "type",
-            "sharable",
-            "read_only",
-            "other_config",
-            "sm_config",
-        ] {
-            if let Some(val) = record_member(s, &rec, v.class, name)? {
-                f[s.model.field(v.class, name)] = val;
-            }
-        }
+        let mut f = row_from_record(
+            s,
+            v.class,
+            &rec,
+            &[
+                "name_label",
+                "name_description",
+                "type",
+                "sharable",
+                "read_only",
+                "other_config",
+                "sm_config",
+            ],
+        )?;
         let format = match map_get(&f[v.sm_config], "image-format") {
             None => Format::Raw,
             Some(n) => Format::from_name(n).ok_or_else(|| {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::vdi::{self, record_member};
+use super::implicit::row_from_record;
+use super::vdi;
 use super::{task, vbd, ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
 use crate::registry::Write;
 use crate::wire::{Ref, Value};
@@ -18,12 +19,12 @@ pub fn create(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
         let s = &cx.server;
         let m = &s.ids.vm;
         let rec = a.take(0);
-        let mut f = s.model.default_row(m.class);
-        for name in ["name_label", "name_description", "other_config"] {
-            if let Some(v) = record_member(s, &rec, m.class, name)? {
-                f[s.model.field(m.class, name)] = v;
-            }
-        }
+        let mut f = row_from_record(
+            s,
+            m.class,
+            &rec,
+            &["name_label", "name_description", "other_config"],
+        )?;
         f[m.uuid] = Value::from(Uuid::new_v4().to_string());
         let r = Ref::new();
         s.registry

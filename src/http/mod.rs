@@ -22,6 +22,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+
+use crate::wire::records::Format;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -147,12 +149,14 @@ async fn route(server: &Arc<Server>, req: Request<Incoming>, _peer: SocketAddr) 
             return plain(StatusCode::BAD_REQUEST, "could not read the request body");
         }
     };
-    // The call owns what it needs from the request, and lets go of it
-    // before it waits (a call may wait long: event.from).
-    let headers = parts.headers;
+    // The call owns what it needs from the request, and lets go of the
+    // rest before it waits (a call may wait long: event.from).
+    let format = if json { Format::Json } else { Format::Xml };
+    let meta = rpc::meta(&parts.headers, format);
+    drop(parts);
     if json {
-        rpc::json(server, headers, body).await
+        rpc::json(server, meta, body).await
     } else {
-        rpc::xml(server, headers, body).await
+        rpc::xml(server, meta, body).await
     }
 }

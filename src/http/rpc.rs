@@ -55,7 +55,8 @@ pub fn plain(status: StatusCode, reason: &str) -> Response<Body> {
     r
 }
 
-fn meta(headers: &HeaderMap, format: Format) -> CallMeta {
+/// What a call takes from the request's headers.
+pub(super) fn meta(headers: &HeaderMap, format: Format) -> CallMeta {
     CallMeta {
         format,
         subtask_of: headers
@@ -125,9 +126,7 @@ fn stream_response(
 }
 
 /// An XML-RPC call.
-pub async fn xml(server: &Arc<Server>, headers: HeaderMap, body: Bytes) -> Response<Body> {
-    let meta = meta(&headers, Format::Xml);
-    drop(headers);
+pub async fn xml(server: &Arc<Server>, meta: CallMeta, body: Bytes) -> Response<Body> {
     let call = xmlrpc::decode_call(&body, &server.config.limits);
     drop(body);
     let call = match call {
@@ -155,9 +154,7 @@ pub async fn xml(server: &Arc<Server>, headers: HeaderMap, body: Bytes) -> Respo
 }
 
 /// A JSON-RPC call.
-pub async fn json(server: &Arc<Server>, headers: HeaderMap, body: Bytes) -> Response<Body> {
-    let meta = meta(&headers, Format::Json);
-    drop(headers);
+pub async fn json(server: &Arc<Server>, meta: CallMeta, body: Bytes) -> Response<Body> {
     let call = jsonrpc::decode_call(&body, &server.config.limits);
     drop(body);
     let call = match call {
