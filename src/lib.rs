@@ -28,6 +28,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod model;

@@ -10,7 +10,7 @@ pub mod args;
 pub mod block_job;
 pub mod busy;
 pub mod dispatch;
-pub mod error;
+
 pub mod eta;
 pub mod event;
 pub mod handlers;
@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use args::Args;
-pub use error::{ApiError, ApiResult};
+pub use crate::error::{ApiError, ApiResult};
 pub use ids::Ids;
 
 use crate::auth::Auth;

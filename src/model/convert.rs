@@ -3,7 +3,7 @@
 //! ints given as strings as ints).
 
 use super::{Model, Type};
-use crate::api::error::ApiError;
+use crate::error::ApiError;
 use crate::wire::{DateTime, Ref, Value};
 
 /// Converts `v` to `ty` for the parameter or field `name`.

@@ -24,7 +24,7 @@ use events::Op as Ev;
 pub use store::{Commit, StoreError};
 use store::{Loaded, Op, Store};
 
-use crate::api::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::model::{convert, ClassId, Model, Persist};
 use crate::wire::{Ref, Value};
 

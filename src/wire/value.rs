@@ -121,6 +121,47 @@ impl Value {
         }
     }
 
+    /// The value of `key` in a `(string -> string) map`.
+    pub fn map_get(&self, key: &str) -> Option<&str> {
+        self.member(key).and_then(Value::as_str)
+    }
+
+    /// Sets (or with `None` removes) `key` in a `(string -> string) map`;
+    /// anything that is not a map becomes an empty one first.
+    pub fn map_set(&mut self, key: &str, value: Option<&str>) {
+        if !matches!(self, Value::Struct(_)) {
+            *self = Value::Struct(Vec::new());
+        }
+        if let Value::Struct(kv) = self {
+            kv.retain(|(k, _)| k != key);
+            if let Some(v) = value {
+                kv.push((key.to_string(), Value::from(v)));
+            }
+        }
+    }
+
+    /// The reference inside a `Ref` (`OpaqueRef:NULL` for anything else).
+    pub fn as_ref_or_null(&self) -> Ref {
+        match self {
+            Value::Ref(r) => *r,
+            _ => Ref::NULL,
+        }
+    }
+
+    /// The references of a `ref set` (other members are skipped).
+    pub fn refs(&self) -> Vec<Ref> {
+        match self {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| match x {
+                    Value::Ref(r) => Some(*r),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The empty string: what `void` results are on the wire.
     pub fn void() -> Value {
         Value::String(Str::default())
