@@ -6,33 +6,47 @@
 //! ```text
 //! HTTP body -> wire::xmlrpc / wire::jsonrpc decode
 //!           -> api::dispatch (model: method, arity, types; session check)
-//!           -> api::implicit (getters, setters, records) | api::<class> handlers
-//!           -> registry (dashmap rows; durable store for persisted classes)
+//!           -> api::implicit (getters, setters, records) | api::<class> handler
+//!           -> domain (object rules) | jobs (block jobs, copies, transactions)
+//!           -> registry (dashmap rows; durable store) + storage (files)
 //!           -> Value -> wire encode -> HTTP reply
 //! ```
 //!
-//! # Layout
+//! # Layers, one way
 //!
+//! `error <- wire <- model <- registry <- domain <- jobs <- api <- http <-
+//! server`; `storage` and `auth` are leaves. A module may use the ones to
+//! its left (and the leaves), never one to its right; `tests/layers.rs`
+//! checks it. `docs/design.md` ("Layers and who may call whom") has the map.
+//!
+//! - [`error`]: `ApiError`, the XenAPI failure every layer returns.
 //! - [`config`]: command line + config file + environment.
+//! - [`wire`]: values, datetimes, the XML-RPC and JSON-RPC codecs.
 //! - [`model`]: the datamodel (`datamodel/*.toml`), its checks, and what is
 //!   derived from it (method table, docs).
-//! - [`wire`]: values, datetimes, the XML-RPC and JSON-RPC codecs.
-//! - [`http`]: hyper server, routes, limits, connection cap, shutdown.
-//! - [`api`]: dispatch, implicit messages, one file per class.
-//! - [`jobs`]: the block-job engine (QEMU's state machine so far).
-//! - [`registry`]: objects by ref and the durable store (redb).
+//! - [`registry`]: objects by ref, the change log, and the durable store.
+//! - [`storage`]: the only code that touches files: SR directories, raw and
+//!   qcow2 images, the snapshot protocol's file steps.
 //! - [`auth`]: password hashes and login throttling.
+//! - [`domain`]: the rules about tasks, sessions, claims, SRs, VDIs,
+//!   snapshots, VMs and transfers that handlers, HTTP and jobs share.
+//! - [`jobs`]: the block-job engine, copies and transactions.
+//! - [`api`]: dispatch, implicit messages, one thin file per class.
+//! - [`http`]: hyper server, routes, limits, connection cap, data paths.
+//! - [`server`]: the composition root and restart recovery.
 
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod model;
 pub mod registry;
+pub mod server;
 pub mod storage;
 pub mod wire;
 
@@ -43,7 +57,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use api::Server;
+pub use api::Api;
 pub use config::Config;
 
 /// A started server.
@@ -51,7 +65,7 @@ pub struct Running {
     /// The address it listens on (the real port when configured with 0).
     pub addr: SocketAddr,
     /// Its state.
-    pub server: Arc<Server>,
+    pub server: Arc<Api>,
     stop: CancellationToken,
     http: JoinHandle<()>,
 }
@@ -59,12 +73,12 @@ pub struct Running {
 /// Builds the server state, binds the listener, and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let listen = config.listen;
-    let server = api::build(config).await?;
+    let server = server::build(config).await?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
-    api::session::spawn_gc(&server);
+    server::spawn_collectors(&server.domain);
     let stop = CancellationToken::new();
     let http = tokio::spawn(http::serve(server.clone(), listener, stop.clone()));
     tracing::info!("listening on http://{addr}/");
@@ -83,19 +97,19 @@ impl Running {
         self.stop.cancel();
         // Calls blocked in event.from/next answer now rather than hold the
         // shutdown until their timeout.
-        self.server.registry.events().close();
+        self.server.domain.registry.events().close();
         let _ = self.http.await;
-        let server = self.server;
-        server.shutdown.cancel();
-        server.tracker.close();
-        if tokio::time::timeout(server.config.shutdown_grace, server.tracker.wait())
+        let d = self.server.domain.clone();
+        d.shutdown.cancel();
+        d.tracker.close();
+        if tokio::time::timeout(d.config.shutdown_grace, d.tracker.wait())
             .await
             .is_err()
         {
             tracing::warn!("shutdown: background work did not stop in time");
         }
-        let s = server.clone();
-        let _ = tokio::task::spawn_blocking(move || s.registry.close()).await;
+        let d2 = d.clone();
+        let _ = tokio::task::spawn_blocking(move || d2.registry.close()).await;
         tracing::info!("stopped");
     }
 }

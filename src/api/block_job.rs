@@ -1,14 +1,12 @@
-//! `block_job`: starting jobs (options parsed here) and QEMU's verbs. The
-//! engine is in [`crate::jobs`].
+//! `block_job`: starting jobs (options parsed here), QEMU's verbs, and
+//! transactions. The engine is in [`crate::jobs`].
 
-use super::{ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
-use crate::jobs::engine::{self, JobKind, Policy, Spec, Sync};
-use crate::jobs::setup::vdi_option;
+use super::{ApiError, ApiResult, Args, BoxFuture, Ctx};
+use crate::domain::{invalid, Domain};
+use crate::jobs::start::{start, vdi_option};
+use crate::jobs::txn::{self, Action};
+use crate::jobs::{recover, JobKind, Policy, Spec, SyncMode};
 use crate::wire::{Ref, Value};
-
-fn invalid(field: &str, value: &str) -> ApiError {
-    ApiError::new("INVALID_VALUE", [field.to_string(), value.to_string()])
-}
 
 /// The options of one start message: `(key, value)` pairs, unknown keys
 /// refused.
@@ -52,10 +50,10 @@ impl<'a> Options<'a> {
         }
     }
 
-    fn sync(&self) -> ApiResult<Sync> {
+    fn sync(&self) -> ApiResult<SyncMode> {
         match self.get("sync") {
-            None => Ok(Sync::Full),
-            Some(v) => Sync::from_name(v).ok_or_else(|| invalid("sync", v)),
+            None => Ok(SyncMode::Full),
+            Some(v) => SyncMode::from_name(v).ok_or_else(|| invalid("sync", v)),
         }
     }
 
@@ -88,7 +86,7 @@ fn keys(extra: &[&'static str]) -> Vec<&'static str> {
 }
 
 async fn run(cx: &Ctx, spec: Spec) -> ApiResult<Value> {
-    let job = engine::start(&cx.server, spec).await?;
+    let job = start(cx.jobs(), spec).await?;
     Ok(Value::Ref(job.r))
 }
 
@@ -126,7 +124,7 @@ pub fn stream(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
         let allowed = keys(&["base", "on_error"]);
         let o = Options::new(&a.0[1], &allowed)?;
         let base = match o.get("base") {
-            Some(b) if !b.is_empty() => vdi_option(&cx.server, "base", b)?,
+            Some(b) if !b.is_empty() => vdi_option(cx.domain(), "base", b)?,
             _ => Ref::NULL,
         };
         let mut spec = o.common(a.r(0), base, JobKind::Stream { base })?;
@@ -143,7 +141,7 @@ pub fn commit(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
         let o = Options::new(&a.0[1], &allowed)?;
         let pick = |k: &str| -> ApiResult<Ref> {
             match o.get(k) {
-                Some(b) if !b.is_empty() => vdi_option(&cx.server, k, b),
+                Some(b) if !b.is_empty() => vdi_option(cx.domain(), k, b),
                 _ => Ok(Ref::NULL),
             }
         };
@@ -161,7 +159,7 @@ pub fn commit(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 }
 
 /// A verb on a job that no longer runs (concluded before a restart).
-fn stale(server: &Server, r: Ref, verb: &str) -> ApiError {
+fn stale(server: &Domain, r: Ref, verb: &str) -> ApiError {
     let j = &server.ids.job;
     let id = server.registry.field(j.class, r, j.job_id);
     let status = server.registry.field(j.class, r, j.status);
@@ -181,14 +179,14 @@ macro_rules! verb {
         pub fn $name(cx: Ctx, $a: Args) -> BoxFuture<ApiResult<Value>> {
             Box::pin(async move {
                 let r = $a.r(0);
-                let $job = match cx.server.jobs.get(r) {
+                let $job = match cx.jobs().get(r) {
                     Ok(j) => j,
                     Err(_) => {
                         if $verb == "dismiss" || $verb == "cancel" {
-                            engine::dismiss_stale(&cx.server, r).await?;
+                            recover::dismiss_stale(cx.jobs(), r).await?;
                             return Ok(Value::void());
                         }
-                        return Err(stale(&cx.server, r, $verb));
+                        return Err(stale(cx.domain(), r, $verb));
                     }
                 };
                 // Dismissing (also by cancelling a concluded job) is
@@ -233,12 +231,6 @@ verb!(
     dismiss, "dismiss", |job, a| job.dismiss()
 );
 
-/// One action of a transaction, checked.
-enum Action {
-    Backup(Box<Spec>),
-    Snapshot(Ref),
-}
-
 fn member_str<'a>(v: &'a Value, k: &str) -> &'a str {
     v.member(k).and_then(Value::as_str).unwrap_or("")
 }
@@ -246,7 +238,7 @@ fn member_str<'a>(v: &'a Value, k: &str) -> &'a str {
 /// `block_job.transaction(actions, completion_mode)`.
 pub fn transaction(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let s = cx.server.clone();
+        let s = cx.domain().clone();
         let mode = a.str(1).to_string();
         let grouped = match mode.as_str() {
             "individual" | "" => false,
@@ -290,59 +282,7 @@ pub fn transaction(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
                 "Transaction aborted using Abort action",
             ));
         }
-        // Prepare, in order; undo everything on the first failure.
-        let mut snaps = Vec::new();
-        let mut prepared = Vec::new();
-        let mut failure = None;
-        for act in actions {
-            match act {
-                Action::Snapshot(v) => {
-                    let format = crate::api::vdi::known_format(&s, v)?;
-                    match crate::api::vdi::snapshot_vdi(&cx, v).await {
-                        Ok(snap) => snaps.push((v, snap, format)),
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                }
-                Action::Backup(spec) => match crate::jobs::setup::prepare_job(&s, *spec).await {
-                    Ok(p) => prepared.push(p),
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                },
-            }
-        }
-        if let Some(e) = failure {
-            for p in prepared.into_iter().rev() {
-                p.abandon(&s, e.clone()).await;
-            }
-            for (v, snap, format) in snaps.into_iter().rev() {
-                if let Err(u) = crate::api::vdi::undo_snapshot(&s, v, snap, format).await {
-                    tracing::error!(vdi = %v, error = %u, "could not undo a snapshot of a failed transaction");
-                }
-            }
-            return Err(e);
-        }
-        // Commit: start every job.
-        let txn = grouped.then(|| crate::jobs::engine::Txn::new(prepared.len()));
-        let mut jobs = Vec::new();
-        for p in prepared {
-            match crate::jobs::setup::launch(&s, p, txn.clone()).await {
-                Ok(j) => jobs.push(j),
-                Err(e) => {
-                    for j in &jobs {
-                        let _ = j.cancel(true);
-                    }
-                    if let (Some(t), Some(j)) = (&txn, jobs.first()) {
-                        t.failed(j);
-                    }
-                    return Err(e);
-                }
-            }
-        }
+        let jobs = txn::run(cx.jobs(), actions, grouped, cx.owner()).await?;
         Ok(Value::Array(jobs.iter().map(|j| Value::Ref(j.r)).collect()))
     })
 }

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::{implicit, session, task, ApiError, ApiResult, Args, Ctx, Server};
+use super::{implicit, task, Api, ApiError, ApiResult, Args, Ctx};
+use crate::domain::sessions;
 use crate::model::{convert, Method, MethodKind};
 use crate::wire::records::Format;
 use crate::wire::{MethodCall, Ref, Reply, Value};
@@ -19,7 +20,7 @@ pub struct CallMeta {
 }
 
 /// Answers one call.
-pub async fn dispatch(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> Reply {
+pub async fn dispatch(server: &Arc<Api>, call: MethodCall, meta: &CallMeta) -> Reply {
     match run(server, call, meta).await {
         Ok(Answer::Value(v)) => Reply::Success(v),
         Ok(Answer::Bare(v)) => Reply::Bare(v),
@@ -32,7 +33,7 @@ enum Answer {
     Bare(Value),
 }
 
-async fn run(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> ApiResult<Answer> {
+async fn run(server: &Arc<Api>, call: MethodCall, meta: &CallMeta) -> ApiResult<Answer> {
     let MethodCall {
         method: name,
         params,
@@ -64,7 +65,7 @@ async fn run(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> ApiResu
     check_count(method, params.len())?;
     let (args, bad_ref) = convert_params(server, method, params)?;
     let session = match session_arg {
-        Some(v) => session::check(server, &v)?,
+        Some(v) => sessions::check(&server.domain, &v)?,
         None => Ref::NULL,
     };
     // A reference that does not parse is, as in xapi, only found out by the
@@ -77,7 +78,7 @@ async fn run(server: &Arc<Server>, call: MethodCall, meta: &CallMeta) -> ApiResu
         MethodKind::Explicit(mi) => {
             let handler = server.handler(class, mi);
             let cx = Ctx {
-                server: server.clone(),
+                api: server.clone(),
                 session,
                 task: None,
                 subtask_of: meta.subtask_of,
@@ -125,14 +126,14 @@ fn check_count(method: &Method, received: usize) -> ApiResult<()> {
 /// is not a reference) is returned aside, to be raised after the session
 /// check; other errors are raised at once.
 fn convert_params(
-    server: &Server,
+    server: &Api,
     method: &Method,
     mut params: Vec<Value>,
 ) -> ApiResult<(Args, Option<ApiError>)> {
     let mut bad_ref = None;
     for (p, v) in method.params.iter().zip(params.iter_mut()) {
         let given = std::mem::replace(v, Value::Nil);
-        match convert::from_wire(&server.model, &p.ty, &p.name, given) {
+        match convert::from_wire(&server.domain.model, &p.ty, &p.name, given) {
             Ok(x) => *v = x,
             Err(e) if e.code == "HANDLE_INVALID" => {
                 bad_ref.get_or_insert(e);
@@ -144,7 +145,7 @@ fn convert_params(
     Ok((Args(params), bad_ref))
 }
 
-fn list_methods(server: &Server) -> Value {
+fn list_methods(server: &Api) -> Value {
     Value::Array(
         server
             .methods

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 
 use super::implicit::record;
-use super::{ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
+use super::{Api, ApiError, ApiResult, Args, BoxFuture, Ctx};
 use crate::model::ClassId;
 use crate::registry::events::{Change, Op};
 use crate::registry::Write;
@@ -29,7 +29,7 @@ struct Subs {
 }
 
 impl Subs {
-    fn parse(server: &Server, subs: &[String]) -> ApiResult<Subs> {
+    fn parse(server: &Api, subs: &[String]) -> ApiResult<Subs> {
         let mut out = Subs::default();
         for s in subs {
             let bad = || ApiError::new("EVENT_SUBSCRIPTION_PARSE_FAILURE", [s.clone()]);
@@ -50,22 +50,24 @@ impl Subs {
         Ok(out)
     }
 
-    fn class(&self, server: &Server, c: ClassId) -> bool {
-        server.model.classes[c].events && (self.all || self.classes.contains(&c))
+    fn class(&self, server: &Api, c: ClassId) -> bool {
+        server.domain.model.classes[c].events && (self.all || self.classes.contains(&c))
     }
 
-    fn matches(&self, server: &Server, c: ClassId, r: Ref) -> bool {
-        self.class(server, c) || (server.model.classes[c].events && self.objects.contains(&(c, r)))
+    fn matches(&self, server: &Api, c: ClassId, r: Ref) -> bool {
+        self.class(server, c)
+            || (server.domain.model.classes[c].events && self.objects.contains(&(c, r)))
     }
 
-    fn any_class(&self, server: &Server, c: ClassId) -> bool {
+    fn any_class(&self, server: &Api, c: ClassId) -> bool {
         self.class(server, c) || self.objects.iter().any(|(x, _)| *x == c)
     }
 }
 
 /// A class by its name, case-insensitively.
-fn class_by_name(server: &Server, name: &str) -> Option<ClassId> {
+fn class_by_name(server: &Api, name: &str) -> Option<ClassId> {
     server
+        .domain
         .model
         .classes
         .iter()
@@ -87,15 +89,8 @@ fn parse_token(t: &str) -> ApiResult<Option<u64>> {
     Ok(Some(a))
 }
 
-fn event(
-    server: &Server,
-    gen: u64,
-    class: ClassId,
-    r: Ref,
-    op: Op,
-    timestamp: &str,
-) -> Option<Value> {
-    let c = &server.model.classes[class];
+fn event(server: &Api, gen: u64, class: ClassId, r: Ref, op: Op, timestamp: &str) -> Option<Value> {
+    let c = &server.domain.model.classes[class];
     let mut ev = vec![
         ("id".to_string(), Value::from(gen.to_string())),
         ("timestamp".to_string(), Value::from(timestamp)),
@@ -108,6 +103,7 @@ fn event(
     ];
     if op != Op::Del {
         let snap = server
+            .domain
             .registry
             .read(class, r, |row| record(server, class, row))?;
         ev.push(("snapshot".to_string(), snap));
@@ -116,11 +112,11 @@ fn event(
 }
 
 /// The coalesced events after `since` (everything alive for `None`).
-fn collect(server: &Server, subs: &Subs, since: Option<u64>) -> Vec<Value> {
-    let reg = &server.registry;
+fn collect(server: &Api, subs: &Subs, since: Option<u64>) -> Vec<Value> {
+    let reg = &server.domain.registry;
     let scan = |since: u64| {
         let mut out = Vec::new();
-        for (c, _) in server.model.classes.iter().enumerate() {
+        for (c, _) in server.domain.model.classes.iter().enumerate() {
             if !subs.any_class(server, c) {
                 continue;
             }
@@ -159,7 +155,7 @@ fn collect(server: &Server, subs: &Subs, since: Option<u64>) -> Vec<Value> {
 
 /// One event per object: its last change, as add (created after the
 /// token), mod, or del (only if it existed at the token).
-fn coalesce(server: &Server, since: u64, changes: &[Change]) -> Vec<Value> {
+fn coalesce(server: &Api, since: u64, changes: &[Change]) -> Vec<Value> {
     let mut last: HashMap<(ClassId, Ref), usize> = HashMap::new();
     for (i, c) in changes.iter().enumerate() {
         last.insert((c.class, c.r), i);
@@ -176,7 +172,7 @@ fn coalesce(server: &Server, since: u64, changes: &[Change]) -> Vec<Value> {
                 _ if c.created > since => Op::Add,
                 _ => Op::Mod,
             };
-            let alive = server.registry.exists(c.class, c.r);
+            let alive = server.domain.registry.exists(c.class, c.r);
             match (op, alive) {
                 (Op::Del, _) => event(server, c.gen, c.class, c.r, op, "0.0"),
                 (_, true) => event(server, c.gen, c.class, c.r, op, "0.0"),
@@ -187,16 +183,17 @@ fn coalesce(server: &Server, since: u64, changes: &[Change]) -> Vec<Value> {
         .collect()
 }
 
-fn valid_ref_counts(server: &Server) -> Value {
+fn valid_ref_counts(server: &Api) -> Value {
     Value::Struct(
         server
+            .domain
             .model
             .classes
             .iter()
             .enumerate()
             .filter(|(_, c)| c.name != "event")
             .map(|(i, c)| {
-                let n = server.registry.count(i).min(i32::MAX as usize) as i32;
+                let n = server.domain.registry.count(i).min(i32::MAX as usize) as i32;
                 (c.name.to_ascii_lowercase(), Value::I4(n))
             })
             .collect(),
@@ -213,8 +210,12 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
-fn session_alive(server: &Server, session: Ref) -> ApiResult<()> {
-    if server.registry.exists(server.ids.session.class, session) {
+fn session_alive(server: &Api, session: Ref) -> ApiResult<()> {
+    if server
+        .domain
+        .registry
+        .exists(server.domain.ids.session.class, session)
+    {
         Ok(())
     } else {
         Err(ApiError::new("SESSION_INVALID", [session.to_string()]))
@@ -225,13 +226,8 @@ fn session_alive(server: &Server, session: Ref) -> ApiResult<()> {
 /// Returns false at the deadline or when the server is stopping (answer
 /// now); `SESSION_INVALID` once the session is gone. One registration per
 /// waiter: changes, logouts and shutdown all wake the same watch.
-async fn wait_change(
-    server: &Server,
-    session: Ref,
-    seen: u64,
-    deadline: Instant,
-) -> ApiResult<bool> {
-    let log = server.registry.events();
+async fn wait_change(server: &Api, session: Ref, seen: u64, deadline: Instant) -> ApiResult<bool> {
+    let log = server.domain.registry.events();
     let mut rx = log.subscribe();
     let timer = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timer);
@@ -256,7 +252,7 @@ async fn wait_change(
 /// `event.from(classes, token, timeout)`.
 pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let s = &cx.server;
+        let s = &cx.api;
         let sub_names = strings(&a.0[0]);
         let subs = Subs::parse(s, &sub_names)?;
         let mut since = parse_token(a.str(1))?;
@@ -269,14 +265,14 @@ pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
         let mut deadline = Instant::now() + timeout;
         if since.is_none() && any_alive(s, &subs) {
             // Everything: streamed straight from the rows.
-            let cur = s.registry.generation();
+            let cur = s.domain.registry.generation();
             return Ok(stream_all(s.clone(), subs, cur, cx.format));
         }
         let mut subs_key = sub_names;
         subs_key.sort();
         let subs_key = subs_key.join("\n");
         loop {
-            let cur = s.registry.generation();
+            let cur = s.domain.registry.generation();
             // Many watchers of one object wake at the same change with the
             // same token: the first encodes the answer, the others share it.
             let key = (subs_key.clone(), since, cur, cx.format == Format::Json);
@@ -354,26 +350,32 @@ impl EventCache {
     }
 }
 
-fn any_alive(server: &Server, subs: &Subs) -> bool {
-    server.model.classes.iter().enumerate().any(|(c, _)| {
-        (subs.class(server, c) && server.registry.count(c) > 0)
-            || subs
-                .objects
-                .iter()
-                .any(|(x, r)| *x == c && server.registry.exists(c, *r))
-    })
+fn any_alive(server: &Api, subs: &Subs) -> bool {
+    server
+        .domain
+        .model
+        .classes
+        .iter()
+        .enumerate()
+        .any(|(c, _)| {
+            (subs.class(server, c) && server.domain.registry.count(c) > 0)
+                || subs
+                    .objects
+                    .iter()
+                    .any(|(x, r)| *x == c && server.domain.registry.exists(c, *r))
+        })
 }
 
 /// `event.from` with token "": an `add` for every live object, encoded from
 /// the rows on a blocking thread and streamed in chunks (100k objects make
 /// a reply of 180 MB, which is never held whole).
-fn stream_all(server: std::sync::Arc<Server>, subs: Subs, cur: u64, format: Format) -> Value {
+fn stream_all(server: std::sync::Arc<Api>, subs: Subs, cur: u64, format: Format) -> Value {
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
     tokio::task::spawn_blocking(move || {
         let s = &*server;
-        let reg = &s.registry;
+        let reg = &s.domain.registry;
         let mut batch = EventBatch::new(format);
-        for (c, class) in s.model.classes.iter().enumerate() {
+        for (c, class) in s.domain.model.classes.iter().enumerate() {
             if !subs.any_class(s, c) {
                 continue;
             }
@@ -411,21 +413,24 @@ fn stream_all(server: std::sync::Arc<Server>, subs: Subs, cur: u64, format: Form
 
 /// `event.get_current_id()`.
 pub fn get_current_id(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move { Ok(Value::Int(cx.server.registry.generation() as i64)) })
+    Box::pin(async move { Ok(Value::Int(cx.api.domain.registry.generation() as i64)) })
 }
 
 /// `event.inject(class, ref)`.
 pub fn inject(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let s = &cx.server;
+        let s = &cx.api;
         let (cname, rs) = (a.str(0), a.str(1));
         let class = class_by_name(s, cname)
-            .filter(|c| s.model.classes[*c].events)
+            .filter(|c| s.domain.model.classes[*c].events)
             .ok_or_else(|| ApiError::handle_invalid(cname, rs))?;
         let r = Ref::parse(rs)
-            .ok_or_else(|| ApiError::handle_invalid(&s.model.classes[class].name, rs))?;
-        let ((), _volatile) = s.registry.update(class, r, Write::Volatile, |_| Ok(()))?;
-        let g = s.registry.read_or(class, r, |row| row.modified)?;
+            .ok_or_else(|| ApiError::handle_invalid(&s.domain.model.classes[class].name, rs))?;
+        let ((), _volatile) = s
+            .domain
+            .registry
+            .update(class, r, Write::Volatile, |_| Ok(()))?;
+        let g = s.domain.registry.read_or(class, r, |row| row.modified)?;
         Ok(Value::from(token(g.saturating_sub(1))))
     })
 }
@@ -445,10 +450,10 @@ impl std::fmt::Debug for Registrations {
 /// `event.register(classes)`.
 pub fn register(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let s = &cx.server;
+        let s = &cx.api;
         let new = strings(&a.0[0]);
         Subs::parse(s, &new)?;
-        let cur = s.registry.generation();
+        let cur = s.domain.registry.generation();
         let mut e = s
             .registrations
             .by_session
@@ -466,7 +471,7 @@ pub fn register(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 /// `event.unregister(classes)`.
 pub fn unregister(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let s = &cx.server;
+        let s = &cx.api;
         let gone = strings(&a.0[0]);
         Subs::parse(s, &gone)?;
         if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
@@ -491,7 +496,7 @@ fn session_hash(r: Ref) -> String {
 /// `event.next()`.
 pub fn next(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let s = &cx.server;
+        let s = &cx.api;
         loop {
             let (classes, cursor) = s
                 .registrations
@@ -502,8 +507,9 @@ pub fn next(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
                     ApiError::new("SESSION_NOT_REGISTERED", [session_hash(cx.session)])
                 })?;
             let subs = Subs::parse(s, &classes)?;
-            let cur = s.registry.generation();
+            let cur = s.domain.registry.generation();
             let Some(changes) = s
+                .domain
                 .registry
                 .events()
                 .since(cursor, |c| subs.matches(s, c.class, c.r))

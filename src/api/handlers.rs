@@ -82,6 +82,6 @@ mod tests {
     fn every_message_has_exactly_one_handler() {
         let m = model::load_sources(model::embedded()).unwrap();
         super::resolve(&m).unwrap();
-        super::super::Ids::resolve(&m);
+        crate::domain::Ids::resolve(&m);
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{ApiError, ApiResult, Args, Server};
+use super::{Api, ApiError, ApiResult, Args};
 use crate::model::{convert, ClassId, MethodKind};
 use crate::registry::{Row, Write};
 use crate::wire::records::{Format, RecordMap};
@@ -18,7 +18,7 @@ use crate::wire::Value;
 /// the like), converted to the field's type (`FIELD_TYPE_ERROR [field]`
 /// if it has the wrong type).
 pub(crate) fn record_member(
-    server: &Server,
+    server: &Api,
     rec: &Value,
     class: ClassId,
     name: &str,
@@ -26,23 +26,23 @@ pub(crate) fn record_member(
     let Some(raw) = rec.member(name) else {
         return Ok(None);
     };
-    let fi = server.model.field(class, name);
-    let ty = &server.model.classes[class].fields[fi].ty;
-    convert::from_wire(&server.model, ty, name, raw.clone()).map(Some)
+    let fi = server.domain.model.field(class, name);
+    let ty = &server.domain.model.classes[class].fields[fi].ty;
+    convert::from_wire(&server.domain.model, ty, name, raw.clone()).map(Some)
 }
 
 /// A new row of `class`: the model's defaults, with the members `names`
 /// of a constructor record where it has them.
 pub(crate) fn row_from_record(
-    server: &Server,
+    server: &Api,
     class: ClassId,
     rec: &Value,
     names: &[&str],
 ) -> ApiResult<Box<[Value]>> {
-    let mut f = server.model.default_row(class);
+    let mut f = server.domain.model.default_row(class);
     for &name in names {
         if let Some(v) = record_member(server, rec, class, name)? {
-            f[server.model.field(class, name)] = v;
+            f[server.domain.model.field(class, name)] = v;
         }
     }
     Ok(f)
@@ -50,14 +50,14 @@ pub(crate) fn row_from_record(
 
 /// Runs an implicit message on a class.
 pub async fn run(
-    server: &Arc<Server>,
+    server: &Arc<Api>,
     class: ClassId,
     kind: MethodKind,
     mut args: Args,
     format: Format,
 ) -> ApiResult<Value> {
-    let reg = &server.registry;
-    let cname = &server.model.classes[class].name;
+    let reg = &server.domain.registry;
+    let cname = &server.domain.model.classes[class].name;
     match kind {
         MethodKind::GetField(fi) => reg.field(class, args.r(0), fi),
         MethodKind::GetRecord => reg.read_or(class, args.r(0), |row| record(server, class, row)),
@@ -74,7 +74,7 @@ pub async fn run(
                 .ok_or_else(|| ApiError::new("UUID_INVALID", [cname.as_str(), s]))
         }
         MethodKind::GetByNameLabel => {
-            let fi = server.model.field(class, "name_label");
+            let fi = server.domain.model.field(class, "name_label");
             let label = args.str(0);
             let mut out = Vec::new();
             reg.for_each(class, |r, row| {
@@ -97,7 +97,7 @@ pub async fn run(
             let r = args.r(0);
             let key = convert::key_string(&args.take(1));
             let v = args.take(2);
-            let fname = &server.model.classes[class].fields[fi].name;
+            let fname = &server.domain.model.classes[class].fields[fi].name;
             let ((), commit) = reg.update(class, r, Write::Durable, |f| {
                 let Value::Struct(m) = &mut f[fi] else {
                     return Err(ApiError::internal(format!("{cname}.{fname} is not a map")));
@@ -135,12 +135,12 @@ pub async fn run(
 /// stay free and memory stays bounded however many objects there are. The
 /// refs are taken first and each row is read under its own lock only while
 /// it is encoded, so a slow reader never holds up writers.
-fn stream_records(server: &Arc<Server>, class: ClassId, format: Format) -> Value {
+fn stream_records(server: &Arc<Api>, class: ClassId, format: Format) -> Value {
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
     let server = server.clone();
     tokio::task::spawn_blocking(move || {
-        let reg = &server.registry;
-        let fields = &server.model.classes[class].fields;
+        let reg = &server.domain.registry;
+        let fields = &server.domain.model.classes[class].fields;
         let mut map = RecordMap::new(format);
         let names = map.names(fields.iter().map(|f| f.name.as_str()));
         // In the order the rows were made: rows made one after another sit
@@ -178,8 +178,8 @@ pub async fn durable(commit: crate::registry::Commit) -> ApiResult<Value> {
 }
 
 /// A row as the client sees it: every field but the internal ones.
-pub fn record(server: &Server, class: ClassId, row: &Row) -> Value {
-    let c = &server.model.classes[class];
+pub fn record(server: &Api, class: ClassId, row: &Row) -> Value {
+    let c = &server.domain.model.classes[class];
     Value::Struct(
         c.fields
             .iter()

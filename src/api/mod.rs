@@ -1,6 +1,8 @@
 //! The API: dispatch (arity, types and session from the model; the `Async.`
 //! wrapper), the implicit messages, and one file per class for its
-//! hand-written messages.
+//! hand-written messages. Handlers parse their arguments, make one call
+//! into the domain (`crate::domain`) or the jobs (`crate::jobs`), and shape
+//! the answer.
 //!
 //! To find the handler of `C.m`: implicit messages (getters, setters,
 //! `get_record`, ...) are in [`implicit`]; explicit ones are listed in
@@ -8,14 +10,9 @@
 
 pub mod args;
 pub mod block_job;
-pub mod busy;
 pub mod dispatch;
-
-pub mod eta;
 pub mod event;
 pub mod handlers;
-pub mod host;
-pub mod ids;
 pub mod implicit;
 pub mod session;
 pub mod sr;
@@ -28,17 +25,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-pub use args::Args;
 pub use crate::error::{ApiError, ApiResult};
-pub use ids::Ids;
+pub use args::Args;
 
-use crate::auth::Auth;
-use crate::config::Config;
-use crate::model::{MethodTable, Model};
-use crate::registry::Registry;
+use crate::domain::Domain;
+use crate::jobs::Jobs;
+use crate::model::MethodTable;
 use crate::wire::{Ref, Value};
 
 /// A boxed future, for handlers.
@@ -47,59 +39,57 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// An explicit message's implementation.
 pub type Handler = fn(Ctx, Args) -> BoxFuture<ApiResult<Value>>;
 
-/// The state every call shares.
-pub struct Server {
-    /// Configuration.
-    pub config: Config,
-    /// The datamodel.
-    pub model: Arc<Model>,
+/// What every call shares: the domain, the jobs, and the API's own tables.
+pub struct Api {
+    /// Objects and their rules.
+    pub domain: Arc<Domain>,
+    /// Block jobs.
+    pub jobs: Arc<Jobs>,
     /// Every callable method, derived from the model.
     pub methods: MethodTable,
     /// Handlers of explicit messages, by class then message index.
     handlers: Vec<Vec<Handler>>,
-    /// All objects.
-    pub registry: Registry,
-    /// Passwords and login throttling.
-    pub auth: Auth,
-    /// Names resolved from the model.
-    pub ids: Ids,
-    /// This host.
-    pub host: Ref,
-    /// The pool.
-    pub pool: Ref,
-    /// Session bookkeeping (per-originator caps).
-    pub sessions: session::Sessions,
-    /// Task bookkeeping (rate estimates, cancellation).
-    pub tasks: task::Tasks,
-    /// The SRs' directories.
-    pub srs: sr::Srs,
-    /// Operations in progress on VDIs.
-    pub busy: busy::Busy,
-    /// Block jobs.
-    pub jobs: crate::jobs::engine::Jobs,
     /// Legacy event registrations (event.register/next).
     pub registrations: event::Registrations,
     /// Recently encoded event.from answers, shared among watchers.
     pub event_cache: event::EventCache,
-    /// Cancelled when the server shuts down.
-    pub shutdown: CancellationToken,
-    /// Background work that shutdown waits for.
-    pub tracker: TaskTracker,
 }
 
-impl std::fmt::Debug for Server {
+impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server")
-            .field("config", &self.config)
+        f.debug_struct("Api")
+            .field("domain", &self.domain)
             .finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// The API over a domain and its jobs; fails if a datamodel message has
+    /// no handler.
+    pub fn new(domain: Arc<Domain>, jobs: Arc<Jobs>) -> anyhow::Result<Api> {
+        let methods = MethodTable::new(&domain.model);
+        let handlers = handlers::resolve(&domain.model)?;
+        Ok(Api {
+            domain,
+            jobs,
+            methods,
+            handlers,
+            registrations: event::Registrations::default(),
+            event_cache: event::EventCache::default(),
+        })
+    }
+
+    /// The handler of an explicit message.
+    pub fn handler(&self, class: usize, message: usize) -> Handler {
+        self.handlers[class][message]
     }
 }
 
 /// What a handler knows about its call.
 #[derive(Clone)]
 pub struct Ctx {
-    /// The server.
-    pub server: Arc<Server>,
+    /// The API.
+    pub api: Arc<Api>,
     /// The caller's session (`OpaqueRef:NULL` for login).
     pub session: Ref,
     /// The task this call runs in (`Async.` calls), if any.
@@ -110,55 +100,28 @@ pub struct Ctx {
     pub format: crate::wire::records::Format,
 }
 
-impl Server {
-    /// The handler of an explicit message.
-    pub fn handler(&self, class: usize, message: usize) -> Handler {
-        self.handlers[class][message]
+impl Ctx {
+    /// The domain.
+    pub fn domain(&self) -> &Arc<Domain> {
+        &self.api.domain
     }
-}
 
-/// Builds the server state: model, store, root password, host and pool.
-pub async fn build(config: Config) -> anyhow::Result<Arc<Server>> {
-    let model = Arc::new(crate::model::load_sources(crate::model::embedded())?);
-    let methods = MethodTable::new(&model);
-    let handlers = handlers::resolve(&model)?;
-    let ids = Ids::resolve(&model);
-    let (registry, meta) = Registry::open(model.clone(), &config.state_dir)?;
-    registry.events().set_capacity(config.event_log_capacity);
-    let root_hash = session::bootstrap_root_password(&config, &registry, &meta).await?;
-    let auth = Auth::new(
-        root_hash,
-        config.login_failure_delay,
-        config.login_failure_max_delay,
-    );
-    let (host, pool) = host::bootstrap(&registry, &ids).await?;
-    let server = Arc::new(Server {
-        config,
-        model,
-        methods,
-        handlers,
-        registry,
-        auth,
-        ids,
-        host,
-        pool,
-        sessions: session::Sessions::default(),
-        tasks: task::Tasks::default(),
-        srs: sr::Srs::default(),
-        busy: busy::Busy::default(),
-        jobs: crate::jobs::engine::Jobs::default(),
-        registrations: event::Registrations::default(),
-        event_cache: event::EventCache::default(),
-        shutdown: CancellationToken::new(),
-        tracker: TaskTracker::new(),
-    });
-    if server.config.fault_injection {
-        tracing::warn!("fault injection is on: VDI.other_config:xapid-fault injects I/O errors");
-        crate::storage::fault::enable();
+    /// The jobs.
+    pub fn jobs(&self) -> &Arc<Jobs> {
+        &self.api.jobs
     }
-    crate::jobs::engine::recover_after_restart(&server).await?;
-    task::recover_after_restart(&server).await?;
-    sr::bootstrap(&server).await?;
-    vm::recover_after_restart(&server).await?;
-    Ok(server)
+
+    /// The ref that operations on behalf of this call are recorded under:
+    /// its task, else its session.
+    pub fn owner(&self) -> Ref {
+        self.task.unwrap_or(self.session)
+    }
+
+    /// Who asks, for a copy.
+    pub fn caller(&self) -> crate::jobs::copies::Caller {
+        crate::jobs::copies::Caller {
+            owner: self.owner(),
+            task: self.task,
+        }
+    }
 }

@@ -1,176 +1,33 @@
-//! `session`: login, logout, password change, the check every call makes,
-//! idle expiry and the per-originator cap.
+//! `session`: login, logout and password change. The rules (the check
+//! every call makes, expiry, the per-originator cap) are in
+//! [`crate::domain::sessions`].
 
-use std::collections::{HashMap, VecDeque};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use uuid::Uuid;
-
-use super::{implicit::durable, ApiError, ApiResult, Args, BoxFuture, Ctx, Server};
-use crate::auth::{password, AuthFailure, ROOT};
-use crate::config::Config;
-use crate::registry::{Registry, Write};
-use crate::wire::{DateTime, Ref, Value};
-
-/// The store key of root's password hash.
-const ROOT_HASH_KEY: &str = "root_password_hash";
-
-/// Live sessions grouped by originator, oldest first, for the cap.
-#[derive(Default)]
-pub struct Sessions {
-    by_originator: Mutex<HashMap<String, VecDeque<Ref>>>,
-}
-
-impl std::fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sessions").finish_non_exhaustive()
-    }
-}
-
-/// Checks the session argument of a call: `SESSION_INVALID [ref]` unless it
-/// names a live session. Refreshes `last_active` to the second (memory only).
-pub fn check(server: &Server, v: &Value) -> ApiResult<Ref> {
-    let ids = &server.ids.session;
-    let invalid = || {
-        let shown = match v {
-            Value::String(s) => s.to_string(),
-            Value::Ref(r) => r.to_string(),
-            _ => String::new(),
-        };
-        ApiError::new("SESSION_INVALID", [shown])
-    };
-    let r = match v {
-        Value::String(s) => Ref::parse(s).ok_or_else(invalid)?,
-        Value::Ref(r) => *r,
-        _ => return Err(invalid()),
-    };
-    let now = DateTime::now();
-    let last = server
-        .registry
-        .read(ids.class, r, |row| match row.fields[ids.last_active] {
-            Value::DateTime(d) => d,
-            _ => DateTime::EPOCH,
-        })
-        .ok_or_else(invalid)?;
-    let idle = now.0.saturating_sub(last.0);
-    let timeout = server.config.session_idle_timeout.as_secs() as i64;
-    if idle > timeout {
-        destroy(server, r);
-        return Err(invalid());
-    }
-    // Kept to the second (xapi refreshes it only every 10 minutes): the
-    // per-originator cap evicts the least recently active session, and that
-    // needs to know which one really is. At most one write a second.
-    if idle >= 1 {
-        let _ = server.registry.update(ids.class, r, Write::Volatile, |f| {
-            f[ids.last_active] = Value::DateTime(now);
-            Ok(())
-        });
-    }
-    Ok(r)
-}
-
-/// Removes a session and its bookkeeping.
-pub fn destroy(server: &Server, r: Ref) {
-    let ids = &server.ids.session;
-    if let Some((row, _)) = server.registry.remove(ids.class, r) {
-        let originator = row.fields[ids.originator].as_str().unwrap_or("").to_owned();
-        if let Ok(mut m) = server.sessions.by_originator.lock() {
-            if let Some(q) = m.get_mut(&originator) {
-                q.retain(|x| *x != r);
-                if q.is_empty() {
-                    m.remove(&originator);
-                }
-            }
-        }
-        // Event waiters check their session when woken.
-        server.registry.events().poke();
-    }
-}
+use super::{ApiResult, Args, BoxFuture, Ctx};
+use crate::domain::sessions;
+use crate::wire::Value;
 
 /// `session.login_with_password(uname, pwd [, version, originator])`.
 pub fn login_with_password(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let server = &cx.server;
+        let d = cx.domain();
         let user = a.str(0).to_owned();
         let originator = a.opt_str(3).unwrap_or("").to_owned();
-        match server.auth.check(&user, a.str(1)).await {
-            Ok(()) => {}
-            Err(AuthFailure::Denied) => {
+        if let Err(e) = sessions::authenticate(d, &user, a.str(1)).await {
+            if e.code == "SESSION_AUTHENTICATION_FAILED" {
                 tracing::info!(user = %user, "login failed");
-                return Err(ApiError::new(
-                    "SESSION_AUTHENTICATION_FAILED",
-                    [user.as_str(), "Authentication failure"],
-                ));
             }
-            Err(AuthFailure::Internal(e)) => return Err(ApiError::internal(e)),
+            return Err(e);
         }
-        let r = create(server, &user, &originator);
+        let r = sessions::create(d, &user, &originator);
         tracing::debug!(user = %user, originator = %originator, "login");
         Ok(Value::Ref(r))
     })
 }
 
-/// Creates a session row for an authenticated user, evicting the least
-/// recently active session of the same originator beyond the cap.
-pub fn create(server: &Server, user: &str, originator: &str) -> Ref {
-    let ids = &server.ids.session;
-    let model = &server.model;
-    let now = Value::DateTime(DateTime::now());
-    let mut f = model.default_row(ids.class);
-    f[ids.uuid] = Value::from(Uuid::new_v4().to_string());
-    f[ids.this_host] = Value::Ref(server.host);
-    f[ids.last_active] = now.clone();
-    f[ids.validation_time] = now;
-    f[ids.is_local_superuser] = Value::Bool(user == ROOT);
-    f[ids.auth_user_name] = Value::from(user);
-    f[ids.originator] = Value::from(originator);
-    let r = Ref::new();
-    // Sessions are never persisted: nothing to wait for.
-    let _ = server.registry.insert(ids.class, r, f);
-    let evict: Vec<Ref> = {
-        let Ok(mut m) = server.sessions.by_originator.lock() else {
-            return r;
-        };
-        let q = m.entry(originator.to_owned()).or_default();
-        q.push_back(r);
-        let mut out = Vec::new();
-        while q.len() > server.config.max_sessions_per_originator {
-            // The least recently active goes first.
-            let victim = q
-                .iter()
-                .enumerate()
-                .filter(|(_, x)| **x != r)
-                .min_by_key(|(_, x)| {
-                    server
-                        .registry
-                        .read(ids.class, **x, |row| match row.fields[ids.last_active] {
-                            Value::DateTime(d) => d,
-                            _ => DateTime::EPOCH,
-                        })
-                        .unwrap_or(DateTime::EPOCH)
-                })
-                .map(|(i, _)| i);
-            match victim.and_then(|i| q.remove(i)) {
-                Some(v) => out.push(v),
-                None => break,
-            }
-        }
-        out
-    };
-    for v in evict {
-        tracing::info!(originator = %originator, "session cap reached: evicting the least recently active session");
-        destroy(server, v);
-    }
-    r
-}
-
 /// `session.logout()` and `session.local_logout()`.
 pub fn logout(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        destroy(&cx.server, cx.session);
+        sessions::destroy(cx.domain(), cx.session);
         Ok(Value::void())
     })
 }
@@ -178,144 +35,7 @@ pub fn logout(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
 /// `session.change_password(old, new)`.
 pub fn change_password(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let server = &cx.server;
-        let ids = &server.ids.session;
-        let user = server
-            .registry
-            .read(ids.class, cx.session, |row| {
-                row.fields[ids.auth_user_name]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_owned()
-            })
-            .unwrap_or_default();
-        if a.str(1).is_empty() {
-            return Err(ApiError::new(
-                "INVALID_VALUE",
-                ["new_pwd", "the new password must not be empty"],
-            ));
-        }
-        match server.auth.check(&user, a.str(0)).await {
-            Ok(()) => {}
-            Err(AuthFailure::Denied) => {
-                return Err(ApiError::new(
-                    "SESSION_AUTHENTICATION_FAILED",
-                    [user.as_str(), "Authentication failure"],
-                ))
-            }
-            Err(AuthFailure::Internal(e)) => return Err(ApiError::internal(e)),
-        }
-        let new = a.str(1).to_owned();
-        let hash = tokio::task::spawn_blocking(move || password::hash(&new))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
-        durable(
-            server
-                .registry
-                .put_meta(ROOT_HASH_KEY, hash.clone().into_bytes()),
-        )
-        .await?;
-        server.auth.set_root_hash(hash);
-        // A generated password on disk is no longer the password.
-        let file = server.config.state_dir.join("root-password");
-        if file.exists() {
-            let _ = std::fs::remove_file(&file);
-            tracing::info!(path = %file.display(), "password changed: removed the generated root password file");
-        }
-        tracing::info!(user = %user, "password changed");
+        sessions::change_password(cx.domain(), cx.session, a.str(0), a.str(1)).await?;
         Ok(Value::void())
     })
-}
-
-/// Destroys sessions idle longer than the timeout.
-pub fn gc(server: &Server) {
-    let ids = &server.ids.session;
-    let now = DateTime::now().0;
-    let timeout = server.config.session_idle_timeout.as_secs() as i64;
-    let mut expired = Vec::new();
-    server.registry.for_each(ids.class, |r, row| {
-        if let Value::DateTime(d) = row.fields[ids.last_active] {
-            if now.saturating_sub(d.0) > timeout {
-                expired.push(r);
-            }
-        }
-    });
-    for r in expired {
-        destroy(server, r);
-    }
-}
-
-/// Decides root's password hash at start-up: the one given by environment
-/// or config file (re-hashed only when it changed), else the stored one,
-/// else a generated password written to `<state-dir>/root-password` (0600).
-pub async fn bootstrap_root_password(
-    config: &Config,
-    registry: &Registry,
-    meta: &[(String, Vec<u8>)],
-) -> anyhow::Result<String> {
-    let stored = meta
-        .iter()
-        .find(|(k, _)| k == ROOT_HASH_KEY)
-        .and_then(|(_, v)| String::from_utf8(v.clone()).ok());
-    let save = |hash: &str| {
-        registry
-            .put_meta(ROOT_HASH_KEY, hash.as_bytes().to_vec())
-            .wait()
-    };
-    if let Some(pw) = &config.root_password {
-        if let Some(h) = &stored {
-            if password::verify(pw, h) {
-                return Ok(h.clone());
-            }
-        }
-        let h = password::hash(pw).map_err(anyhow::Error::msg)?;
-        save(&h).await?;
-        return Ok(h);
-    }
-    if let Some(h) = stored {
-        return Ok(h);
-    }
-    let pw = password::generate().map_err(anyhow::Error::msg)?;
-    let path = config.state_dir.join("root-password");
-    write_secret(&path, &pw)?;
-    let h = password::hash(&pw).map_err(anyhow::Error::msg)?;
-    save(&h).await?;
-    tracing::warn!(path = %path.display(), "no root password was given: generated one and saved it (mode 0600); log in as root with it");
-    Ok(h)
-}
-
-fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    f.write_all(secret.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    Ok(())
-}
-
-/// Runs the session and task collectors every `gc_interval` until shutdown.
-pub fn spawn_gc(server: &Arc<Server>) {
-    let s = server.clone();
-    let interval = s.config.gc_interval.max(Duration::from_millis(10));
-    server.tracker.spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = s.shutdown.cancelled() => break,
-                _ = tick.tick() => {
-                    gc(&s);
-                    super::task::gc(&s).await;
-                }
-            }
-        }
-    });
 }

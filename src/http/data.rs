@@ -1,30 +1,25 @@
 //! The HTTP data paths (API.md section 3): `PUT /import_raw_vdi` writes a
 //! request body into a VDI, `GET /export_raw_vdi` streams a VDI out. Both
 //! are tracked by a task (the `task_id` given, or a new one) named in the
-//! `task-id` response header, stream in pieces (never a whole image in
-//! memory), and do their file I/O on blocking threads. Writes to the device
-//! of a running job go through the job's image and its write hook (a
-//! mirror copies them too; a backup saves the old data first).
+//! `task-id` response header and stream in pieces (never a whole image in
+//! memory). This file is HTTP only: the query, status codes, draining a
+//! refused body, and moving the body; claims, hooked writes and reads are
+//! [`crate::domain::transfer`]'s.
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
-use tokio::sync::mpsc;
 
 use super::rpc::{plain, Body};
-use crate::api::vdi::{file_of, map_get};
-use crate::api::{busy, session, task, ApiError, Server};
-use crate::jobs::engine::Hook;
-use crate::storage::image::{Alloc, Format, Image, OpenOptions};
-use crate::storage::sparse::is_zero;
+use crate::api::Api;
+use crate::domain::transfer::{self, Refusal, Refused, PIECE};
+use crate::domain::{io_error, sessions, tasks, vdis, Domain};
+use crate::error::ApiError;
 use crate::wire::{Ref, Value};
-
-/// Bytes handed to the writer (or sent to the client) at once.
-const PIECE: usize = 4 << 20;
 
 /// The query parameters.
 #[derive(Debug, Default)]
@@ -95,6 +90,17 @@ fn with_task(mut r: Response<Body>, t: Ref) -> Response<Body> {
     r
 }
 
+/// The status code of a refusal.
+fn status(r: Refusal) -> StatusCode {
+    match r {
+        Refusal::NotFound => StatusCode::NOT_FOUND,
+        Refusal::ReadOnly => StatusCode::FORBIDDEN,
+        Refusal::BadRequest => StatusCode::BAD_REQUEST,
+        Refusal::Busy => StatusCode::CONFLICT,
+        Refusal::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 /// What both paths check first: the session (401 unless valid), the VDI
 /// (404), and the task (the client's, or a new one).
 struct Call {
@@ -102,63 +108,31 @@ struct Call {
     task: Ref,
 }
 
-async fn begin(server: &Arc<Server>, q: &Query, label: &str) -> Result<Call, Response<Body>> {
+async fn begin(d: &Domain, q: &Query, label: &str) -> Result<Call, Response<Body>> {
     let sid = Value::from(q.session_id.as_deref().unwrap_or(""));
-    let session = match session::check(server, &sid) {
-        Ok(s) => s,
-        Err(e) => return Err(refuse(StatusCode::UNAUTHORIZED, &e)),
-    };
+    if let Err(e) = sessions::check(d, &sid) {
+        return Err(refuse(StatusCode::UNAUTHORIZED, &e));
+    }
     let given = q.vdi.as_deref().unwrap_or("");
-    let Some(vdi) = crate::jobs::setup::find_vdi(server, given) else {
+    let Some(vdi) = vdis::find(d, given) else {
         let e = ApiError::handle_invalid("VDI", given.chars().take(80).collect::<String>());
         return Err(refuse(StatusCode::NOT_FOUND, &e));
     };
-    let t = &server.ids.task;
+    let t = &d.ids.task;
     let task = match q.task_id.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => match Ref::parse(s).filter(|r| server.registry.exists(t.class, *r)) {
+        Some(s) => match Ref::parse(s).filter(|r| d.registry.exists(t.class, *r)) {
             Some(r) => r,
             None => {
                 let e = ApiError::handle_invalid("task", s.chars().take(80).collect::<String>());
                 return Err(refuse(StatusCode::NOT_FOUND, &e));
             }
         },
-        None => match task::create_managed(server, label, None).await {
+        None => match tasks::create_managed(d, label, None).await {
             Ok(r) => r,
             Err(e) => return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, &e)),
         },
     };
-    let _ = session;
     Ok(Call { vdi, task })
-}
-
-/// Opens a VDI's image for the data path, or shares the running job's.
-fn open_image(
-    server: &Server,
-    vdi: Ref,
-    write: bool,
-) -> Result<(Arc<Image>, Option<Hook>), ApiError> {
-    if let Some(h) = server.jobs.hooks(vdi).into_iter().next() {
-        return Ok((h.image().clone(), Some(h)));
-    }
-    let v = &server.ids.vdi;
-    let (_, dir, loc) = file_of(server, vdi)?;
-    let format = server
-        .registry
-        .read_or(v.class, vdi, |row| {
-            map_get(&row.fields[v.sm_config], "image-format").and_then(Format::from_name)
-        })?
-        .unwrap_or(Format::Raw);
-    let img = Image::open_format(
-        &dir,
-        &loc,
-        format,
-        &OpenOptions {
-            write,
-            write_layers: Vec::new(),
-        },
-    )
-    .map_err(|e| crate::api::vdi::io_error("cannot open the image", e))?;
-    Ok((Arc::new(img), None))
 }
 
 /// Most of a refused request's body read (and dropped) before answering,
@@ -201,150 +175,62 @@ async fn refuse_import(mut body: Incoming, mut r: Response<Body>) -> Response<Bo
 }
 
 /// `PUT /import_raw_vdi?session_id=&vdi=[&task_id=][&offset=]`.
-pub async fn import(server: &Arc<Server>, req: Request<Incoming>) -> Response<Body> {
+pub async fn import(server: &Arc<Api>, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let r = import_body(server, &parts, body).await;
+    let r = import_body(&server.domain, &parts, body).await;
     match r {
         Ok(r) => r,
         Err((body, r)) => refuse_import(body, r).await,
     }
 }
 
-type Refused = (Incoming, Response<Body>);
+type RefusedBody = (Incoming, Response<Body>);
 
 async fn import_body(
-    server: &Arc<Server>,
+    d: &Arc<Domain>,
     parts: &hyper::http::request::Parts,
     body: Incoming,
-) -> Result<Response<Body>, Refused> {
+) -> Result<Response<Body>, RefusedBody> {
     let q = query_of(parts.uri.query());
-    let call = match begin(server, &q, "import_raw_vdi").await {
+    let call = match begin(d, &q, "import_raw_vdi").await {
         Ok(c) => c,
         Err(r) => return Err((body, r)),
     };
     let (vdi, t) = (call.vdi, call.task);
-    let fail = |status: StatusCode, e: ApiError| {
-        let server = server.clone();
-        async move {
-            task::finish(&server, t, Err(e.clone())).await;
-            with_task(refuse(status, &e), t)
-        }
-    };
-    let v = &server.ids.vdi;
-    let (size, ro) = match server.registry.read_or(v.class, vdi, |row| {
-        (
-            match row.fields[v.virtual_size] {
-                Value::Int(n) => n.max(0) as u64,
-                _ => 0,
-            },
-            row.fields[v.read_only] == Value::Bool(true),
-        )
-    }) {
-        Ok(x) => x,
-        Err(e) => return Err((body, fail(StatusCode::NOT_FOUND, e).await)),
-    };
-    if ro {
-        let r = fail(
-            StatusCode::FORBIDDEN,
-            ApiError::new("VDI_READ_ONLY", [vdi.to_string()]),
-        )
-        .await;
-        return Err((body, r));
-    }
-    let offset = match q.offset.as_deref() {
-        None | Some("") => 0u64,
-        Some(s) => match s.parse::<u64>() {
-            Ok(n) if n <= size => n,
-            _ => {
-                let e = ApiError::new(
-                    "INVALID_VALUE",
-                    ["offset".to_string(), s.chars().take(40).collect()],
-                );
-                return Err((body, fail(StatusCode::BAD_REQUEST, e).await));
-            }
-        },
-    };
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared {
-        if n > size - offset {
-            let e = ApiError::new(
-                "INVALID_VALUE",
-                [
-                    "Content-Length".to_string(),
-                    format!("{n} bytes do not fit at offset {offset} of a {size}-byte disk"),
-                ],
-            );
-            return Err((body, fail(StatusCode::BAD_REQUEST, e).await));
-        }
-    }
-    let claim = match busy::claim(server, vdi, "import", t) {
-        Ok(c) => c,
-        Err(e) => return Err((body, fail(StatusCode::CONFLICT, e).await)),
-    };
-    let cancel = if server.registry.read(server.ids.task.class, t, |r| {
-        r.fields[server.ids.task.managed] == Value::Bool(true)
-    }) == Some(true)
-    {
-        Some(task::make_cancellable(server, t))
-    } else {
-        None
-    };
-    let s2 = server.clone();
-    let opened = tokio::task::spawn_blocking(move || open_image(&s2, vdi, true)).await;
-    let (img, hook) = match opened {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return Err((body, fail(StatusCode::INTERNAL_SERVER_ERROR, e).await)),
-        Err(e) => {
-            let r = fail(StatusCode::INTERNAL_SERVER_ERROR, ApiError::internal(e)).await;
-            return Err((body, r));
+    let import = match transfer::begin_import(d, vdi, t, q.offset.as_deref(), declared).await {
+        Ok(i) => i,
+        Err((why, e)) => {
+            tasks::finish(d, t, Err(e.clone())).await;
+            return Err((body, with_task(refuse(status(why), &e), t)));
         }
     };
-    // The writer: pieces in, written on a blocking thread.
-    let (tx, mut rx) = mpsc::channel::<(u64, Bytes)>(2);
-    let writer_img = img.clone();
-    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let _claim = claim;
-        while let Some((off, data)) = rx.blocking_recv() {
-            if let Some(h) = &hook {
-                h.before_write(off, data.len() as u64)?;
-            }
-            let r = if is_zero(&data) {
-                writer_img.write_zeroes(off, data.len() as u64)
-            } else {
-                writer_img.write_at(&data, off)
-            };
-            if let Some(h) = &hook {
-                h.after_write(off, data.len() as u64);
-            }
-            r?;
-        }
-        writer_img.flush()
-    });
+    let (size, offset, cancel) = (import.size, import.offset, import.cancel.clone());
+    let (tx, writer) = import.spawn_writer();
     let total = declared.unwrap_or(size - offset).max(1);
     let mut body = body;
     let mut buf = BytesMut::with_capacity(PIECE);
     let mut pos = offset;
     let mut received = 0u64;
-    let mut error: Option<(StatusCode, ApiError)> = None;
+    let mut error: Option<Refused> = None;
     loop {
         let frame = tokio::select! {
             f = body.frame() => f,
             _ = async { match &cancel { Some(c) => c.cancelled().await, None => std::future::pending().await } } => {
-                error = Some((StatusCode::OK, ApiError::new("TASK_CANCELLED", [t.to_string()])));
+                // (Answered 200 with the error, as the task says.)
+                error = Some((Refusal::Failed, ApiError::new("TASK_CANCELLED", [t.to_string()])));
                 break;
             }
         };
         let data = match frame {
             None => break,
             Some(Err(_)) => {
-                error = Some((
-                    StatusCode::BAD_REQUEST,
-                    crate::api::vdi::io_error("import", "the request body ended early"),
-                ));
+                let e = io_error("import", "the request body ended early");
+                error = Some((Refusal::BadRequest, e));
                 break;
             }
             Some(Ok(f)) => match f.into_data() {
@@ -353,16 +239,14 @@ async fn import_body(
             },
         };
         if pos + buf.len() as u64 + data.len() as u64 > size {
-            error = Some((
-                StatusCode::BAD_REQUEST,
-                ApiError::new(
-                    "INVALID_VALUE",
-                    [
-                        "body".to_string(),
-                        format!("more data than the {size}-byte disk holds"),
-                    ],
-                ),
-            ));
+            let e = ApiError::new(
+                "INVALID_VALUE",
+                [
+                    "body".to_string(),
+                    format!("more data than the {size}-byte disk holds"),
+                ],
+            );
+            error = Some((Refusal::BadRequest, e));
             break;
         }
         buf.extend_from_slice(&data);
@@ -375,103 +259,60 @@ async fn import_body(
             }
             pos += n;
         }
-        task::set_progress_volatile(server, t, received as f64 / total as f64);
+        tasks::set_progress_volatile(d, t, received as f64 / total as f64);
         if tx.is_closed() {
             break;
         }
     }
     if error.is_none() && !buf.is_empty() {
+        // A closed channel means the writer failed: its error is below.
         let _ = tx.send((pos, buf.split().freeze())).await;
     }
     drop(tx);
     let written = writer.await;
     let outcome = match (error, written) {
-        (Some((st, e)), _) => Err((st, e)),
+        (Some((why, e)), _) => {
+            let st = if e.code == "TASK_CANCELLED" {
+                StatusCode::OK
+            } else {
+                status(why)
+            };
+            Err((st, e))
+        }
         (None, Ok(Ok(()))) => Ok(()),
-        (None, Ok(Err(e))) => Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            crate::api::vdi::io_error("import", e),
-        )),
+        (None, Ok(Err(e))) => Err((StatusCode::INTERNAL_SERVER_ERROR, io_error("import", e))),
         (None, Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, ApiError::internal(e))),
     };
-    let _ = crate::api::vdi::refresh(server, vdi).await;
     match outcome {
         Ok(()) => {
-            task::finish(server, t, Ok(Value::void())).await;
+            transfer::finish(d, vdi, t, Ok(Value::void())).await;
             Ok(with_task(plain(StatusCode::OK, "OK"), t))
         }
         Err((st, e)) => {
-            task::finish(server, t, Err(e.clone())).await;
+            transfer::finish(d, vdi, t, Err(e.clone())).await;
             Err((body, with_task(refuse(st, &e), t)))
         }
     }
 }
 
 /// `GET /export_raw_vdi?session_id=&vdi=[&task_id=]`.
-pub async fn export(server: &Arc<Server>, req: Request<Incoming>) -> Response<Body> {
+pub async fn export(server: &Arc<Api>, req: Request<Incoming>) -> Response<Body> {
+    let d = &server.domain;
     let q = query(&req);
-    let call = match begin(server, &q, "export_raw_vdi").await {
+    let call = match begin(d, &q, "export_raw_vdi").await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let (vdi, t) = (call.vdi, call.task);
-    let claim = match busy::claim(server, vdi, "export", t) {
-        Ok(c) => c,
-        Err(e) => {
-            task::finish(server, t, Err(e.clone())).await;
-            return with_task(refuse(StatusCode::CONFLICT, &e), t);
+    let export = match transfer::begin_export(d, vdi, t).await {
+        Ok(x) => x,
+        Err((why, e)) => {
+            tasks::finish(d, t, Err(e.clone())).await;
+            return with_task(refuse(status(why), &e), t);
         }
     };
-    let s2 = server.clone();
-    let img = match tokio::task::spawn_blocking(move || open_image(&s2, vdi, false)).await {
-        Ok(Ok((img, _))) => img,
-        Ok(Err(e)) => {
-            task::finish(server, t, Err(e.clone())).await;
-            return with_task(refuse(StatusCode::INTERNAL_SERVER_ERROR, &e), t);
-        }
-        Err(e) => {
-            let e = ApiError::internal(e);
-            task::finish(server, t, Err(e.clone())).await;
-            return with_task(refuse(StatusCode::INTERNAL_SERVER_ERROR, &e), t);
-        }
-    };
-    let size = img.size();
-    let (tx, rx) = mpsc::channel::<Bytes>(2);
-    let s2 = server.clone();
-    let rt = tokio::runtime::Handle::current();
-    let reader = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
-        let _claim = claim;
-        let zeroes = Bytes::from(vec![0u8; PIECE]);
-        let mut off = 0u64;
-        while off < size {
-            let want = (PIECE as u64).min(size - off);
-            let (n, a) = crate::jobs::copy::chain_status(&img, 0, img.layers().len(), off, want)?;
-            let chunk = match a {
-                Alloc::Data => {
-                    let mut b = vec![0u8; n as usize];
-                    img.read_at(0, &mut b, off)?;
-                    Bytes::from(b)
-                }
-                Alloc::Zero | Alloc::Unallocated => zeroes.slice(0..n as usize),
-            };
-            if tx.blocking_send(chunk).is_err() {
-                return Ok(false); // the client went away
-            }
-            off += n;
-            task::set_progress_volatile(&s2, t, off as f64 / size.max(1) as f64);
-        }
-        Ok(true)
-    });
-    let s3 = server.clone();
-    rt.spawn(async move {
-        let out = match reader.await {
-            Ok(Ok(true)) => Ok(Value::void()),
-            Ok(Ok(false)) => Err(crate::api::vdi::io_error("export", "the client went away")),
-            Ok(Err(e)) => Err(crate::api::vdi::io_error("export", e)),
-            Err(e) => Err(ApiError::internal(e)),
-        };
-        task::finish(&s3, t, out).await;
-    });
+    let size = export.size;
+    let rx = export.spawn_reader(d, t);
     let mut r = Response::new(Body::Chunks {
         head: None,
         rx,

@@ -29,13 +29,13 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::Server;
+use crate::api::Api;
 use rpc::{plain, Body};
 
 /// Serves until `stop` is cancelled, then lets in-flight calls finish
 /// (within the configured grace period).
-pub async fn serve(server: Arc<Server>, listener: TcpListener, stop: CancellationToken) {
-    let permits = Arc::new(Semaphore::new(server.config.max_connections));
+pub async fn serve(server: Arc<Api>, listener: TcpListener, stop: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(server.domain.config.max_connections));
     let graceful = GracefulShutdown::new();
     loop {
         let permit = tokio::select! {
@@ -77,13 +77,13 @@ pub async fn serve(server: Arc<Server>, listener: TcpListener, stop: Cancellatio
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(server.config.shutdown_grace) => {
+        _ = tokio::time::sleep(server.domain.config.shutdown_grace) => {
             tracing::warn!("shutdown: some connections did not finish in time");
         }
     }
 }
 
-async fn route(server: &Arc<Server>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+async fn route(server: &Arc<Api>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         // Boxed: every connection holds the state of its call in progress,
         // sized for the largest kind of call; the data paths are rare.
@@ -120,7 +120,7 @@ async fn route(server: &Arc<Server>, req: Request<Incoming>, _peer: SocketAddr) 
             return r;
         }
     }
-    let max = server.config.max_body_bytes;
+    let max = server.domain.config.max_body_bytes;
     let too_large = || {
         let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         // The rest of the body is not read: the connection cannot be reused.

@@ -9,7 +9,7 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{HeaderMap, Response, StatusCode};
 
 use crate::api::dispatch::{dispatch, CallMeta};
-use crate::api::Server;
+use crate::api::Api;
 use crate::wire::records::Format;
 use crate::wire::{jsonrpc, xmlrpc, Ref, Reply, Value};
 use tokio::sync::mpsc;
@@ -126,8 +126,8 @@ fn stream_response(
 }
 
 /// An XML-RPC call.
-pub async fn xml(server: &Arc<Server>, meta: CallMeta, body: Bytes) -> Response<Body> {
-    let call = xmlrpc::decode_call(&body, &server.config.limits);
+pub async fn xml(server: &Arc<Api>, meta: CallMeta, body: Bytes) -> Response<Body> {
+    let call = xmlrpc::decode_call(&body, &server.domain.config.limits);
     drop(body);
     let call = match call {
         Ok(c) => c,
@@ -154,8 +154,8 @@ pub async fn xml(server: &Arc<Server>, meta: CallMeta, body: Bytes) -> Response<
 }
 
 /// A JSON-RPC call.
-pub async fn json(server: &Arc<Server>, meta: CallMeta, body: Bytes) -> Response<Body> {
-    let call = jsonrpc::decode_call(&body, &server.config.limits);
+pub async fn json(server: &Arc<Api>, meta: CallMeta, body: Bytes) -> Response<Body> {
+    let call = jsonrpc::decode_call(&body, &server.domain.config.limits);
     drop(body);
     let call = match call {
         Ok(c) => c,

@@ -12,7 +12,10 @@ use std::time::Duration;
 use super::copy::{
     chain_status, chunk_for, copy_data, copy_plain, copy_zero, flush, with_policy, Bitmap, End,
 };
-use super::engine::{Effect, Ended, Job, Side, Stopped, Sync, Work, WriteHook};
+use super::job::Job;
+use super::options::{Side, SyncMode};
+use super::work::{Effect, Ended, Stopped, Work};
+use crate::domain::claims::{Hook, WriteHook};
 use crate::storage::image::{Alloc, Image};
 use crate::wire::Ref;
 
@@ -32,7 +35,7 @@ pub struct Shared {
 /// A backup's work.
 pub struct Backup {
     shared: Arc<Shared>,
-    sync: Sync,
+    sync: SyncMode,
     device: Ref,
     target: Ref,
     hooked: bool,
@@ -46,7 +49,7 @@ impl Backup {
         target: Ref,
         src: Arc<Image>,
         dst: Arc<Image>,
-        sync: Sync,
+        sync: SyncMode,
         fresh: bool,
         hooked: bool,
     ) -> Backup {
@@ -59,7 +62,7 @@ impl Backup {
                     layer: None,
                 },
                 fresh,
-                top_only: sync == Sync::Top,
+                top_only: sync == SyncMode::Top,
                 done: Mutex::new(Bitmap::new(size, CLUSTER)),
             }),
             sync,
@@ -103,7 +106,7 @@ impl Work for Backup {
         let size = s.src.size();
         let depth = s.src.layers().len();
         job.set_total(size);
-        if self.sync == Sync::None {
+        if self.sync == SyncMode::None {
             // Only what is overwritten is copied (by the hook), until the
             // job is cancelled.
             loop {
@@ -186,10 +189,10 @@ impl Work for Backup {
         let _ = self.shared.dst.img.flush();
     }
 
-    fn hook(&self) -> Option<(Ref, Arc<dyn WriteHook>)> {
+    fn hook(&self) -> Option<(Ref, Hook)> {
         if !self.hooked {
             return None;
         }
-        Some((self.device, self.shared.clone() as Arc<dyn WriteHook>))
+        Some((self.device, self.shared.clone() as Hook))
     }
 }

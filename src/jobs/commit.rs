@@ -7,7 +7,9 @@ use std::io;
 use std::sync::Arc;
 
 use super::copy::{chain_status, chunk_for, copy_data, copy_zero, flush, with_policy, End};
-use super::engine::{Effect, Ended, Job, Side, Stopped, Work};
+use super::job::Job;
+use super::options::Side;
+use super::work::{Effect, Ended, Stopped, Work};
 use crate::storage::image::{self, Alloc, Image};
 use crate::storage::path::SrDir;
 use crate::wire::Ref;

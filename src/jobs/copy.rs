@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::engine::{Job, OnError, Policy, Side, Stopped};
+use super::job::Job;
+use super::options::{Policy, Side};
+use super::work::{OnError, Stopped};
 use crate::storage::image::{Alloc, Image};
 use crate::storage::sparse::is_zero;
 

@@ -10,7 +10,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::copy::{chain_status, chunk_for, copy_data, copy_zero, flush, with_policy, Bitmap, End};
-use super::engine::{Effect, Ended, Job, Side, Stopped, Sync, Work, WriteHook};
+use super::job::Job;
+use super::options::{Side, SyncMode};
+use super::work::{Effect, Ended, Stopped, Work};
+use crate::domain::claims::{Hook, WriteHook};
 use crate::storage::image::{Alloc, Image};
 use crate::wire::Ref;
 
@@ -75,7 +78,7 @@ pub struct Mirror {
     shared: Arc<Shared>,
     dst: End,
     fresh: bool,
-    sync: Sync,
+    sync: SyncMode,
     /// Layers of the source that count (the chain down to just above the
     /// base for an active commit; 1 for sync=top).
     until: usize,
@@ -91,7 +94,7 @@ impl Mirror {
         target: Ref,
         src: Arc<Image>,
         dst: End,
-        sync: Sync,
+        sync: SyncMode,
         until: usize,
         granularity: u64,
         fresh: bool,
@@ -115,7 +118,7 @@ impl Mirror {
 
     /// Marks what the sync mode copies as dirty.
     fn initial(&self, job: &Job) -> Result<(), Stopped> {
-        if self.sync == Sync::None {
+        if self.sync == SyncMode::None {
             return Ok(());
         }
         let src = &self.shared.src;
@@ -240,7 +243,7 @@ impl Work for Mirror {
         let _ = self.dst.img.flush();
     }
 
-    fn hook(&self) -> Option<(Ref, Arc<dyn WriteHook>)> {
-        Some((self.device, self.shared.clone() as Arc<dyn WriteHook>))
+    fn hook(&self) -> Option<(Ref, Hook)> {
+        Some((self.device, self.shared.clone() as Hook))
     }
 }

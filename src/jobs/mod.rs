@@ -1,14 +1,49 @@
-//! The block-job engine: QEMU's job state machine ([`state`]) and speed
-//! limiter ([`ratelimit`]); the life of a job ([`engine`]) and how it is
-//! started ([`setup`]); the job types ([`backup`], [`mirror`] (also active
-//! commit), [`stream`], [`commit`]) and what they share ([`copy`]).
+//! The block-job engine: a job's life from `created` to `null`, with QEMU's
+//! state machine ([`state`]), its verbs, speed limiting ([`ratelimit`]),
+//! error policies, and the task that clients follow.
+//!
+//! A job has two halves. Its *work* ([`work::Work`]) copies data on a
+//! thread of its own (image I/O never runs on the RPC runtime) and calls
+//! back into [`job::Job`] at its pause points: there it pauses, sleeps under
+//! the speed limit, notices cancellation, reports progress and asks what to
+//! do about an I/O error. Its *coordinator* ([`coordinator`]), an async
+//! task, starts the work, publishes progress ([`progress`]) every tick, and
+//! once the work has ended walks the job through waiting, pending,
+//! finalization (the work's `commit` or `abort`), concluded and dismissal,
+//! and finishes the task.
+//!
+//! - [`options`]: what a job is asked to do ([`options::Spec`]).
+//! - [`start`]: checking, claiming, opening, then starting a job.
+//! - [`table`]: every job by ref and id ([`table::Jobs`], the engine's handle).
+//! - [`txn`]: transactions, grouped completion.
+//! - [`copies`]: `VDI.copy`/`clone` and `VM.copy`/`clone` as jobs.
+//! - [`recover`]: jobs after a restart; [`faults`]: fault injection.
+//! - The job types: [`backup`], [`mirror`] (also active commit),
+//!   [`stream`], [`commit`], and what they share ([`copy`]).
+//!
+//! Jobs use the domain (`crate::domain`) and storage; they never call the
+//! API or HTTP layers.
 
 pub mod backup;
 pub mod commit;
+pub mod coordinator;
+pub mod copies;
 pub mod copy;
-pub mod engine;
+pub mod faults;
+pub mod job;
 pub mod mirror;
+pub mod options;
+pub mod progress;
 pub mod ratelimit;
-pub mod setup;
+pub mod recover;
+pub mod start;
 pub mod state;
 pub mod stream;
+pub mod table;
+pub mod txn;
+pub mod work;
+
+pub use job::Job;
+pub use options::{JobKind, Policy, Side, Spec, SyncMode};
+pub use table::Jobs;
+pub use work::{Effect, Ended, OnError, Stopped, Work};

@@ -8,8 +8,11 @@ use std::io;
 use std::sync::Arc;
 
 use super::copy::{chain_status, chunk_for, copy_data, with_policy, End};
-use super::engine::{Effect, Ended, Job, Policy, Side, Stopped, Work};
-use crate::api::ApiError;
+use super::job::Job;
+use super::options::{Policy, Side};
+use super::work::{Effect, Ended, Stopped, Work};
+use crate::domain::io_error;
+use crate::error::ApiError;
 use crate::storage::image::{self, Alloc, Image};
 use crate::storage::path::SrDir;
 use crate::wire::Ref;
@@ -75,8 +78,7 @@ impl Work for Stream {
                                 {
                                     Ok(()) => Ok(m),
                                     Err(e) => {
-                                        self.ignored =
-                                            Some(crate::api::vdi::io_error("streaming", e));
+                                        self.ignored = Some(io_error("streaming", e));
                                         Ok(0)
                                     }
                                 }

@@ -11,14 +11,35 @@
 //!   and `import` writes may join it, as those writes go through the job.
 //! - `Write`: exclusive (job targets, stream, commit, resize, snapshot,
 //!   destroy, import).
+//!
+//! A hooked claim carries the job's [`WriteHook`] once the job has opened
+//! its images ([`Claim::set_hook`]): this one table says both who uses a
+//! VDI and through what writes must go, so an import finds the hook where
+//! it finds the claim, and the hook goes when the claim does.
 
+use std::io;
 use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use super::{ApiError, ApiResult, Server};
+use super::Domain;
+use crate::error::{ApiError, ApiResult};
 use crate::registry::Write;
+use crate::storage::image::Image;
 use crate::wire::{Ref, Value};
+
+/// Sees writes to a job's device made through the server (HTTP imports).
+pub trait WriteHook: Send + Sync {
+    /// The device's open image: imports write through it.
+    fn image(&self) -> &Arc<Image>;
+    /// Before `len` bytes at `offset` are overwritten (copy-before-write).
+    fn before_write(&self, offset: u64, len: u64) -> io::Result<()>;
+    /// After they were written (a mirror marks them dirty).
+    fn after_write(&self, offset: u64, len: u64);
+}
+
+/// A job's write hook, shared with imports.
+pub type Hook = Arc<dyn WriteHook>;
 
 /// How an operation uses a VDI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,24 +52,25 @@ pub enum Mode {
     Write,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Holder {
     id: u64,
     task: Ref,
     op: &'static str,
     mode: Mode,
+    hook: Option<Hook>,
 }
 
 /// Operations in progress, by VDI.
 #[derive(Default)]
-pub struct Busy {
+pub struct Claims {
     held: DashMap<Ref, Vec<Holder>>,
     next: std::sync::atomic::AtomicU64,
 }
 
-impl std::fmt::Debug for Busy {
+impl std::fmt::Debug for Claims {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Busy").finish_non_exhaustive()
+        f.debug_struct("Claims").finish_non_exhaustive()
     }
 }
 
@@ -68,7 +90,8 @@ const OPS: &[(&str, Mode)] = &[
     ("import", Mode::Write),
 ];
 
-fn compatible<'a>(held: &'a [Holder], op: &str, mode: Mode) -> Option<&'a Holder> {
+/// The holder that `op` in `mode` would conflict with, if any.
+fn conflict<'a>(held: &'a [Holder], op: &str, mode: Mode) -> Option<&'a Holder> {
     held.iter().find(|h| match (h.mode, mode) {
         (Mode::Read, Mode::Read) | (Mode::Read, Mode::Hooked) => false,
         (Mode::Hooked, Mode::Read) => false,
@@ -82,7 +105,7 @@ fn allowed(held: &[Holder], read_only: bool) -> Value {
     Value::Array(
         OPS.iter()
             .filter(|(op, mode)| {
-                compatible(held, op, *mode).is_none()
+                conflict(held, op, *mode).is_none()
                     && !(read_only && matches!(*op, "resize" | "import"))
             })
             .map(|(op, _)| Value::from(*op))
@@ -92,7 +115,7 @@ fn allowed(held: &[Holder], read_only: bool) -> Value {
 
 /// An operation's hold on a VDI; released when dropped.
 pub struct Claim {
-    server: Arc<Server>,
+    domain: Arc<Domain>,
     vdi: Ref,
     id: u64,
 }
@@ -108,13 +131,23 @@ impl Claim {
     pub fn vdi(&self) -> Ref {
         self.vdi
     }
+
+    /// Attaches the job's write hook to this (hooked) claim: from now on
+    /// imports into the VDI write through it.
+    pub fn set_hook(&self, hook: Hook) {
+        if let Some(mut e) = self.domain.claims.held.get_mut(&self.vdi) {
+            if let Some(h) = e.iter_mut().find(|h| h.id == self.id) {
+                h.hook = Some(hook);
+            }
+        }
+    }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let s = &self.server;
+        let s = &self.domain;
         let v = &s.ids.vdi;
-        let release = |busy: &Busy| -> Vec<Holder> {
+        let release = |busy: &Claims| -> Vec<Holder> {
             let mut held = Vec::new();
             if let Some(mut e) = busy.held.get_mut(&self.vdi) {
                 e.retain(|h| h.id != self.id);
@@ -127,12 +160,12 @@ impl Drop for Claim {
         };
         // Same lock order as `claim_as`: the row, then the holders.
         let updated = s.registry.update(v.class, self.vdi, Write::Volatile, |f| {
-            let held = release(&s.busy);
+            let held = release(&s.claims);
             write_ops(f, v, &held);
             Ok(())
         });
         if updated.is_err() {
-            release(&s.busy);
+            release(&s.claims);
         }
     }
 }
@@ -155,31 +188,31 @@ pub fn idle_allowed(read_only: bool) -> Value {
 /// Claims `vdi` for `op` on behalf of `task` (the caller's task or session
 /// ref), or refuses with `OTHER_OPERATION_IN_PROGRESS`. `HANDLE_INVALID` if
 /// the VDI is gone.
-pub fn claim(server: &Arc<Server>, vdi: Ref, op: &'static str, task: Ref) -> ApiResult<Claim> {
+pub fn claim(d: &Arc<Domain>, vdi: Ref, op: &'static str, task: Ref) -> ApiResult<Claim> {
     let mode = OPS
         .iter()
         .find(|(o, _)| *o == op)
         .map(|(_, m)| *m)
         .unwrap_or(Mode::Write);
-    claim_as(server, vdi, op, task, mode)
+    claim_as(d, vdi, op, task, mode)
 }
 
 /// As [`claim`], with an explicit mode (a backup's target is `Write`, its
 /// device `Hooked`).
 pub fn claim_as(
-    server: &Arc<Server>,
+    d: &Arc<Domain>,
     vdi: Ref,
     op: &'static str,
     task: Ref,
     mode: Mode,
 ) -> ApiResult<Claim> {
-    let v = &server.ids.vdi;
-    let busy = &server.busy;
+    let v = &d.ids.vdi;
+    let busy = &d.claims;
     let id = busy.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // The registry row's lock orders claims on one VDI.
-    let ((), _) = server.registry.update(v.class, vdi, Write::Volatile, |f| {
+    let ((), _) = d.registry.update(v.class, vdi, Write::Volatile, |f| {
         let mut e = busy.held.entry(vdi).or_default();
-        if let Some(h) = compatible(&e, op, mode) {
+        if let Some(h) = conflict(&e, op, mode) {
             return Err(ApiError::new(
                 "OTHER_OPERATION_IN_PROGRESS",
                 [
@@ -190,20 +223,35 @@ pub fn claim_as(
                 ],
             ));
         }
-        e.push(Holder { id, task, op, mode });
+        e.push(Holder {
+            id,
+            task,
+            op,
+            mode,
+            hook: None,
+        });
         write_ops(f, v, &e);
         Ok(())
     })?;
     Ok(Claim {
-        server: server.clone(),
+        domain: d.clone(),
         vdi,
         id,
     })
 }
 
 /// Whether any operation holds `vdi`.
-pub fn is_busy(server: &Server, vdi: Ref) -> bool {
-    server.busy.held.get(&vdi).is_some_and(|e| !e.is_empty())
+pub fn is_busy(d: &Domain, vdi: Ref) -> bool {
+    d.claims.held.get(&vdi).is_some_and(|e| !e.is_empty())
+}
+
+/// The write hook of the job that holds `vdi` hooked, if any (imports
+/// write through it).
+pub fn hook(d: &Domain, vdi: Ref) -> Option<Hook> {
+    d.claims
+        .held
+        .get(&vdi)
+        .and_then(|e| e.iter().find_map(|h| h.hook.clone()))
 }
 
 #[cfg(test)]
@@ -216,19 +264,20 @@ mod tests {
             task: Ref::NULL,
             op,
             mode,
+            hook: None,
         }
     }
 
     #[test]
     fn readers_share_writers_do_not() {
-        assert!(compatible(&[h("copy", Mode::Read)], "export", Mode::Read).is_none());
-        assert!(compatible(&[h("copy", Mode::Read)], "backup", Mode::Hooked).is_none());
-        assert!(compatible(&[h("copy", Mode::Read)], "destroy", Mode::Write).is_some());
-        assert!(compatible(&[h("import", Mode::Write)], "export", Mode::Read).is_some());
-        assert!(compatible(&[h("mirror", Mode::Hooked)], "import", Mode::Write).is_none());
-        assert!(compatible(&[h("mirror", Mode::Hooked)], "resize", Mode::Write).is_some());
-        assert!(compatible(&[h("mirror", Mode::Hooked)], "mirror", Mode::Hooked).is_some());
-        assert!(compatible(&[], "destroy", Mode::Write).is_none());
+        assert!(conflict(&[h("copy", Mode::Read)], "export", Mode::Read).is_none());
+        assert!(conflict(&[h("copy", Mode::Read)], "backup", Mode::Hooked).is_none());
+        assert!(conflict(&[h("copy", Mode::Read)], "destroy", Mode::Write).is_some());
+        assert!(conflict(&[h("import", Mode::Write)], "export", Mode::Read).is_some());
+        assert!(conflict(&[h("mirror", Mode::Hooked)], "import", Mode::Write).is_none());
+        assert!(conflict(&[h("mirror", Mode::Hooked)], "resize", Mode::Write).is_some());
+        assert!(conflict(&[h("mirror", Mode::Hooked)], "mirror", Mode::Hooked).is_some());
+        assert!(conflict(&[], "destroy", Mode::Write).is_none());
     }
 
     #[test]

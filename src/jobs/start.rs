@@ -1,18 +1,29 @@
 //! Starting a job: check the VDIs and options, create the task, claim the
-//! VDIs, open the images (off the RPC threads), and hand the work to the
-//! engine.
+//! VDIs, open the images (off the RPC threads), then make the job's object
+//! and hand the work to its coordinator.
 
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Condvar, Mutex};
+
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
 
 use super::backup::Backup;
 use super::commit::Commit;
+use super::coordinator::coordinate;
 use super::copy::End;
-use super::engine::{self, Held, Job, JobKind, Spec, Sync, Work};
+use super::faults::refresh_faults;
+use super::job::{lock, Ctl, Job};
 use super::mirror::Mirror;
+use super::options::{JobKind, Spec, SyncMode};
+use super::state::Status;
 use super::stream::Stream;
-use crate::api::busy::{self, Mode};
-use crate::api::vdi::{blocking, file_of, io_error, map_get};
-use crate::api::{task, ApiError, ApiResult, Server};
+use super::table::Jobs;
+use super::txn::Txn;
+use super::work::Work;
+use crate::domain::claims::{self, Claim, Mode};
+use crate::domain::{blocking, invalid, io_error, tasks, vdis, Domain};
+use crate::error::{ApiError, ApiResult};
 use crate::storage::image::{self, Format, Image, OpenOptions};
 use crate::storage::path::SrDir;
 use crate::wire::{Ref, Value};
@@ -28,14 +39,12 @@ struct Disk {
     read_only: bool,
 }
 
-fn disk(server: &Server, r: Ref) -> ApiResult<Disk> {
-    let v = &server.ids.vdi;
-    let (sr, dir, loc) = file_of(server, r)?;
-    let (format, size, read_only) = server.registry.read_or(v.class, r, |row| {
+fn disk(d: &Domain, r: Ref) -> ApiResult<Disk> {
+    let v = &d.ids.vdi;
+    let (sr, dir, loc) = vdis::file_of(d, r)?;
+    let (format, size, read_only) = d.registry.read_or(v.class, r, |row| {
         (
-            map_get(&row.fields[v.sm_config], "image-format")
-                .and_then(Format::from_name)
-                .unwrap_or(Format::Raw),
+            vdis::format_of(&row.fields[v.sm_config]),
             match row.fields[v.virtual_size] {
                 Value::Int(n) => n.max(0) as u64,
                 _ => 0,
@@ -52,22 +61,6 @@ fn disk(server: &Server, r: Ref) -> ApiResult<Disk> {
         size,
         read_only,
     })
-}
-
-fn invalid(field: &str, value: impl std::fmt::Display) -> ApiError {
-    ApiError::new("INVALID_VALUE", [field.to_string(), value.to_string()])
-}
-
-/// The VDI of SR `sr` whose file is `name`.
-fn vdi_at(server: &Server, sr: Ref, name: &str) -> Option<Ref> {
-    let v = &server.ids.vdi;
-    let mut out = None;
-    server.registry.for_each(v.class, |r, row| {
-        if row.fields[v.sr] == Value::Ref(sr) && row.fields[v.location].as_str() == Some(name) {
-            out = Some(r);
-        }
-    });
-    out
 }
 
 async fn open_async(d: &Disk, write: bool, write_layers: Vec<String>) -> ApiResult<Arc<Image>> {
@@ -99,34 +92,30 @@ pub struct Prepared {
 impl Prepared {
     /// Gives the job up before it started: its claims and images go (on a
     /// blocking thread) and its own task fails with `e`.
-    pub async fn abandon(self, server: &Arc<Server>, e: ApiError) {
+    pub async fn abandon(self, jobs: &Jobs, e: ApiError) {
         let Prepared { spec, held, own } = self;
         let _ = tokio::task::spawn_blocking(move || drop(held)).await;
         if let (true, Some(t)) = (own, spec.task) {
-            task::finish(server, t, Err(e)).await;
+            tasks::finish(&jobs.domain, t, Err(e)).await;
         }
     }
 }
 
 /// Starts a job as `spec` says; returns once it runs.
-pub async fn start(server: &Arc<Server>, spec: Spec) -> ApiResult<Arc<Job>> {
-    let p = prepare_job(server, spec).await?;
-    launch(server, p, None).await
+pub async fn start(jobs: &Arc<Jobs>, spec: Spec) -> ApiResult<Arc<Job>> {
+    let p = prepare_job(jobs, spec).await?;
+    launch(jobs, p, None).await
 }
 
 /// Starts a prepared job (in transaction `txn`, if any).
-pub async fn launch(
-    server: &Arc<Server>,
-    p: Prepared,
-    txn: Option<Arc<engine::Txn>>,
-) -> ApiResult<Arc<Job>> {
+pub async fn launch(jobs: &Arc<Jobs>, p: Prepared, txn: Option<Arc<Txn>>) -> ApiResult<Arc<Job>> {
     let Prepared { spec, held, own } = p;
     let t = spec.task;
-    match engine::start_prepared(server, spec, held, own, txn).await {
+    match start_prepared(jobs, spec, held, own, txn).await {
         Ok(j) => Ok(j),
         Err(e) => {
             if let (true, Some(t)) = (own, t) {
-                task::finish(server, t, Err(e.clone())).await;
+                tasks::finish(&jobs.domain, t, Err(e.clone())).await;
             }
             Err(e)
         }
@@ -134,13 +123,14 @@ pub async fn launch(
 }
 
 /// Checks a job, makes its task, claims its VDIs and opens its images.
-pub async fn prepare_job(server: &Arc<Server>, mut spec: Spec) -> ApiResult<Prepared> {
-    let dev = disk(server, spec.device)?;
+pub async fn prepare_job(jobs: &Arc<Jobs>, mut spec: Spec) -> ApiResult<Prepared> {
+    let dom = &jobs.domain;
+    let dev = disk(dom, spec.device)?;
     // Checks that need no file come first: nothing is created for a
     // request that cannot run.
     match spec.kind {
         JobKind::Backup { .. } | JobKind::Mirror { .. } => {
-            let tgt = disk(server, spec.target)?;
+            let tgt = disk(dom, spec.target)?;
             if tgt.r == dev.r {
                 return Err(invalid("target", "the device itself"));
             }
@@ -179,56 +169,34 @@ pub async fn prepare_job(server: &Arc<Server>, mut spec: Spec) -> ApiResult<Prep
     let t = match spec.task {
         Some(t) => t,
         None => {
-            task::create_managed(
-                server,
-                &format!("block_job.{}", spec.kind.type_name()),
-                None,
-            )
-            .await?
+            tasks::create_managed(dom, &format!("block_job.{}", spec.kind.type_name()), None)
+                .await?
         }
     };
     spec.task = Some(t);
     if own && spec.cancel.is_none() {
-        spec.cancel = Some(task::make_cancellable(server, t));
+        spec.cancel = Some(tasks::make_cancellable(dom, t));
     }
-    let out = prepare(server, &mut spec, dev, t).await;
+    let out = prepare(dom, &mut spec, dev, t).await;
     match out {
         Ok(held) => Ok(Prepared { spec, held, own }),
         Err(e) => {
             if own {
-                task::finish(server, t, Err(e.clone())).await;
+                tasks::finish(dom, t, Err(e.clone())).await;
             }
             Err(e)
         }
     }
 }
 
-/// The VDI named by a string: its ref or its uuid.
-pub fn find_vdi(server: &Server, s: &str) -> Option<Ref> {
-    let v = &server.ids.vdi;
-    Ref::parse(s)
-        .filter(|r| server.registry.exists(v.class, *r))
-        .or_else(|| {
-            uuid::Uuid::parse_str(s)
-                .ok()
-                .and_then(|u| server.registry.by_uuid(v.class, &u))
-        })
-}
-
 /// Resolves a VDI given in an option: a ref or a uuid.
-pub fn vdi_option(server: &Server, field: &str, s: &str) -> ApiResult<Ref> {
-    find_vdi(server, s).ok_or_else(|| invalid(field, s))
+pub fn vdi_option(d: &Domain, field: &str, s: &str) -> ApiResult<Ref> {
+    vdis::find(d, s).ok_or_else(|| invalid(field, s))
 }
 
 /// The index of VDI `r`'s file in the chain `layers` (same SR only).
-fn layer_of(
-    server: &Server,
-    dev: &Disk,
-    layers: &[String],
-    r: Ref,
-    field: &str,
-) -> ApiResult<usize> {
-    let d = disk(server, r)?;
+fn layer_of(dom: &Domain, dev: &Disk, layers: &[String], r: Ref, field: &str) -> ApiResult<usize> {
+    let d = disk(dom, r)?;
     if d.sr != dev.sr {
         return Err(invalid(
             field,
@@ -250,15 +218,15 @@ async fn chain(dev: &Disk) -> ApiResult<Vec<String>> {
     .map_err(|e| io_error("cannot open the image", e))
 }
 
-async fn prepare(server: &Arc<Server>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiResult<Held> {
+async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiResult<Held> {
     let mut claims = Vec::new();
     let work: Box<dyn Work> = match spec.kind {
         JobKind::Backup { sync } => {
-            let tgt = disk(server, spec.target)?;
+            let tgt = disk(dom, spec.target)?;
             let hooked = !spec.read_only_device;
             let mode = if hooked { Mode::Hooked } else { Mode::Read };
-            claims.push(busy::claim_as(server, dev.r, "backup", t, mode)?);
-            claims.push(busy::claim_as(server, tgt.r, "backup", t, Mode::Write)?);
+            claims.push(claims::claim_as(dom, dev.r, "backup", t, mode)?);
+            claims.push(claims::claim_as(dom, tgt.r, "backup", t, Mode::Write)?);
             let src = open_async(&dev, hooked && !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
             Box::new(Backup::new(
@@ -272,12 +240,12 @@ async fn prepare(server: &Arc<Server>, spec: &mut Spec, dev: Disk, t: Ref) -> Ap
             ))
         }
         JobKind::Mirror { sync, granularity } => {
-            let tgt = disk(server, spec.target)?;
-            claims.push(busy::claim_as(server, dev.r, "mirror", t, Mode::Hooked)?);
-            claims.push(busy::claim_as(server, tgt.r, "mirror", t, Mode::Write)?);
+            let tgt = disk(dom, spec.target)?;
+            claims.push(claims::claim_as(dom, dev.r, "mirror", t, Mode::Hooked)?);
+            claims.push(claims::claim_as(dom, tgt.r, "mirror", t, Mode::Write)?);
             let src = open_async(&dev, !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
-            let until = if sync == Sync::Top {
+            let until = if sync == SyncMode::Top {
                 1
             } else {
                 src.layers().len()
@@ -298,12 +266,12 @@ async fn prepare(server: &Arc<Server>, spec: &mut Spec, dev: Disk, t: Ref) -> Ap
             ))
         }
         JobKind::Stream { base } => {
-            claims.push(busy::claim_as(server, dev.r, "stream", t, Mode::Write)?);
+            claims.push(claims::claim_as(dom, dev.r, "stream", t, Mode::Write)?);
             let layers = chain(&dev).await?;
             let b = if base.is_null() {
                 layers.len()
             } else {
-                let b = layer_of(server, &dev, &layers, base, "base")?;
+                let b = layer_of(dom, &dev, &layers, base, "base")?;
                 if b == 0 {
                     return Err(invalid("base", "the device itself"));
                 }
@@ -317,7 +285,7 @@ async fn prepare(server: &Arc<Server>, spec: &mut Spec, dev: Disk, t: Ref) -> Ap
             let top_i = if top.is_null() {
                 0
             } else {
-                layer_of(server, &dev, &layers, top, "top")?
+                layer_of(dom, &dev, &layers, top, "top")?
             };
             let base_i = if base.is_null() {
                 if top_i + 1 >= layers.len() {
@@ -325,7 +293,7 @@ async fn prepare(server: &Arc<Server>, spec: &mut Spec, dev: Disk, t: Ref) -> Ap
                 }
                 top_i + 1
             } else {
-                layer_of(server, &dev, &layers, base, "base")?
+                layer_of(dom, &dev, &layers, base, "base")?
             };
             if base_i == top_i {
                 return Err(invalid("base", "cannot commit an image into itself"));
@@ -333,19 +301,19 @@ async fn prepare(server: &Arc<Server>, spec: &mut Spec, dev: Disk, t: Ref) -> Ap
             if base_i < top_i {
                 return Err(invalid("base", "base is above top in the chain"));
             }
-            let base_vdi = vdi_at(server, dev.sr, &layers[base_i])
+            let base_vdi = vdis::at(dom, dev.sr, &layers[base_i])
                 .ok_or_else(|| invalid("base", "the base image is not a VDI"))?;
-            let base_disk = disk(server, base_vdi)?;
+            let base_disk = disk(dom, base_vdi)?;
             spec.target = base_vdi;
             let active = top_i == 0;
-            claims.push(busy::claim_as(
-                server,
+            claims.push(claims::claim_as(
+                dom,
                 dev.r,
                 "commit",
                 t,
                 if active { Mode::Hooked } else { Mode::Write },
             )?);
-            claims.push(busy::claim_as(server, base_vdi, "commit", t, Mode::Write)?);
+            claims.push(claims::claim_as(dom, base_vdi, "commit", t, Mode::Write)?);
             // The base grows to the device's size; it never shrinks.
             if base_disk.size < dev.size {
                 let (dir, loc, size) = (dev.dir.clone(), base_disk.loc.clone(), dev.size);
@@ -365,13 +333,13 @@ async fn prepare(server: &Arc<Server>, spec: &mut Spec, dev: Disk, t: Ref) -> Ap
                     base_vdi,
                     img,
                     dst,
-                    Sync::Full,
+                    SyncMode::Full,
                     base_i,
                     64 << 10,
                     false,
                 ))
             } else {
-                let overlay = vdi_at(server, dev.sr, &layers[top_i - 1])
+                let overlay = vdis::at(dom, dev.sr, &layers[top_i - 1])
                     .ok_or_else(|| invalid("top", "the image above top is not a VDI"))?;
                 Box::new(Commit::new(
                     dev.r,
@@ -386,4 +354,135 @@ async fn prepare(server: &Arc<Server>, spec: &mut Spec, dev: Disk, t: Ref) -> Ap
         }
     };
     Ok(Held { claims, work })
+}
+
+/// Everything a started job holds until it concludes.
+pub struct Held {
+    /// Claims on the VDIs it uses (a hooked device's claim carries the
+    /// work's write hook once the job starts).
+    pub claims: Vec<Claim>,
+    /// Its work.
+    pub work: Box<dyn Work>,
+}
+
+/// The id a job gets: the one asked for (checked), else its device's uuid.
+fn job_id(d: &Domain, spec: &Spec) -> ApiResult<String> {
+    match &spec.job_id {
+        Some(id) => {
+            if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control()) {
+                return Err(invalid("job_id", id));
+            }
+            Ok(id.clone())
+        }
+        None => {
+            let v = &d.ids.vdi;
+            Ok(d.registry
+                .field(v.class, spec.device, v.uuid)?
+                .as_str()
+                .unwrap_or("")
+                .to_string())
+        }
+    }
+}
+
+/// Creates and starts a job whose work and claims the job type prepared.
+/// Returns once it is running.
+pub async fn start_prepared(
+    jobs: &Arc<Jobs>,
+    spec: Spec,
+    held: Held,
+    own: bool,
+    txn: Option<Arc<Txn>>,
+) -> ApiResult<Arc<Job>> {
+    let d = &jobs.domain;
+    let j = &d.ids.job;
+    let id = job_id(d, &spec)?;
+    let r = Ref::new();
+    match jobs.ids.entry(id.clone()) {
+        dashmap::Entry::Occupied(_) => {
+            return Err(ApiError::not_allowed(format!(
+                "Job ID '{id}' already in use"
+            )));
+        }
+        dashmap::Entry::Vacant(e) => {
+            e.insert(r);
+        }
+    }
+    let unregister = || {
+        jobs.ids.remove(&id);
+    };
+    let Some(task) = spec.task else {
+        unregister();
+        return Err(ApiError::internal("a job without a task"));
+    };
+    let cancel = spec.cancel.clone();
+    // The task names its job.
+    if let Err(e) = tasks::name_job(d, task, r).await {
+        unregister();
+        return Err(e);
+    }
+    let mut f = d.model.default_row(j.class);
+    f[j.uuid] = Value::from(Uuid::new_v4().to_string());
+    f[j.job_id] = Value::from(id.as_str());
+    f[j.ty] = Value::from(spec.kind.type_name());
+    f[j.status] = Value::from(Status::Created.name());
+    f[j.device] = Value::Ref(spec.device);
+    f[j.target] = Value::Ref(spec.target);
+    f[j.speed] = Value::Int(spec.speed.min(i64::MAX as u64) as i64);
+    f[j.auto_finalize] = Value::Bool(spec.auto_finalize);
+    f[j.auto_dismiss] = Value::Bool(spec.auto_dismiss);
+    f[j.on_source_error] = Value::from(spec.on_source_error.name());
+    f[j.on_target_error] = Value::from(spec.on_target_error.name());
+    f[j.task] = Value::Ref(task);
+    f[j.sync] = Value::from(match spec.kind {
+        JobKind::Backup { sync } | JobKind::Mirror { sync, .. } => sync.name(),
+        _ => "",
+    });
+    if let Err(e) = d.registry.insert(j.class, r, f).wait().await {
+        unregister();
+        return Err(ApiError::internal(e));
+    }
+    let (done, _) = watch::channel(None);
+    let job = Arc::new(Job {
+        r,
+        task,
+        id: id.clone(),
+        kind: spec.kind,
+        jobs: jobs.clone(),
+        own_task: own,
+        txn: txn.clone(),
+        auto_finalize: spec.auto_finalize,
+        auto_dismiss: spec.auto_dismiss,
+        on_source_error: spec.on_source_error,
+        on_target_error: spec.on_target_error,
+        ctl: Mutex::new(Ctl::new(spec.speed)),
+        cv: Condvar::new(),
+        current: AtomicU64::new(0),
+        total: AtomicU64::new(0),
+        copied: AtomicU64::new(0),
+        notify: Notify::new(),
+        done,
+        removed: watch::channel(false).0,
+    });
+    jobs.by_ref.insert(r, job.clone());
+    if let Some(t) = &txn {
+        t.add(&job);
+    }
+    refresh_faults(d, &[spec.device, spec.target]);
+    if let Some((vdi, hook)) = held.work.hook() {
+        // Imports into the device write through the job from now on.
+        match held.claims.iter().find(|c| c.vdi() == vdi) {
+            Some(c) => c.set_hook(hook),
+            None => tracing::error!(job = %id, "a job's hooked device is not claimed"),
+        }
+    }
+    {
+        let mut c = lock(&job.ctl);
+        if let Err(e) = c.m.start() {
+            tracing::error!(error = %e, "job start");
+        }
+        job.publish_status(&c);
+    }
+    d.tracker.spawn(coordinate(job.clone(), held, cancel));
+    Ok(job)
 }

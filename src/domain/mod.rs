@@ -1,0 +1,146 @@
+//! The domain: the rules about objects that the API handlers, the HTTP data
+//! paths and the block jobs share. Tasks and their ETA, sessions, claims on
+//! VDIs (with the write hooks of jobs), SRs, VDIs, snapshots, VMs and VBDs,
+//! and the core of import/export live here, over the registry and the
+//! storage layer.
+//!
+//! ```text
+//!   api handlers ----+
+//!   http data paths -+--> domain (Domain) --> registry (rows, store, events)
+//!   jobs ------------+          \----------> storage (the only code that touches files)
+//! ```
+//!
+//! The domain never calls up: it knows nothing of jobs, handlers or HTTP
+//! (a test in `crate::layers` checks it). A job that must see writes made
+//! through the server registers a [`claims::WriteHook`] on its claim, and
+//! the import path finds it there.
+
+pub mod claims;
+pub mod eta;
+pub mod host;
+pub mod ids;
+pub mod sessions;
+pub mod snapshots;
+pub mod srs;
+pub mod tasks;
+pub mod transfer;
+pub mod vdis;
+pub mod vms;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use ids::Ids;
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::model::Model;
+use crate::registry::{Commit, Registry};
+use crate::wire::Ref;
+
+/// The state every layer above the registry shares.
+pub struct Domain {
+    /// Configuration.
+    pub config: Config,
+    /// The datamodel.
+    pub model: Arc<Model>,
+    /// All objects.
+    pub registry: Registry,
+    /// Passwords and login throttling.
+    pub auth: Auth,
+    /// Names resolved from the model.
+    pub ids: Ids,
+    /// This host.
+    pub host: Ref,
+    /// The pool.
+    pub pool: Ref,
+    /// Session bookkeeping (per-originator caps).
+    pub sessions: sessions::Sessions,
+    /// Task bookkeeping (rate estimates, cancellation, commits on success).
+    pub tasks: tasks::Tasks,
+    /// The SRs' directories.
+    pub srs: srs::Srs,
+    /// Operations in progress on VDIs, and the write hooks of jobs.
+    pub claims: claims::Claims,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// Background work that shutdown waits for.
+    pub tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Domain")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Domain {
+    /// Opens the store under the configured state directory and makes the
+    /// domain: root password, host and pool. Nothing is recovered yet (see
+    /// `crate::server`, which runs recovery in its documented order).
+    pub async fn open(config: Config) -> anyhow::Result<Arc<Domain>> {
+        let model = Arc::new(crate::model::load_sources(crate::model::embedded())?);
+        let ids = Ids::resolve(&model);
+        let (registry, meta) = Registry::open(model.clone(), &config.state_dir)?;
+        registry.events().set_capacity(config.event_log_capacity);
+        let root_hash = sessions::bootstrap_root_password(&config, &registry, &meta).await?;
+        let auth = Auth::new(
+            root_hash,
+            config.login_failure_delay,
+            config.login_failure_max_delay,
+        );
+        let (host, pool) = host::bootstrap(&registry, &ids).await?;
+        Ok(Arc::new(Domain {
+            config,
+            model,
+            registry,
+            auth,
+            ids,
+            host,
+            pool,
+            sessions: sessions::Sessions::default(),
+            tasks: tasks::Tasks::default(),
+            srs: srs::Srs::default(),
+            claims: claims::Claims::default(),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }))
+    }
+}
+
+/// Runs blocking file work off the RPC threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> ApiResult<std::io::Result<T>> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Waits until a change is on disk; a store failure is a server fault.
+pub async fn durable(commit: Commit) -> ApiResult<()> {
+    commit.wait().await.map_err(ApiError::internal)
+}
+
+/// `VDI_IO_ERROR [message]`: an I/O failure on a VDI, as the client sees it.
+pub fn io_error(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::new("VDI_IO_ERROR", [format!("{what}: {e}")])
+}
+
+/// `SR_BACKEND_FAILURE` for a failed file-system operation.
+pub fn backend_failure(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        "SR_BACKEND_FAILURE",
+        ["EIO".to_string(), String::new(), format!("{what}: {e}")],
+    )
+}
+
+/// `INVALID_VALUE [field, value]`.
+pub fn invalid(field: &str, value: impl std::fmt::Display) -> ApiError {
+    ApiError::new("INVALID_VALUE", [field.to_string(), value.to_string()])
+}

@@ -1,0 +1,182 @@
+//! Snapshots of VDIs, instant and crash-safe: the VDI's current file gets a
+//! second name (the snapshot's file) and a qcow2 overlay backed by it takes
+//! the VDI's name in one rename (`storage::files::take_snapshot`).
+//!
+//! The protocol, and what a restart does at each point:
+//!
+//! | step | a crash after it leaves | recovery |
+//! |---|---|---|
+//! | 1. snapshot row, durable, `building` | row, no file | `Absent`: forget the row |
+//! | 2. link (second name) | row, link | `Linked`: drop the link, forget the row |
+//! | 3. overlay renamed over the VDI's file | VDI row still says its old format | `Switched`: complete (4, 5) |
+//! | 4. VDI row: format qcow2, `snapshots` += snap | snapshot still `building` | `Switched`: complete |
+//! | 5. snapshot row: `building` cleared | done | nothing to do |
+//!
+//! The state comes from the files ([`SnapshotState`]), never from the VDI's
+//! recorded format, which is stale between 3 and 4: that is what once made
+//! a restart delete the only name of a raw VDI's data. An undo (a failed
+//! transaction) marks the snapshot as building again, renames its file
+//! back over the VDI's, restores the VDI's format and forgets the snapshot;
+//! a crash in between ends either as a complete snapshot (before the
+//! rename) or as no snapshot with the VDI's format restored (after it).
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::vdis::{self, file_of, known_format, new_row};
+use super::{blocking, claims, durable, io_error, tasks, Domain};
+use crate::error::ApiResult;
+use crate::registry::Write;
+use crate::storage::files::{self, probe_known, SnapshotState};
+use crate::storage::image::Format;
+use crate::wire::{DateTime, Ref, Value};
+
+/// Takes a snapshot of `vdi` on behalf of `owner` (the caller's task or
+/// session); returns the snapshot VDI. `vdi` becomes a qcow2 overlay on it.
+pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
+    let v = &d.ids.vdi;
+    let (sr, dir, loc) = file_of(d, vdi)?;
+    let _claim = claims::claim(d, vdi, "snapshot", owner)?;
+    let st = d.srs.get(sr)?;
+    let (label, desc, fmt) = d.registry.read_or(v.class, vdi, |row| {
+        (
+            row.fields[v.name_label].clone(),
+            row.fields[v.name_description].clone(),
+            vdis::format_of(&row.fields[v.sm_config]),
+        )
+    })?;
+    let snap = Ref::new();
+    let uuid = Uuid::new_v4().to_string();
+    let snap_loc = format!("{uuid}.{}", fmt.name());
+    let _g = st.lock.lock().await;
+    let (dd, l) = (dir.clone(), loc.clone());
+    let p = blocking(move || probe_known(&dd, &l, fmt))
+        .await?
+        .map_err(|e| io_error("cannot read the image", e))?;
+    // 1. The snapshot's row, durable and marked as building.
+    let mut f = new_row(d, sr, &snap_loc, &p, "");
+    f[v.uuid] = Value::from(uuid.as_str());
+    f[v.name_label] = label;
+    f[v.name_description] = desc;
+    f[v.is_a_snapshot] = Value::Bool(true);
+    f[v.read_only] = Value::Bool(true);
+    f[v.allowed_operations] = claims::idle_allowed(true);
+    f[v.snapshot_of] = Value::Ref(vdi);
+    f[v.snapshot_time] = Value::DateTime(DateTime::now());
+    f[v.building] = Value::Ref(owner);
+    durable(d.registry.insert(v.class, snap, f)).await?;
+    // 2, 3. The files.
+    let (dd, l, sl) = (dir.clone(), loc.clone(), snap_loc.clone());
+    let size = p.virtual_size;
+    let done = blocking(move || files::take_snapshot(&dd, &l, &sl, size)).await?;
+    if let Err(e) = done {
+        // take_snapshot undid its steps; a link it could not remove holds
+        // no data of its own.
+        let (dd, l, sl) = (dir.clone(), loc.clone(), snap_loc.clone());
+        let _ = blocking(move || files::drop_snapshot_link(&dd, &l, &sl)).await;
+        vdis::forget(d, snap).await?;
+        return Err(io_error("cannot take the snapshot", e));
+    }
+    // 4, 5.
+    complete(d, vdi, snap).await?;
+    drop(_g);
+    vdis::refresh(d, vdi).await?;
+    vdis::refresh(d, snap).await?;
+    Ok(snap)
+}
+
+/// Steps 4 and 5: the VDI is the overlay on `snap`, which is whole.
+/// Idempotent (recovery may run it again).
+async fn complete(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
+    let v = &d.ids.vdi;
+    let ((), c) = d.registry.update(v.class, vdi, Write::Durable, |f| {
+        if let Value::Array(snaps) = &mut f[v.snapshots] {
+            if !snaps.contains(&Value::Ref(snap)) {
+                snaps.push(Value::Ref(snap));
+            }
+        }
+        f[v.sm_config].map_set("image-format", Some(Format::Qcow2.name()));
+        Ok(())
+    })?;
+    durable(c).await?;
+    tasks::clear_building(d, v.class, snap).await
+}
+
+/// Undoes a snapshot just taken (a failed transaction): the snapshot's
+/// file, which holds the VDI's data, takes the VDI's name again in one
+/// rename, the VDI gets its old format back, and the snapshot VDI is
+/// forgotten.
+pub async fn undo(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
+    let v = &d.ids.vdi;
+    let (sr, dir, loc) = file_of(d, vdi)?;
+    let (_, _, snap_loc) = file_of(d, snap)?;
+    // The snapshot's own format is the VDI's format before the snapshot.
+    let format = known_format(d, snap)?;
+    let st = d.srs.get(sr)?;
+    {
+        let _g = st.lock.lock().await;
+        let ((), c) = d.registry.update(v.class, snap, Write::Durable, |f| {
+            f[v.building] = Value::Ref(snap);
+            Ok(())
+        })?;
+        durable(c).await?;
+        let renamed = blocking(move || files::undo_snapshot(&dir, &loc, &snap_loc)).await?;
+        if let Err(e) = renamed {
+            tasks::clear_building(d, v.class, snap).await?;
+            return Err(io_error("cannot undo the snapshot", e));
+        }
+        restore(d, vdi, snap, format).await?;
+    }
+    vdis::refresh(d, vdi).await
+}
+
+/// After the rename back (or when no link was ever made): the VDI has the
+/// snapshot's format again and the snapshot's row goes.
+async fn restore(d: &Domain, vdi: Ref, snap: Ref, format: Format) -> ApiResult<()> {
+    let v = &d.ids.vdi;
+    let ((), c) = d.registry.update(v.class, vdi, Write::Durable, |f| {
+        f[v.sm_config].map_set("image-format", Some(format.name()));
+        Ok(())
+    })?;
+    durable(c).await?;
+    vdis::forget(d, snap).await
+}
+
+/// After a restart: a snapshot `snap` of `of` that was still being taken
+/// or undone ends complete or gone, as its files say (see the table in the
+/// module doc). Nothing that holds data is removed.
+pub async fn recover(d: &Arc<Domain>, snap: Ref, of: Ref) -> anyhow::Result<()> {
+    let (Ok((_, dir, snap_loc)), Ok((_, _, cur))) = (file_of(d, snap), file_of(d, of)) else {
+        // The VDI or an SR is gone: keep whatever file the snapshot has.
+        tracing::warn!(vdi = %snap, "snapshot of a VDI that is gone: keeping it as it is");
+        tasks::clear_building(d, d.ids.vdi.class, snap).await?;
+        return Ok(());
+    };
+    let (dd, c, s) = (dir.clone(), cur.clone(), snap_loc.clone());
+    let state = tokio::task::spawn_blocking(move || files::snapshot_state(&dd, &c, &s)).await??;
+    match state {
+        SnapshotState::Absent => {
+            tracing::warn!(vdi = %snap, "snapshot was not taken (or was undone) when the server stopped: forgetting it");
+            let format = known_format(d, snap)?;
+            restore(d, of, snap, format).await?;
+        }
+        SnapshotState::Linked => {
+            tracing::warn!(vdi = %snap, "snapshot was not switched over when the server stopped: dropping it");
+            tokio::task::spawn_blocking(move || files::drop_snapshot_link(&dir, &cur, &snap_loc))
+                .await??;
+            vdis::forget(d, snap).await?;
+        }
+        SnapshotState::Switched => {
+            tracing::info!(vdi = %snap, "snapshot was switched over when the server stopped: completing it");
+            complete(d, of, snap).await?;
+            vdis::refresh(d, of).await?;
+            vdis::refresh(d, snap).await?;
+        }
+        SnapshotState::Other => {
+            tracing::error!(vdi = %snap, "snapshot files in an unexpected state: keeping everything");
+            tasks::clear_building(d, d.ids.vdi.class, snap).await?;
+        }
+    }
+    Ok(())
+}

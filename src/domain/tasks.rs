@@ -1,0 +1,487 @@
+//! Tasks: the life of tasks the server runs (`Async.` calls, block jobs,
+//! imports and exports) and of tasks clients drive (`task.create`):
+//! creation, progress and ETA upkeep, cancellation, completion, restart
+//! recovery and retention.
+//!
+//! A task can carry *commits on success*: rows a call made that must only
+//! count once the task that made them has succeeded (the new VDI of an
+//! `Async.VDI.copy`, the new VM of a `VM.copy`). They stay marked as
+//! `building` until [`finish`] has durably written the success; a restart
+//! in between commits them if the task is recorded as a success and deletes
+//! them otherwise (see `vdis::recover_after_restart`). So a client never
+//! finds its task `TASK_INTERRUPTED` while the copy it asked for survives.
+
+use std::time::Instant;
+
+use dashmap::DashMap;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::eta::Eta;
+use super::{durable, Domain};
+use crate::error::{ApiError, ApiResult};
+use crate::model::ClassId;
+use crate::registry::{Commit, Write};
+use crate::wire::{xmlrpc, DateTime, Ref, Value};
+
+/// `task_status_type` values.
+pub const PENDING: &str = "pending";
+const CANCELLING: &str = "cancelling";
+
+/// Runtime state of tasks that is not part of their record.
+#[derive(Default)]
+pub struct Tasks {
+    eta: DashMap<Ref, Eta>,
+    cancel: DashMap<Ref, CancellationToken>,
+    /// Rows (class, ref) whose `building` mark is cleared once the task
+    /// has succeeded.
+    commits: DashMap<Ref, Vec<(ClassId, Ref)>>,
+}
+
+impl std::fmt::Debug for Tasks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tasks").finish_non_exhaustive()
+    }
+}
+
+fn is_pending(f: &[Value], status: usize) -> bool {
+    f[status].as_str() == Some(PENDING)
+}
+
+/// Whether the task exists and has finished with `success`.
+pub fn succeeded(d: &Domain, r: Ref) -> bool {
+    let t = &d.ids.task;
+    d.registry
+        .read(t.class, r, |row| {
+            row.fields[t.status].as_str() == Some("success")
+        })
+        .unwrap_or(false)
+}
+
+/// A fresh pending task row.
+fn new_row(
+    d: &Domain,
+    label: &str,
+    description: &str,
+    subtask_of: Option<Ref>,
+    managed: bool,
+) -> Box<[Value]> {
+    let t = &d.ids.task;
+    let mut f = d.model.default_row(t.class);
+    f[t.uuid] = Value::from(Uuid::new_v4().to_string());
+    f[t.name_label] = Value::from(label);
+    f[t.name_description] = Value::from(description);
+    f[t.created] = Value::DateTime(DateTime::now());
+    f[t.status] = Value::from(PENDING);
+    f[t.resident_on] = Value::Ref(d.host);
+    f[t.managed] = Value::Bool(managed);
+    if let Some(parent) = subtask_of.filter(|p| d.registry.exists(t.class, *p)) {
+        f[t.subtask_of] = Value::Ref(parent);
+    }
+    f
+}
+
+/// Inserts a task durably and links it to its parent.
+async fn insert(d: &Domain, f: Box<[Value]>) -> ApiResult<Ref> {
+    let t = &d.ids.task;
+    let parent = match f[t.subtask_of] {
+        Value::Ref(p) if !p.is_null() => Some(p),
+        _ => None,
+    };
+    let r = Ref::new();
+    durable(d.registry.insert(t.class, r, f)).await?;
+    if let Some(p) = parent {
+        if let Ok(((), c)) = d.registry.update(t.class, p, Write::Durable, |pf| {
+            if let Value::Array(subs) = &mut pf[t.subtasks] {
+                subs.push(Value::Ref(r));
+            }
+            Ok(())
+        }) {
+            durable(c).await?;
+        }
+    }
+    Ok(r)
+}
+
+/// Deletes a task and unlinks it from its parent.
+async fn remove(d: &Domain, r: Ref) -> ApiResult<()> {
+    let t = &d.ids.task;
+    d.tasks.eta.remove(&r);
+    d.tasks.cancel.remove(&r);
+    d.tasks.commits.remove(&r);
+    let Some((row, commit)) = d.registry.remove(t.class, r) else {
+        return Ok(());
+    };
+    durable(commit).await?;
+    if let Value::Ref(p) = row.fields[t.subtask_of] {
+        if let Ok(((), c)) = d.registry.update(t.class, p, Write::Durable, |pf| {
+            if let Value::Array(subs) = &mut pf[t.subtasks] {
+                subs.retain(|x| *x != Value::Ref(r));
+            }
+            Ok(())
+        }) {
+            durable(c).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates a task the server runs (an `Async.` call, a job): durable before
+/// it is returned, so a restart knows it was running.
+pub async fn create_managed(d: &Domain, label: &str, subtask_of: Option<Ref>) -> ApiResult<Ref> {
+    insert(d, new_row(d, label, "", subtask_of, true)).await
+}
+
+/// `task.create`: a task a client drives.
+pub async fn create_client(
+    d: &Domain,
+    label: &str,
+    description: &str,
+    subtask_of: Option<Ref>,
+) -> ApiResult<Ref> {
+    insert(d, new_row(d, label, description, subtask_of, false)).await
+}
+
+/// Whether the task is one the server runs.
+pub fn is_managed(d: &Domain, r: Ref) -> bool {
+    let t = &d.ids.task;
+    d.registry
+        .read(t.class, r, |row| row.fields[t.managed] == Value::Bool(true))
+        == Some(true)
+}
+
+/// Marks a server-run task cancellable: `allowed_operations = [cancel]`,
+/// and `task.cancel` fires the returned token.
+pub fn make_cancellable(d: &Domain, r: Ref) -> CancellationToken {
+    let t = &d.ids.task;
+    let token = d.shutdown.child_token();
+    d.tasks.cancel.insert(r, token.clone());
+    // Volatile: a restart ends the task anyway.
+    let _ = d.registry.update(t.class, r, Write::Volatile, |f| {
+        f[t.allowed_operations] = Value::Array(vec![Value::from("cancel")]);
+        Ok(())
+    });
+    token
+}
+
+/// Fires the cancellation of a task the server runs (as `task.cancel`
+/// would, without the record keeping); false if it is not cancellable.
+pub fn cancel_now(d: &Domain, r: Ref) -> bool {
+    match d.tasks.cancel.get(&r) {
+        Some(t) => {
+            t.cancel();
+            true
+        }
+        None => false,
+    }
+}
+
+/// Registers a row (with a `building` field) made on behalf of task `r`:
+/// its `building` mark is cleared once `r` has succeeded.
+pub fn commit_on_success(d: &Domain, r: Ref, class: ClassId, row: Ref) {
+    d.tasks.commits.entry(r).or_default().push((class, row));
+}
+
+/// Clears the `building` mark of a row: it is now whole.
+pub async fn clear_building(d: &Domain, class: ClassId, r: Ref) -> ApiResult<()> {
+    let building = d.model.field(class, "building");
+    if let Ok(((), c)) = d.registry.update(class, r, Write::Durable, |f| {
+        f[building] = Value::Ref(Ref::NULL);
+        Ok(())
+    }) {
+        durable(c).await?;
+    }
+    Ok(())
+}
+
+/// Completes a task once (later calls do nothing): success with the XML-RPC
+/// fragment of the result, or failure/cancelled with the error. On success
+/// the rows the task made are committed, after the success is durable.
+pub async fn finish(d: &Domain, r: Ref, out: ApiResult<Value>) {
+    let t = &d.ids.task;
+    d.tasks.eta.remove(&r);
+    d.tasks.cancel.remove(&r);
+    let commits = d.tasks.commits.remove(&r).map(|(_, v)| v);
+    let now = Value::DateTime(DateTime::now());
+    let updated = d.registry.update(t.class, r, Write::Durable, |f| {
+        if !is_pending(f, t.status) {
+            return Err(ApiError::not_allowed("already finished"));
+        }
+        match &out {
+            Ok(v) => {
+                let mut frag = Vec::new();
+                xmlrpc::encode_value(v, &mut frag);
+                f[t.result] = Value::from(String::from_utf8(frag).unwrap_or_default());
+                f[t.status] = Value::from("success");
+            }
+            Err(e) => {
+                f[t.error_info] = Value::Array(e.to_vec().into_iter().map(Value::from).collect());
+                f[t.status] = Value::from(if e.code == "TASK_CANCELLED" {
+                    "cancelled"
+                } else {
+                    "failure"
+                });
+            }
+        }
+        finished(f, t, now);
+        Ok(destroy_requested(f, t))
+    });
+    let Ok((destroy, commit)) = updated else {
+        return;
+    };
+    if let Err(e) = commit.wait().await {
+        // The rows stay marked as building: a restart deletes them, as it
+        // must when the success was never recorded.
+        tracing::error!(error = %e, task = %r, "could not persist a finished task");
+        return;
+    }
+    if out.is_ok() {
+        for (class, row) in commits.unwrap_or_default() {
+            if let Err(e) = clear_building(d, class, row).await {
+                tracing::error!(error = %e, task = %r, "could not commit what a task made");
+            }
+        }
+    }
+    if destroy {
+        if let Err(e) = remove(d, r).await {
+            tracing::warn!(error = %e, task = %r, "could not remove a destroyed task");
+        }
+    }
+}
+
+fn finished(f: &mut [Value], t: &super::ids::TaskIds, now: Value) {
+    f[t.progress] = Value::Double(1.0);
+    f[t.finished] = now.clone();
+    f[t.eta] = now;
+    f[t.allowed_operations] = Value::Array(Vec::new());
+}
+
+fn destroy_requested(f: &[Value], t: &super::ids::TaskIds) -> bool {
+    matches!(&f[t.current_operations], Value::Struct(m) if m.iter().any(|(_, v)| v.as_str() == Some("destroy")))
+}
+
+/// Moves a running task's progress (memory only: the hot path of jobs) and
+/// re-estimates its ETA. Progress never decreases.
+pub fn set_progress_volatile(d: &Domain, r: Ref, progress: f64) {
+    // A task that is gone or finished has nothing to move.
+    let _ = update_progress(d, r, progress, Write::Volatile);
+}
+
+/// The progress of a task (0 when it is gone).
+pub fn progress(d: &Domain, r: Ref) -> f64 {
+    let t = &d.ids.task;
+    match d.registry.field(t.class, r, t.progress) {
+        Ok(Value::Double(p)) => p,
+        _ => 0.0,
+    }
+}
+
+fn update_progress(d: &Domain, r: Ref, progress: f64, write: Write) -> ApiResult<Commit> {
+    let t = &d.ids.task;
+    let now = Instant::now();
+    let (_, commit) = d.registry.update(t.class, r, write, |f| {
+        if !is_pending(f, t.status) {
+            return Ok(());
+        }
+        let old = match f[t.progress] {
+            Value::Double(d) => d,
+            _ => 0.0,
+        };
+        let p = progress.clamp(0.0, 1.0).max(old);
+        f[t.progress] = Value::Double(p);
+        let left = match d.tasks.eta.entry(r) {
+            dashmap::Entry::Occupied(mut e) => e.get_mut().observe(now, p),
+            dashmap::Entry::Vacant(e) => {
+                // The first observation is the task's creation at 0.
+                let created = match f[t.created] {
+                    Value::DateTime(d) => d.0,
+                    _ => DateTime::now().0,
+                };
+                let age = (DateTime::now().0 - created).max(0) as u64;
+                let start = now
+                    .checked_sub(std::time::Duration::from_secs(age))
+                    .unwrap_or(now);
+                let mut eta = Eta::new(start, 0.0);
+                let left = eta.observe(now, p);
+                e.insert(eta);
+                left
+            }
+        };
+        if let Some(left) = left {
+            f[t.eta] = Value::DateTime(DateTime(DateTime::now().0 + left.round() as i64));
+        }
+        Ok(())
+    })?;
+    Ok(commit)
+}
+
+/// The client-facing guard: only tasks a client created can be driven
+/// through the setters.
+fn client_task(d: &Domain, r: Ref) -> ApiResult<()> {
+    let t = &d.ids.task;
+    let managed = d
+        .registry
+        .read_or(t.class, r, |row| row.fields[t.managed] == Value::Bool(true))?;
+    if managed {
+        return Err(ApiError::not_allowed(
+            "this task is run by the server: only tasks created with task.create can be set",
+        ));
+    }
+    Ok(())
+}
+
+/// `task.destroy`: a finished task goes at once; a pending one is marked
+/// and goes when it finishes (as xapi).
+pub async fn destroy(d: &Domain, r: Ref) -> ApiResult<()> {
+    let t = &d.ids.task;
+    let (pending, commit) = d.registry.update(t.class, r, Write::Durable, |f| {
+        if !is_pending(f, t.status) {
+            return Ok(false);
+        }
+        if let Value::Struct(m) = &mut f[t.current_operations] {
+            m.retain(|(k, _)| k != "task");
+            m.push(("task".into(), Value::from("destroy")));
+        }
+        Ok(true)
+    })?;
+    durable(commit).await?;
+    if !pending {
+        remove(d, r).await?;
+    }
+    Ok(())
+}
+
+/// `task.cancel` by `caller` (a task or session ref): recorded in
+/// `current_operations`; a server-run task's cancellation fires.
+pub async fn cancel(d: &Domain, r: Ref, caller: Ref) -> ApiResult<()> {
+    let t = &d.ids.task;
+    let caller = caller.to_string();
+    let (cancellable, commit) = d.registry.update(t.class, r, Write::Durable, |f| {
+        if !is_pending(f, t.status) {
+            return Ok(None);
+        }
+        let managed = f[t.managed] == Value::Bool(true);
+        let allowed = matches!(&f[t.allowed_operations], Value::Array(a) if a.contains(&Value::from("cancel")));
+        if managed && !allowed {
+            return Err(ApiError::not_allowed("this task cannot be cancelled"));
+        }
+        if let Value::Struct(m) = &mut f[t.current_operations] {
+            m.retain(|(_, v)| v.as_str() != Some("cancel"));
+            m.push((caller, Value::from("cancel")));
+        }
+        Ok(Some(managed))
+    })?;
+    durable(commit).await?;
+    if cancellable == Some(true) {
+        cancel_now(d, r);
+    }
+    Ok(())
+}
+
+/// `task.set_status` of a client's task.
+pub async fn set_status(d: &Domain, r: Ref, status: Value) -> ApiResult<()> {
+    let t = &d.ids.task;
+    client_task(d, r)?;
+    let final_status = status.as_str() != Some(PENDING) && status.as_str() != Some(CANCELLING);
+    let now = Value::DateTime(DateTime::now());
+    let (destroy, commit) = d.registry.update(t.class, r, Write::Durable, |f| {
+        let st = f[t.status].as_str().unwrap_or("");
+        if st != PENDING && st != CANCELLING {
+            return Err(ApiError::not_allowed("the task has already finished"));
+        }
+        f[t.status] = status;
+        if final_status {
+            finished(f, t, now);
+            return Ok(destroy_requested(f, t));
+        }
+        Ok(false)
+    })?;
+    durable(commit).await?;
+    if final_status {
+        d.tasks.eta.remove(&r);
+    }
+    if destroy {
+        remove(d, r).await?;
+    }
+    Ok(())
+}
+
+/// `task.set_progress` of a client's task (durable).
+pub async fn set_progress(d: &Domain, r: Ref, p: f64) -> ApiResult<()> {
+    client_task(d, r)?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err(ApiError::new(
+            "INVALID_VALUE",
+            ["value".to_string(), p.to_string()],
+        ));
+    }
+    durable(update_progress(d, r, p, Write::Durable)?).await
+}
+
+/// Sets one field (`result`, `error_info`) of a task a client drives,
+/// durably.
+pub async fn set_client_field(d: &Domain, r: Ref, field: usize, v: Value) -> ApiResult<()> {
+    client_task(d, r)?;
+    let ((), commit) = d
+        .registry
+        .update(d.ids.task.class, r, Write::Durable, |f| {
+            f[field] = v;
+            Ok(())
+        })?;
+    durable(commit).await
+}
+
+/// Names a task's block job in its `other_config:block_job`.
+pub async fn name_job(d: &Domain, r: Ref, job: Ref) -> ApiResult<()> {
+    let t = &d.ids.task;
+    let ((), c) = d.registry.update(t.class, r, Write::Durable, |f| {
+        f[t.other_config].map_set("block_job", Some(&job.to_string()));
+        Ok(())
+    })?;
+    durable(c).await
+}
+
+/// After a restart: every task the server was running when it stopped ends
+/// `failure` with `TASK_INTERRUPTED`; tasks clients drive stay as they were.
+pub async fn recover_after_restart(d: &Domain) -> anyhow::Result<()> {
+    let t = &d.ids.task;
+    let mut interrupted = Vec::new();
+    d.registry.for_each(t.class, |r, row| {
+        if is_pending(&row.fields, t.status) && row.fields[t.managed] == Value::Bool(true) {
+            interrupted.push(r);
+        }
+    });
+    for r in interrupted {
+        tracing::warn!(task = %r, "task was running when the server stopped: marking it failed");
+        let err = ApiError::new(
+            "TASK_INTERRUPTED",
+            [
+                r.to_string(),
+                "the server stopped while the task was running".to_string(),
+            ],
+        );
+        finish(d, r, Err(err)).await;
+    }
+    Ok(())
+}
+
+/// Deletes finished tasks older than the retention time.
+pub async fn gc(d: &Domain) {
+    let t = &d.ids.task;
+    let horizon = DateTime::now().0 - d.config.task_retention.as_secs() as i64;
+    let mut old = Vec::new();
+    d.registry.for_each(t.class, |r, row| {
+        if !is_pending(&row.fields, t.status) {
+            if let Value::DateTime(dt) = row.fields[t.finished] {
+                if dt.0 <= horizon {
+                    old.push(r);
+                }
+            }
+        }
+    });
+    for r in old {
+        if let Err(e) = remove(d, r).await {
+            tracing::warn!(error = %e, "task collection failed");
+        }
+    }
+}

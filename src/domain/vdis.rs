@@ -1,0 +1,431 @@
+//! VDIs: image files in SRs. Where a VDI's file is and in what format,
+//! refreshing sizes from the file, making VDIs (row first, then file),
+//! forgetting and deleting them, resizing, the pivot at the end of a mirror
+//! or active commit, the `incomplete` mark of failed job targets, and what
+//! a restart does with VDIs that were still being made.
+//!
+//! Making a VDI is crash-safe because the row comes first: it is written
+//! durably with `building` naming who makes it (a task or a session), then
+//! the file is created, then `building` is cleared. A restart deletes every
+//! VDI still marked (file and row), except one whose maker is a task that
+//! is recorded as a success: that VDI is whole and is kept (see
+//! [`super::tasks`], commits on success). A file is never found by a scan
+//! before its row exists, since both happen under the SR's lock.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::srs::{refresh_totals, SrState};
+use super::Domain;
+use super::{backend_failure, blocking, claims, durable, invalid, io_error, snapshots, tasks, vms};
+use crate::error::{ApiError, ApiResult};
+use crate::registry::Write;
+use crate::storage::files::{self, fs_size, probe_known};
+use crate::storage::image::{self, Format, Probe};
+use crate::storage::path::SrDir;
+use crate::wire::{Ref, Value};
+
+/// Where a VDI's file is: its SR, the SR's directory and the file name.
+pub fn file_of(d: &Domain, vdi: Ref) -> ApiResult<(Ref, SrDir, String)> {
+    let v = &d.ids.vdi;
+    let (sr, loc) = d.registry.read_or(v.class, vdi, |row| {
+        (
+            row.fields[v.sr].as_ref_or_null(),
+            row.fields[v.location].as_str().unwrap_or("").to_string(),
+        )
+    })?;
+    let st = d.srs.get(sr)?;
+    Ok((sr, st.dir.clone(), loc))
+}
+
+/// The format a VDI is known to have (`sm_config:image-format`; raw when
+/// unset).
+pub fn known_format(d: &Domain, vdi: Ref) -> ApiResult<Format> {
+    let v = &d.ids.vdi;
+    d.registry
+        .read_or(v.class, vdi, |row| format_of(&row.fields[v.sm_config]))
+}
+
+/// The format recorded in an `sm_config`.
+pub fn format_of(sm_config: &Value) -> Format {
+    sm_config
+        .map_get("image-format")
+        .and_then(Format::from_name)
+        .unwrap_or(Format::Raw)
+}
+
+/// The VDI named by a string: its ref or its uuid.
+pub fn find(d: &Domain, s: &str) -> Option<Ref> {
+    let v = &d.ids.vdi;
+    Ref::parse(s)
+        .filter(|r| d.registry.exists(v.class, *r))
+        .or_else(|| {
+            Uuid::parse_str(s)
+                .ok()
+                .and_then(|u| d.registry.by_uuid(v.class, &u))
+        })
+}
+
+/// The VDI of SR `sr` whose file is `name`.
+pub fn at(d: &Domain, sr: Ref, name: &str) -> Option<Ref> {
+    let v = &d.ids.vdi;
+    let mut out = None;
+    d.registry.for_each(v.class, |r, row| {
+        if row.fields[v.sr] == Value::Ref(sr) && row.fields[v.location].as_str() == Some(name) {
+            out = Some(r);
+        }
+    });
+    out
+}
+
+/// The virtual size and read-only flag of a VDI.
+pub fn size_and_read_only(d: &Domain, vdi: Ref) -> ApiResult<(u64, bool)> {
+    let v = &d.ids.vdi;
+    d.registry.read_or(v.class, vdi, |row| {
+        (
+            match row.fields[v.virtual_size] {
+                Value::Int(n) => n.max(0) as u64,
+                _ => 0,
+            },
+            row.fields[v.read_only] == Value::Bool(true),
+        )
+    })
+}
+
+/// Writes what a probe of the file says into the VDI's row.
+pub(super) fn probe_fields(f: &mut [Value], v: &super::ids::VdiIds, p: &Probe) {
+    f[v.virtual_size] = Value::Int(p.virtual_size.min(i64::MAX as u64) as i64);
+    f[v.physical_utilisation] = Value::Int(p.physical_utilisation.min(i64::MAX as u64) as i64);
+    f[v.sm_config].map_set("image-format", Some(p.format.name()));
+    f[v.sm_config].map_set("backing-file", p.backing.as_deref());
+}
+
+/// Refreshes a VDI's sizes and format from a probe.
+pub async fn apply_probe(d: &Domain, vdi: Ref, p: &Probe) -> ApiResult<()> {
+    let v = &d.ids.vdi;
+    let ((), c) = d.registry.update(v.class, vdi, Write::Durable, |f| {
+        probe_fields(f, v, p);
+        Ok(())
+    })?;
+    durable(c).await
+}
+
+/// Probes a VDI's file anew and records what it found (and the SR totals).
+pub async fn refresh(d: &Domain, vdi: Ref) -> ApiResult<()> {
+    let (sr, dir, loc) = file_of(d, vdi)?;
+    let format = known_format(d, vdi)?;
+    let p = blocking(move || probe_known(&dir, &loc, format))
+        .await?
+        .map_err(|e| io_error("cannot read the image", e))?;
+    apply_probe(d, vdi, &p).await?;
+    refresh_totals(d, sr, None).await
+}
+
+/// A fresh VDI row for a file of `sr`.
+pub(super) fn new_row(d: &Domain, sr: Ref, location: &str, p: &Probe, label: &str) -> Box<[Value]> {
+    let v = &d.ids.vdi;
+    let mut f = d.model.default_row(v.class);
+    f[v.uuid] = Value::from(Uuid::new_v4().to_string());
+    f[v.name_label] = Value::from(label);
+    f[v.sr] = Value::Ref(sr);
+    f[v.location] = Value::from(location);
+    f[v.allowed_operations] = claims::idle_allowed(false);
+    probe_fields(&mut f, v, p);
+    f
+}
+
+/// Makes a VDI of a file a scan found.
+pub async fn introduce(d: &Domain, sr: Ref, name: &str, p: &Probe) -> ApiResult<Ref> {
+    let f = new_row(d, sr, name, p, name);
+    let r = Ref::new();
+    durable(d.registry.insert(d.ids.vdi.class, r, f)).await?;
+    Ok(r)
+}
+
+/// Removes a VDI's row (not its file), its VBDs, and the snapshot links to
+/// it.
+pub async fn forget(d: &Domain, vdi: Ref) -> ApiResult<()> {
+    let v = &d.ids.vdi;
+    let Some((row, c)) = d.registry.remove(v.class, vdi) else {
+        return Ok(());
+    };
+    durable(c).await?;
+    for b in row.fields[v.vbds].refs() {
+        vms::remove_vbd(d, b).await?;
+    }
+    let mut linked = row.fields[v.snapshots].refs();
+    linked.push(row.fields[v.snapshot_of].as_ref_or_null());
+    for o in linked.into_iter().filter(|o| !o.is_null()) {
+        if let Ok(((), c)) = d.registry.update(v.class, o, Write::Durable, |f| {
+            if let Value::Array(s) = &mut f[v.snapshots] {
+                s.retain(|x| *x != Value::Ref(vdi));
+            }
+            if f[v.snapshot_of] == Value::Ref(vdi) {
+                f[v.snapshot_of] = Value::Ref(Ref::NULL);
+            }
+            Ok(())
+        }) {
+            durable(c).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a VDI's file and forgets it.
+pub async fn delete(d: &Domain, vdi: Ref) -> ApiResult<()> {
+    let (sr, dir, loc) = file_of(d, vdi)?;
+    let st = d.srs.get(sr)?;
+    {
+        let _g = st.lock.lock().await;
+        blocking(move || files::remove_image(&dir, &loc))
+            .await?
+            .map_err(|e| backend_failure("cannot delete the image file", e))?;
+        forget(d, vdi).await?;
+    }
+    refresh_totals(d, sr, None).await
+}
+
+/// The file name of a new VDI.
+fn file_name(uuid: &str, format: Format) -> String {
+    format!("{uuid}.{}", format.name())
+}
+
+/// What a new VDI is made of.
+pub struct NewVdi {
+    /// The row's fields (labels and the like; the file's fields are
+    /// filled in here).
+    pub fields: Box<[Value]>,
+    /// Its format.
+    pub format: Format,
+    /// Its virtual size in bytes.
+    pub size: u64,
+    /// Who makes it: the task whose success commits it, or the session of
+    /// a call that commits it itself ([`commit`]).
+    pub building: Ref,
+}
+
+/// Makes a VDI in SR `sr`: its row (durable, marked as building), then its
+/// file, then the row gets the file's sizes. It stays marked as building
+/// until [`commit`] (or the success of the task that makes it). On a
+/// failure nothing stays.
+pub async fn make(d: &Domain, sr: Ref, new: NewVdi) -> ApiResult<Ref> {
+    let v = &d.ids.vdi;
+    let st = d.srs.get(sr)?;
+    let NewVdi {
+        mut fields,
+        format,
+        size,
+        building,
+    } = new;
+    let uuid = Uuid::new_v4().to_string();
+    let loc = file_name(&uuid, format);
+    let r = Ref::new();
+    fields[v.uuid] = Value::from(uuid);
+    fields[v.sr] = Value::Ref(sr);
+    fields[v.location] = Value::from(loc.as_str());
+    fields[v.virtual_size] = Value::Int(size.min(i64::MAX as u64) as i64);
+    fields[v.sm_config].map_set("image-format", Some(format.name()));
+    fields[v.building] = Value::Ref(building);
+    let ro = fields[v.read_only] == Value::Bool(true);
+    fields[v.allowed_operations] = claims::idle_allowed(ro);
+    {
+        let _g = st.lock.lock().await;
+        durable(d.registry.insert(v.class, r, fields)).await?;
+        let (dir, l) = (st.dir.clone(), loc.clone());
+        let made = blocking(move || {
+            image::create(&dir, &l, format, size, None)?;
+            image::probe(&dir, &l)
+        })
+        .await?;
+        let p = match made {
+            Ok(p) => p,
+            Err(e) => {
+                // The file is not there (create removes what it began).
+                forget(d, r).await?;
+                return Err(create_error(&st, size, e));
+            }
+        };
+        apply_probe(d, r, &p).await?;
+    }
+    refresh_totals(d, sr, None).await?;
+    Ok(r)
+}
+
+/// Clears the `building` mark of a VDI made by a call that is its own
+/// commit point (no task).
+pub async fn commit(d: &Domain, vdi: Ref) -> ApiResult<()> {
+    tasks::clear_building(d, d.ids.vdi.class, vdi).await
+}
+
+/// `SR_FULL [requested, maximum]` when the file system cannot hold the
+/// image (no space, or larger than its largest file), else
+/// `SR_BACKEND_FAILURE`.
+fn create_error(st: &SrState, size: u64, e: std::io::Error) -> ApiError {
+    match e.raw_os_error() {
+        Some(libc::EFBIG) | Some(libc::ENOSPC) => ApiError::new(
+            "SR_FULL",
+            [size.to_string(), fs_size(st.dir.root()).to_string()],
+        ),
+        _ => backend_failure("cannot create the image file", e),
+    }
+}
+
+/// A requested virtual size: non-negative, rounded up to 512 bytes, within
+/// what an image can hold (else `INVALID_VALUE [field, size]`).
+pub fn check_size(field: &str, size: i64) -> ApiResult<u64> {
+    let bad = || invalid(field, size);
+    if size < 0 {
+        return Err(bad());
+    }
+    let rounded = (size as u64).checked_add(511).ok_or_else(bad)? & !511;
+    if rounded > image::MAX_SIZE {
+        return Err(bad());
+    }
+    Ok(rounded)
+}
+
+/// `VDI.destroy`: refused (`VDI_IN_USE`) for a VDI that is another's
+/// backing image; otherwise its file and row go.
+pub async fn destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> {
+    let v = &d.ids.vdi;
+    let (sr, _, loc) = file_of(d, r)?;
+    let _claim = claims::claim(d, r, "destroy", owner)?;
+    let mut user = None;
+    d.registry.for_each(v.class, |o, row| {
+        if o != r
+            && row.fields[v.sr] == Value::Ref(sr)
+            && row.fields[v.sm_config].map_get("backing-file") == Some(loc.as_str())
+        {
+            user = Some(o);
+        }
+    });
+    if user.is_some() {
+        return Err(ApiError::new(
+            "VDI_IN_USE",
+            [r.to_string(), "destroy".to_string()],
+        ));
+    }
+    delete(d, r).await
+}
+
+/// `VDI.resize`: grows only (`VDI_TOO_SMALL` otherwise).
+pub async fn resize(d: &Arc<Domain>, r: Ref, size: i64, owner: Ref) -> ApiResult<()> {
+    let v = &d.ids.vdi;
+    let (_, dir, loc) = file_of(d, r)?;
+    let (cur, ro) = d.registry.read_or(v.class, r, |row| {
+        (
+            match row.fields[v.virtual_size] {
+                Value::Int(n) => n,
+                _ => 0,
+            },
+            row.fields[v.read_only] == Value::Bool(true),
+        )
+    })?;
+    if ro {
+        return Err(ApiError::new("VDI_READ_ONLY", [r.to_string()]));
+    }
+    let new = check_size("size", size)?;
+    if (new as i64) < cur {
+        return Err(ApiError::new(
+            "VDI_TOO_SMALL",
+            [r.to_string(), cur.to_string()],
+        ));
+    }
+    let _claim = claims::claim(d, r, "resize", owner)?;
+    blocking(move || image::resize(&dir, &loc, new))
+        .await?
+        .map_err(|e| io_error("cannot resize the image", e))?;
+    refresh(d, r).await
+}
+
+/// The end of a mirror or an active commit: `vdi` now lives in `onto`'s
+/// file and SR, `onto`'s object is gone, and `vdi`'s old file is deleted.
+pub async fn pivot(d: &Domain, vdi: Ref, onto: Ref) -> ApiResult<()> {
+    let v = &d.ids.vdi;
+    let (old_sr, old_dir, old_loc) = file_of(d, vdi)?;
+    let (new_sr, _, new_loc) = file_of(d, onto)?;
+    let new_format = known_format(d, onto)?;
+    forget(d, onto).await?;
+    let ((), c) = d.registry.update(v.class, vdi, Write::Durable, |f| {
+        f[v.sr] = Value::Ref(new_sr);
+        f[v.location] = Value::from(new_loc.as_str());
+        f[v.sm_config].map_set("image-format", Some(new_format.name()));
+        f[v.read_only] = Value::Bool(false);
+        Ok(())
+    })?;
+    durable(c).await?;
+    let st = d.srs.get(old_sr)?;
+    {
+        let _g = st.lock.lock().await;
+        let gone = blocking(move || files::remove_image(&old_dir, &old_loc)).await?;
+        if let Err(e) = gone {
+            // The VDI is whole in its new file; a scan finds the old one.
+            tracing::warn!(vdi = %vdi, error = %e, "could not delete the old file after a pivot");
+        }
+    }
+    refresh(d, vdi).await?;
+    if old_sr != new_sr {
+        refresh_totals(d, old_sr, None).await?;
+    }
+    Ok(())
+}
+
+/// Marks (or with `None` clears) a VDI as the incomplete target of a job
+/// that failed, was cancelled or was interrupted: `sm_config:incomplete`
+/// says why, so a half-written copy never looks like a good one.
+pub async fn mark_incomplete(d: &Domain, vdi: Ref, why: Option<&str>) -> ApiResult<()> {
+    let v = &d.ids.vdi;
+    match d.registry.update(v.class, vdi, Write::Durable, |f| {
+        f[v.sm_config].map_set("incomplete", why);
+        Ok(())
+    }) {
+        Ok(((), c)) => durable(c).await,
+        // A target that is gone needs no mark.
+        Err(e) if e.code == "HANDLE_INVALID" => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// After a restart: no operation holds any VDI; snapshots that were being
+/// taken or undone are finished one way or the other
+/// ([`snapshots::recover`]); other VDIs still being made are kept if the
+/// task that made them succeeded and deleted otherwise.
+pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
+    let v = &d.ids.vdi;
+    let mut building = Vec::new();
+    for r in d.registry.refs(v.class) {
+        let ((), _) = d.registry.update(v.class, r, Write::Volatile, |f| {
+            f[v.current_operations] = Value::Struct(Vec::new());
+            let ro = f[v.read_only] == Value::Bool(true);
+            f[v.allowed_operations] = claims::idle_allowed(ro);
+            let maker = f[v.building].as_ref_or_null();
+            if !maker.is_null() {
+                let snapshot_of = f[v.snapshot_of].as_ref_or_null();
+                building.push((
+                    r,
+                    maker,
+                    f[v.is_a_snapshot] == Value::Bool(true),
+                    snapshot_of,
+                ));
+            }
+            Ok(())
+        })?;
+    }
+    for (r, maker, is_snapshot, of) in building {
+        if is_snapshot && !of.is_null() {
+            snapshots::recover(d, r, of).await?;
+            continue;
+        }
+        if tasks::succeeded(d, maker) {
+            tracing::info!(vdi = %r, "VDI made by a task that succeeded: keeping it");
+            commit(d, r).await?;
+            continue;
+        }
+        tracing::warn!(vdi = %r, "VDI was being made when the server stopped: deleting it");
+        if delete(d, r).await.is_err() {
+            forget(d, r).await?;
+        }
+    }
+    Ok(())
+}

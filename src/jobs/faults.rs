@@ -1,0 +1,37 @@
+//! Fault injection for tests of the error policies: a VDI's
+//! `other_config:xapid-fault` becomes a rule of `storage::fault` for its
+//! file (only when the configuration allows it).
+
+use crate::domain::{vdis, Domain};
+use crate::storage::fault;
+use crate::wire::Ref;
+
+/// Applies `VDI.other_config:xapid-fault` of these VDIs to the fault table
+/// (only when the server allows fault injection).
+pub fn refresh_faults(d: &Domain, list: &[Ref]) {
+    if !d.config.fault_injection {
+        return;
+    }
+    let v = &d.ids.vdi;
+    for &vdi in list {
+        let Ok((_, dir, loc)) = vdis::file_of(d, vdi) else {
+            continue;
+        };
+        let spec = d
+            .registry
+            .read(v.class, vdi, |row| {
+                row.fields[v.other_config]
+                    .map_get("xapid-fault")
+                    .map(str::to_owned)
+            })
+            .flatten();
+        let rule = spec.and_then(|s| match fault::parse(&s) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(vdi = %vdi, error = %e, "bad xapid-fault");
+                None
+            }
+        });
+        fault::set(&dir.root().join(&loc), rule);
+    }
+}

@@ -1,0 +1,528 @@
+//! A job: its control state (QEMU's state machine, pause nesting, speed,
+//! cancel/complete/finalize/dismiss requests), what its work calls at its
+//! pause points (pause, throttle, sleep, progress, error policies), and the
+//! client verbs.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify};
+
+use super::faults::refresh_faults;
+use super::options::{JobKind, Policy, Side};
+use super::ratelimit::RateLimit;
+use super::state::{Machine, Refused, Status, Verb};
+use super::table::Jobs;
+use super::txn::Txn;
+use super::work::{OnError, Stopped};
+use crate::domain::{io_error, Domain};
+use crate::error::{ApiError, ApiResult};
+use crate::registry::Write;
+use crate::wire::{Ref, Value};
+
+/// The control state that verbs and the work share.
+#[derive(Debug)]
+pub(super) struct Ctl {
+    pub(super) m: Machine,
+    pub(super) speed: u64,
+    pub(super) limit: RateLimit,
+    /// `Some(force)` once a cancel was requested.
+    pub(super) cancel: Option<bool>,
+    pub(super) complete: bool,
+    pub(super) finalize: bool,
+    pub(super) dismiss: bool,
+    pub(super) ready: bool,
+    pub(super) io_status: &'static str,
+}
+
+impl Ctl {
+    /// The state of a job just made.
+    pub(super) fn new(speed: u64) -> Ctl {
+        Ctl {
+            m: Machine::new(),
+            speed,
+            limit: RateLimit::new(speed, Instant::now()),
+            cancel: None,
+            complete: false,
+            finalize: false,
+            dismiss: false,
+            ready: false,
+            io_status: "ok",
+        }
+    }
+}
+
+/// A job.
+pub struct Job {
+    /// Its object.
+    pub r: Ref,
+    /// Its task.
+    pub task: Ref,
+    /// Its id.
+    pub id: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// The table it is in (and through it, the domain).
+    pub(super) jobs: Arc<Jobs>,
+    /// Whether the job made its task (and so finishes it).
+    pub(super) own_task: bool,
+    /// The grouped transaction the job belongs to, if any.
+    pub(super) txn: Option<Arc<Txn>>,
+    pub(super) auto_finalize: bool,
+    pub(super) auto_dismiss: bool,
+    pub(super) on_source_error: Policy,
+    pub(super) on_target_error: Policy,
+    pub(super) ctl: Mutex<Ctl>,
+    pub(super) cv: Condvar,
+    /// Progress: current and total (QEMU's units: bytes of the image).
+    pub(super) current: AtomicU64,
+    pub(super) total: AtomicU64,
+    /// Bytes of data actually copied (for `rate`).
+    pub(super) copied: AtomicU64,
+    /// Wakes the coordinator (verbs in pending/concluded).
+    pub(super) notify: Notify,
+    pub(super) done: watch::Sender<Option<ApiResult<()>>>,
+    /// Set once the job's object is gone (dismissed).
+    pub(super) removed: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("r", &self.r)
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+fn refused(e: Refused) -> ApiError {
+    ApiError::not_allowed(e.0)
+}
+
+pub(super) fn lock(m: &Mutex<Ctl>) -> MutexGuard<'_, Ctl> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Job {
+    /// The domain the job works in.
+    pub fn domain(&self) -> &Arc<Domain> {
+        &self.jobs.domain
+    }
+
+    fn ids(&self) -> &crate::domain::ids::JobIds {
+        &self.jobs.domain.ids.job
+    }
+
+    /// Writes the status (and what goes with it) to the registry, durably
+    /// for the states a restart must know.
+    pub(super) fn publish_status(&self, c: &Ctl) {
+        let j = self.ids();
+        let status = c.m.status;
+        let write = match status {
+            Status::Paused | Status::Standby | Status::Running | Status::Ready => Write::Volatile,
+            _ => Write::Durable,
+        };
+        let _ = self
+            .jobs
+            .domain
+            .registry
+            .update(j.class, self.r, write, |f| {
+                f[j.status] = Value::from(status.name());
+                f[j.ready] =
+                    Value::Bool(c.ready && matches!(status, Status::Ready | Status::Standby));
+                f[j.io_status] = Value::from(c.io_status);
+                f[j.speed] = Value::Int(c.speed.min(i64::MAX as u64) as i64);
+                Ok(())
+            });
+    }
+
+    pub(super) fn transition(&self, c: &mut Ctl, to: Status) {
+        if let Err(e) = c.m.transition(to) {
+            tracing::error!(job = %self.id, error = %e, "job state machine");
+            return;
+        }
+        tracing::debug!(job = %self.id, status = to.name(), "job status");
+        self.publish_status(c);
+    }
+
+    // ----- called by the work, on its thread -----
+
+    /// A pause point: waits while the job is paused, and tells the work to
+    /// stop if it was cancelled (forced, or not yet ready).
+    pub fn pause_point(&self) -> Result<(), Stopped> {
+        let mut c = lock(&self.ctl);
+        loop {
+            if self.must_stop(&c) {
+                // Leave paused/standby first: QEMU only aborts from there
+                // by way of running/ready.
+                c.m.pause_count = 0;
+                c.m.user_paused = false;
+                if c.m.pause_point() {
+                    unreachable!("no pause is outstanding");
+                }
+                self.publish_status(&c);
+                return Err(Stopped::Cancelled);
+            }
+            let before = c.m.status;
+            let wait = c.m.pause_point();
+            if c.m.status != before {
+                self.publish_status(&c);
+            }
+            if !wait {
+                return Ok(());
+            }
+            c = self.cv.wait(c).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn must_stop(&self, c: &Ctl) -> bool {
+        match c.cancel {
+            Some(true) => true,
+            Some(false) => !c.ready,
+            None => false,
+        }
+    }
+
+    /// Whether a soft cancel was asked of a ready job (it should get in
+    /// sync and end without pivoting).
+    pub fn soft_cancelled(&self) -> bool {
+        let c = lock(&self.ctl);
+        c.cancel == Some(false) && c.ready
+    }
+
+    /// Whether the job has been ready.
+    pub fn is_ready(&self) -> bool {
+        lock(&self.ctl).ready
+    }
+
+    /// Whether `complete` was asked.
+    pub fn complete_requested(&self) -> bool {
+        lock(&self.ctl).complete
+    }
+
+    /// Accounts `n` bytes of copied data under the speed limit and sleeps
+    /// as long as the limit says (re-computing when the speed changes);
+    /// also a pause point.
+    pub fn throttle(&self, n: u64) -> Result<(), Stopped> {
+        self.copied.fetch_add(n, Ordering::Relaxed);
+        {
+            let mut c = lock(&self.ctl);
+            let mut delay = c.limit.account(n, Instant::now());
+            while !delay.is_zero() && !self.must_stop(&c) && !c.m.should_pause() {
+                let (g, _) = self
+                    .cv
+                    .wait_timeout(c, delay)
+                    .unwrap_or_else(|p| p.into_inner());
+                c = g;
+                delay = c.limit.account(0, Instant::now());
+            }
+        }
+        self.pause_point()
+    }
+
+    /// Sleeps up to `d` (woken early by verbs); a pause point after.
+    pub fn sleep(&self, d: Duration) -> Result<(), Stopped> {
+        {
+            let c = lock(&self.ctl);
+            if !self.must_stop(&c)
+                && !c.m.should_pause()
+                && !c.complete
+                && !self.soft_cancelled_locked(&c)
+            {
+                let _ = self.cv.wait_timeout(c, d);
+            }
+        }
+        self.pause_point()
+    }
+
+    fn soft_cancelled_locked(&self, c: &Ctl) -> bool {
+        c.cancel == Some(false) && c.ready
+    }
+
+    /// Wakes a work sleeping in [`Job::sleep`] (a mirror's new writes).
+    pub fn wake(&self) {
+        self.cv.notify_all();
+    }
+
+    /// Moves progress on by `n` bytes.
+    pub fn progress(&self, n: u64) {
+        self.current.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets the total as current + `remaining` (QEMU's
+    /// `job_progress_set_remaining`).
+    pub fn set_remaining(&self, remaining: u64) {
+        let cur = self.current.load(Ordering::Relaxed);
+        self.total
+            .store(cur.saturating_add(remaining), Ordering::Relaxed);
+    }
+
+    /// Sets the total.
+    pub fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// The progress total.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// The speed limit now (bytes/s, 0 = unlimited).
+    pub fn speed(&self) -> u64 {
+        lock(&self.ctl).speed
+    }
+
+    /// Progress so far.
+    pub fn current(&self) -> u64 {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// The job reached `ready` (mirror, active commit).
+    pub fn set_ready(&self) {
+        let mut c = lock(&self.ctl);
+        c.ready = true;
+        if c.m.status == Status::Running {
+            self.transition(&mut c, Status::Ready);
+        }
+    }
+
+    /// An I/O error: what the policy of that side says to do. Under `stop`
+    /// (and `enospc`/`auto` on ENOSPC) the job pauses here until resumed,
+    /// with `io_status` failed or nospace, and then retries.
+    pub fn io_error(&self, side: Side, e: &io::Error) -> OnError {
+        let policy = match side {
+            Side::Source => self.on_source_error,
+            Side::Target => self.on_target_error,
+        };
+        let nospace = e.raw_os_error() == Some(libc::ENOSPC);
+        let what = match side {
+            Side::Source => "reading the source",
+            Side::Target => "writing the target",
+        };
+        tracing::warn!(job = %self.id, error = %e, policy = policy.name(), "{what} failed");
+        let stop = match policy {
+            Policy::Report => false,
+            Policy::Ignore => return OnError::Retry,
+            Policy::Stop => true,
+            Policy::Enospc | Policy::Auto => nospace,
+        };
+        if !stop {
+            return OnError::Fail(if nospace {
+                ApiError::new("SR_FULL", ["0".to_string(), "0".to_string()])
+            } else {
+                io_error(what, e)
+            });
+        }
+        {
+            let mut c = lock(&self.ctl);
+            c.io_status = if nospace { "nospace" } else { "failed" };
+            if !c.m.user_paused {
+                c.m.user_paused = true;
+                c.m.pause_count += 1;
+            }
+            self.publish_status(&c);
+        }
+        OnError::Retry
+    }
+
+    /// The policy for errors on `side`.
+    pub fn policy(&self, side: Side) -> Policy {
+        match side {
+            Side::Source => self.on_source_error,
+            Side::Target => self.on_target_error,
+        }
+    }
+
+    // ----- verbs -----
+
+    /// `block_job.pause`.
+    pub fn pause(&self) -> ApiResult<()> {
+        let mut c = lock(&self.ctl);
+        c.m.user_pause(&self.id).map_err(refused)?;
+        if c.m.status == Status::Created {
+            self.publish_status(&c);
+        }
+        self.cv.notify_all();
+        Ok(())
+    }
+
+    /// `block_job.resume`.
+    pub fn resume(&self) -> ApiResult<()> {
+        let mut c = lock(&self.ctl);
+        c.m.user_resume(&self.id).map_err(refused)?;
+        c.io_status = "ok";
+        self.publish_status(&c);
+        drop(c);
+        refresh_faults(self.domain(), &self.vdis());
+        self.cv.notify_all();
+        Ok(())
+    }
+
+    /// `block_job.set_speed`.
+    pub fn set_speed(&self, speed: i64) -> ApiResult<()> {
+        let mut c = lock(&self.ctl);
+        c.m.check_verb(&self.id, Verb::SetSpeed).map_err(refused)?;
+        if speed < 0 {
+            return Err(ApiError::new(
+                "INVALID_VALUE",
+                ["speed".to_string(), speed.to_string()],
+            ));
+        }
+        c.speed = speed as u64;
+        c.limit.set_speed(speed as u64);
+        self.publish_status(&c);
+        self.cv.notify_all();
+        Ok(())
+    }
+
+    /// `block_job.cancel`: in concluded, a dismiss (as QEMU).
+    pub fn cancel(&self, force: bool) -> ApiResult<()> {
+        let mut c = lock(&self.ctl);
+        if c.m.status == Status::Concluded {
+            c.dismiss = true;
+            drop(c);
+            self.notify.notify_one();
+            return Ok(());
+        }
+        c.m.check_verb(&self.id, Verb::Cancel).map_err(refused)?;
+        let force = force || c.cancel == Some(true);
+        c.cancel = Some(force);
+        // Cancelling a user-paused job resumes it.
+        if c.m.user_paused {
+            c.m.user_paused = false;
+            c.m.pause_count = c.m.pause_count.saturating_sub(1);
+        }
+        let waiting = c.m.status == Status::Waiting;
+        drop(c);
+        // A job waiting for its group: the whole group is cancelled.
+        if let (true, Some(txn)) = (waiting, &self.txn) {
+            txn.failed(self);
+        }
+        self.cv.notify_all();
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// `block_job.complete`.
+    pub fn complete(&self) -> ApiResult<()> {
+        let mut c = lock(&self.ctl);
+        c.m.check_verb(&self.id, Verb::Complete).map_err(refused)?;
+        let completable = match self.kind {
+            JobKind::Mirror { .. } => true,
+            JobKind::Commit { top, .. } => top == self.device(),
+            _ => false,
+        };
+        if c.cancel.is_some() || !completable {
+            return Err(ApiError::not_allowed(format!(
+                "The active block job '{}' cannot be completed",
+                self.id
+            )));
+        }
+        if !c.ready {
+            return Err(ApiError::not_allowed(format!(
+                "The active block job '{}' cannot be completed: it is not ready",
+                self.id
+            )));
+        }
+        c.complete = true;
+        drop(c);
+        self.cv.notify_all();
+        Ok(())
+    }
+
+    /// `block_job.finalize`.
+    pub fn finalize(&self) -> ApiResult<()> {
+        let mut c = lock(&self.ctl);
+        c.m.check_verb(&self.id, Verb::Finalize).map_err(refused)?;
+        c.finalize = true;
+        drop(c);
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// `block_job.dismiss`.
+    pub fn dismiss(&self) -> ApiResult<()> {
+        let mut c = lock(&self.ctl);
+        c.m.check_verb(&self.id, Verb::Dismiss).map_err(refused)?;
+        c.dismiss = true;
+        drop(c);
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    pub(super) fn target(&self) -> Option<Ref> {
+        let j = self.ids();
+        match self.jobs.domain.registry.field(j.class, self.r, j.target) {
+            Ok(Value::Ref(r)) if !r.is_null() => Some(r),
+            _ => None,
+        }
+    }
+
+    pub(super) fn device(&self) -> Ref {
+        let j = self.ids();
+        match self.jobs.domain.registry.field(j.class, self.r, j.device) {
+            Ok(Value::Ref(r)) => r,
+            _ => Ref::NULL,
+        }
+    }
+
+    fn vdis(&self) -> Vec<Ref> {
+        let j = self.ids();
+        self.jobs
+            .domain
+            .registry
+            .read(j.class, self.r, |row| {
+                [row.fields[j.device].clone(), row.fields[j.target].clone()]
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::Ref(r) if !r.is_null() => Some(r),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until the job has concluded: `Ok` if it succeeded,
+    /// `TASK_CANCELLED` if it was cancelled, its error otherwise.
+    pub async fn wait(&self) -> ApiResult<()> {
+        let mut rx = self.done.subscribe();
+        loop {
+            if let Some(r) = rx.borrow_and_update().clone() {
+                return r;
+            }
+            if rx.changed().await.is_err() {
+                return Err(ApiError::internal("job vanished"));
+            }
+        }
+    }
+
+    /// Waits until the job's object is gone (after a dismiss).
+    pub async fn wait_removed(&self) {
+        let mut rx = self.removed.subscribe();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Whether the job has concluded.
+    pub fn is_concluded(&self) -> bool {
+        lock(&self.ctl).m.status == Status::Concluded
+    }
+
+    /// Waits for a coordinator wake-up while `until` is false.
+    pub(super) async fn wait_for(&self, until: impl Fn(&Ctl) -> bool) {
+        loop {
+            let n = self.notify.notified();
+            if until(&lock(&self.ctl)) {
+                return;
+            }
+            n.await;
+        }
+    }
+}

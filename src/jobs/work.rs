@@ -1,0 +1,75 @@
+//! The data-moving half of a job ([`Work`]) and what it tells the engine:
+//! how it ended, why it stopped, what to do about an I/O error, and the
+//! registry changes that finalizing it makes ([`Effect`]).
+
+use std::io;
+
+use super::job::Job;
+use crate::domain::claims::Hook;
+use crate::error::ApiError;
+use crate::wire::Ref;
+
+/// What the work should do about an I/O error.
+#[derive(Debug)]
+pub enum OnError {
+    /// Try the same request again (after a `stop` was resumed, or under
+    /// `ignore`).
+    Retry,
+    /// Give up: the job fails with this error.
+    Fail(ApiError),
+}
+
+/// Why the work stopped early.
+#[derive(Debug)]
+pub enum Stopped {
+    /// The job was cancelled (force, or before it was ready).
+    Cancelled,
+    /// It failed.
+    Failed(ApiError),
+}
+
+impl From<ApiError> for Stopped {
+    fn from(e: ApiError) -> Stopped {
+        Stopped::Failed(e)
+    }
+}
+
+/// How the work ended when it did not stop early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Done (a mirror or active commit: completed, so it pivots).
+    Done,
+    /// A mirror or active commit soft-cancelled in ready: in sync, no pivot.
+    NoPivot,
+}
+
+/// A change to the registry that finalizing a job makes.
+#[derive(Debug)]
+pub enum Effect {
+    /// Re-read a VDI's file (size, format, backing).
+    Refresh(Ref),
+    /// `vdi` now lives in `onto`'s file and SR; `onto`'s object is removed,
+    /// and `vdi`'s old file is deleted.
+    Pivot {
+        /// The VDI that moves.
+        vdi: Ref,
+        /// The VDI whose file it takes over.
+        onto: Ref,
+    },
+}
+
+/// The data-moving half of a job, specific to its type.
+pub trait Work: Send + 'static {
+    /// Copies; runs on the job's own thread, calling back into `job`.
+    fn run(&mut self, job: &Job) -> Result<Ended, Stopped>;
+    /// Makes a successful job's result take effect (backing pointers,
+    /// pivots); blocking, at finalization. Returns the registry changes.
+    fn commit(&mut self, ended: Ended) -> io::Result<Vec<Effect>>;
+    /// Undoes what can be undone of a failed or cancelled job.
+    fn abort(&mut self) {}
+    /// Images that writes made through the server (imports) must go
+    /// through while the job runs, with the hook that sees them.
+    fn hook(&self) -> Option<(Ref, Hook)> {
+        None
+    }
+}
