@@ -28,6 +28,7 @@ use super::vdis::{self, file_of, known_format, new_row};
 use super::{blocking, claims, durable, io_error, tasks, Domain};
 use crate::error::ApiResult;
 use crate::registry::Write;
+use crate::storage::crash;
 use crate::storage::files::{self, probe_known, SnapshotState};
 use crate::storage::image::Format;
 use crate::wire::{DateTime, Ref, Value};
@@ -66,6 +67,7 @@ pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
     f[v.snapshot_time] = Value::DateTime(DateTime::now());
     f[v.building] = Value::Ref(owner);
     durable(d.registry.insert(v.class, snap, f)).await?;
+    crash::point("snapshot.row");
     // 2, 3. The files.
     let (dd, l, sl) = (dir.clone(), loc.clone(), snap_loc.clone());
     let size = p.virtual_size;
@@ -78,6 +80,7 @@ pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
         vdis::forget(d, snap).await?;
         return Err(io_error("cannot take the snapshot", e));
     }
+    crash::point("snapshot.files");
     // 4, 5.
     complete(d, vdi, snap).await?;
     drop(_g);
@@ -100,6 +103,7 @@ async fn complete(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
         Ok(())
     })?;
     durable(c).await?;
+    crash::point("snapshot.vdi");
     tasks::clear_building(d, v.class, snap).await
 }
 
@@ -121,11 +125,13 @@ pub async fn undo(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
             Ok(())
         })?;
         durable(c).await?;
+        crash::point("undo.marked");
         let renamed = blocking(move || files::undo_snapshot(&dir, &loc, &snap_loc)).await?;
         if let Err(e) = renamed {
             tasks::clear_building(d, v.class, snap).await?;
             return Err(io_error("cannot undo the snapshot", e));
         }
+        crash::point("undo.renamed");
         restore(d, vdi, snap, format).await?;
     }
     vdis::refresh(d, vdi).await

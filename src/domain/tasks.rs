@@ -22,6 +22,7 @@ use super::{durable, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::ClassId;
 use crate::registry::{Commit, Write};
+use crate::storage::crash;
 use crate::wire::{xmlrpc, DateTime, Ref, Value};
 
 /// `task_status_type` values.
@@ -236,6 +237,7 @@ pub async fn finish(d: &Domain, r: Ref, out: ApiResult<Value>) {
         return;
     }
     if out.is_ok() {
+        crash::point("task.success");
         for (class, row) in commits.unwrap_or_default() {
             if let Err(e) = clear_building(d, class, row).await {
                 tracing::error!(error = %e, task = %r, "could not commit what a task made");

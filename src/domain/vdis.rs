@@ -21,6 +21,7 @@ use super::Domain;
 use super::{backend_failure, blocking, claims, durable, invalid, io_error, snapshots, tasks, vms};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Write;
+use crate::storage::crash;
 use crate::storage::files::{self, fs_size, probe_known};
 use crate::storage::image::{self, Format, Probe};
 use crate::storage::path::SrDir;
@@ -232,6 +233,7 @@ pub async fn make(d: &Domain, sr: Ref, new: NewVdi) -> ApiResult<Ref> {
     {
         let _g = st.lock.lock().await;
         durable(d.registry.insert(v.class, r, fields)).await?;
+        crash::point("vdi.row");
         let (dir, l) = (st.dir.clone(), loc.clone());
         let made = blocking(move || {
             image::create(&dir, &l, format, size, None)?;
@@ -246,6 +248,7 @@ pub async fn make(d: &Domain, sr: Ref, new: NewVdi) -> ApiResult<Ref> {
                 return Err(create_error(&st, size, e));
             }
         };
+        crash::point("vdi.file");
         apply_probe(d, r, &p).await?;
     }
     refresh_totals(d, sr, None).await?;

@@ -19,6 +19,7 @@ use super::table::Jobs;
 use crate::domain::vdis::{self, NewVdi};
 use crate::domain::{blocking, claims, durable, io_error, tasks, vms};
 use crate::error::{ApiError, ApiResult};
+use crate::storage::crash;
 use crate::storage::files::probe_known;
 use crate::wire::{Ref, Value};
 
@@ -100,6 +101,7 @@ pub async fn full_copy(
         Ok(()) => vdis::refresh(d, new).await,
         Err(e) => Err(e),
     };
+    crash::point("copy.done");
     match done {
         Ok(()) => {
             match commit_with {

@@ -4,6 +4,7 @@
 //! raw and qcow2 images and their backing chains (through imago), and
 //! off-by-default fault injection for tests of I/O error policies.
 
+pub mod crash;
 pub mod fault;
 pub mod files;
 pub mod image;

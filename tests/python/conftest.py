@@ -55,6 +55,8 @@ class Xapid:
         self.secrets: set[str] = {password} if password else set()
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
+        # Extra environment for the next starts (e.g. XAPID_CRASH_AT).
+        self.env: dict[str, str] = {}
         self._logs: list[str] = []  # one entry per run
         self._lock = threading.Lock()
 
@@ -68,6 +70,8 @@ class Xapid:
             env["XAPID_ROOT_PASSWORD"] = self.password
         env["RUST_LOG"] = "info,xapid=debug"
         env.pop("RUST_BACKTRACE", None)
+        env.pop("XAPID_CRASH_AT", None)
+        env.update(self.env)
         cmd = [
             xapid_bin(), "serve",
             "--listen", "127.0.0.1:0",
@@ -126,6 +130,15 @@ class Xapid:
         self.proc.wait()
         self._drainer.join(5)
         self.proc = None
+
+    def wait_dead(self, timeout: float = 30) -> int:
+        """Waits for the process to end by itself (a crash point); returns
+        its exit status (negative: the signal that ended it)."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        self._drainer.join(5)
+        self.proc = None
+        return code
 
     def restart(self, crash: bool = False, with_env_password: bool = True) -> "Xapid":
         if crash:

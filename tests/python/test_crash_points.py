@@ -1,0 +1,204 @@
+"""kill -9 between every two durable steps of the protocols that make or
+change files (crash points, `XAPID_CRASH_AT`, honoured only with
+`fault_injection = true`): after the restart nothing acknowledged is lost
+and nothing half-made looks whole.
+
+- A snapshot (of a raw VDI and of a qcow2 one) killed after its row, after
+  its files were switched over (the VDI's row still says raw), or after the
+  VDI's row: the VDI's data is intact and readable, its recorded format is
+  its file's format, and the snapshot is either complete or gone.
+- A snapshot undone by a failed transaction, killed after the mark or
+  after the rename back: no snapshot, the VDI as it was.
+- VDI.create and VDI.copy killed after the new row or after the new file:
+  no stray VDI and no stray file.
+- Async.VDI.copy killed after its task's success was written but before the
+  copy was committed: the task says success and its VDI is there; killed
+  after the job but before the task's success: the task says
+  TASK_INTERRUPTED and no copy is left.
+"""
+
+import os
+import shutil
+import xmlrpc.client
+
+import pytest
+
+from storage_util import (
+    M, assert_same, check_image, create_vdi, default_sr, flatten, image_format, place_image,
+    result_ref, sr_dir, vdi_path, wait_task,
+)
+
+SIZE = 8 * M
+
+
+def crash_server(make_server, point):
+    srv = make_server(start=False, fault_injection=True)
+    srv.env = {"XAPID_CRASH_AT": point}
+    srv.start()
+    x = srv.sdk().xenapi
+    return srv, x, default_sr(x)[0]
+
+
+def arm(srv, point):
+    """Restarts the server (kill -9: all before was acknowledged) with the
+    crash point armed."""
+    srv.env = {"XAPID_CRASH_AT": point}
+    srv.restart(crash=True)
+    return srv.sdk().xenapi
+
+
+def call_until_killed(srv, fn, *args):
+    """Calls `fn`, which the crash point cuts short; waits for the process
+    to die of SIGKILL; restarts without the crash point."""
+    with pytest.raises((xmlrpc.client.ProtocolError, ConnectionError, OSError,
+                        xmlrpc.client.Fault, Exception)):
+        fn(*args)
+    assert srv.wait_dead() == -9, srv.log
+    srv.env = {}
+    srv.start()
+    return srv.sdk().xenapi
+
+
+def files_of(x, sr):
+    return set(os.listdir(sr_dir(x, sr)))
+
+
+def known_files(x, sr):
+    return {rec["location"] for rec in x.VDI.get_all_records().values() if rec["SR"] == sr}
+
+
+def assert_every_file_known(x, sr):
+    """Every file of the SR is a VDI's, and a scan introduces nothing new."""
+    before = set(x.VDI.get_all())
+    x.SR.scan(sr)
+    assert set(x.VDI.get_all()) == before, "a scan introduced a stray file as a VDI"
+    assert files_of(x, sr) == known_files(x, sr)
+
+
+def source(x, sr, fmt, tag):
+    return place_image(x, sr, f"{tag}.{fmt}", fmt, SIZE,
+                       ["write -P 0x5a 0 1M", "write -P 0xa5 3M 2M", "write -P 0x11 7M 1M"])
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+@pytest.mark.parametrize("point,complete", [
+    ("snapshot.row", False),
+    ("snapshot.files", True),
+    ("snapshot.vdi", True),
+])
+def test_snapshot_killed_at_each_step(make_server, tmp_path, fmt, point, complete):
+    srv, x, sr = crash_server(make_server, point)
+    v = source(x, sr, fmt, "snapme")
+    before = flatten(vdi_path(srv, x, v), tmp_path / "before.raw")
+    x = call_until_killed(srv, x.VDI.snapshot, v)
+
+    rec = x.VDI.get_record(v)
+    path = vdi_path(srv, x, v)
+    # The recorded format is the file's, whatever the step.
+    assert rec["sm_config"]["image-format"] == image_format(path)
+    check_image(path)
+    assert_same(path, before, rec["sm_config"]["image-format"], "raw")
+    snaps = x.VDI.get_snapshots(v)
+    if complete:
+        (snap,) = snaps
+        srec = x.VDI.get_record(snap)
+        assert srec["is_a_snapshot"] and srec["snapshot_of"] == v
+        assert rec["sm_config"]["image-format"] == "qcow2"
+        assert_same(vdi_path(srv, x, snap), before, fmt, "raw")
+    else:
+        assert snaps == []
+        assert rec["sm_config"]["image-format"] == fmt
+    # Exported data is the VDI's data.
+    assert_every_file_known(x, sr)
+    # And the VDI still works: a new snapshot can be taken.
+    x.VDI.snapshot(v)
+    assert_same(vdi_path(srv, x, v), before, "qcow2", "raw")
+
+
+@pytest.mark.parametrize("point", ["undo.marked", "undo.renamed"])
+def test_snapshot_undo_killed_at_each_step(make_server, tmp_path, point):
+    srv, x, sr = crash_server(make_server, point)
+    v = source(x, sr, "raw", "undome")
+    small = create_vdi(x, sr, SIZE // 2)
+    before = flatten(vdi_path(srv, x, v), tmp_path / "before.raw")
+    x = call_until_killed(srv, x.block_job.transaction, [
+        {"type": "snapshot", "device": v},
+        {"type": "backup", "device": v, "target": small},  # too small: fails
+    ], "individual")
+
+    rec = x.VDI.get_record(v)
+    path = vdi_path(srv, x, v)
+    assert rec["sm_config"]["image-format"] == image_format(path)
+    assert_same(path, before, rec["sm_config"]["image-format"], "raw")
+    snaps = x.VDI.get_snapshots(v)
+    if point == "undo.renamed":
+        # The rename back happened: no snapshot, the VDI raw again.
+        assert snaps == [] and rec["sm_config"]["image-format"] == "raw"
+    else:
+        # Killed before the rename: the snapshot stands, complete.
+        (snap,) = snaps
+        assert_same(vdi_path(srv, x, snap), before, "raw", "raw")
+    assert_every_file_known(x, sr)
+
+
+@pytest.mark.parametrize("point", ["vdi.row", "vdi.file"])
+def test_vdi_create_killed_leaves_nothing(make_server, point):
+    srv, x, sr = crash_server(make_server, point)
+    vdis, files = set(x.VDI.get_all()), files_of(x, sr)
+    x = call_until_killed(srv, create_vdi, x, sr, SIZE, "qcow2", "half-made")
+    assert set(x.VDI.get_all()) == vdis
+    assert files_of(x, sr) == files
+    assert_every_file_known(x, sr)
+
+
+@pytest.mark.parametrize("point", ["vdi.row", "vdi.file"])
+def test_vdi_copy_killed_leaves_nothing(make_server, point):
+    srv = make_server(fault_injection=True)
+    x = srv.sdk().xenapi
+    sr = default_sr(x)[0]
+    v = source(x, sr, "raw", "copyme")
+    vdis, files = set(x.VDI.get_all()), files_of(x, sr)
+    x = arm(srv, point)
+    x = call_until_killed(srv, x.VDI.copy, v, sr)
+    assert set(x.VDI.get_all()) == vdis
+    assert files_of(x, sr) == files
+    assert_every_file_known(x, sr)
+
+
+def test_async_copy_killed_after_its_success_keeps_the_copy(make_server, tmp_path):
+    srv = make_server(fault_injection=True)
+    x = srv.sdk().xenapi
+    sr = default_sr(x)[0]
+    v = source(x, sr, "qcow2", "keepme")
+    before = flatten(vdi_path(srv, x, v), tmp_path / "before.raw")
+    x = arm(srv, "task.success")
+    task = x.Async.VDI.copy(v, sr)
+    assert srv.wait_dead() == -9, srv.log
+    srv.env = {}
+    srv.start()
+    x = srv.sdk().xenapi
+    rec = x.task.get_record(task)
+    assert rec["status"] == "success", rec
+    new = result_ref(rec["result"])
+    assert x.VDI.get_record(new)["SR"] == sr
+    assert_same(vdi_path(srv, x, new), before, "qcow2", "raw")
+    assert_every_file_known(x, sr)
+
+
+def test_async_copy_killed_before_its_success_leaves_nothing(make_server):
+    srv = make_server(fault_injection=True)
+    x = srv.sdk().xenapi
+    sr = default_sr(x)[0]
+    v = source(x, sr, "raw", "dropme")
+    vdis, files = set(x.VDI.get_all()), files_of(x, sr)
+    x = arm(srv, "copy.done")
+    task = x.Async.VDI.copy(v, sr)
+    assert srv.wait_dead() == -9, srv.log
+    srv.env = {}
+    srv.start()
+    x = srv.sdk().xenapi
+    rec = wait_task(x, task)
+    assert rec["status"] == "failure" and rec["error_info"][0] == "TASK_INTERRUPTED", rec
+    assert set(x.VDI.get_all()) == vdis
+    assert files_of(x, sr) == files
+    assert_every_file_known(x, sr)
