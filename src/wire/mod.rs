@@ -4,7 +4,9 @@
 
 pub mod base64;
 pub mod datetime;
+pub mod float;
 pub mod jsonrpc;
+mod members;
 pub mod records;
 pub mod value;
 pub mod xmlrpc;

@@ -19,18 +19,21 @@
 //!   tolerated; a declaration anywhere after the first element is not.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::io::Write as _;
 
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::Reader;
 
 use super::datetime::DateTime;
+use super::float::write_i64;
+use super::members::Members;
 use super::value::Value;
 use super::{base64, DecodeError, Limits, MethodCall, Reply};
 
 #[path = "xmlrpc_fast.rs"]
 mod fast;
+
+/// Where callers have always found it; it lives in [`super::float`].
+pub use super::float::write_g16;
 
 // ---------------------------------------------------------------------------
 // Error reasons (short, static, never quoting the body).
@@ -306,203 +309,6 @@ pub(crate) fn escape_into(s: &str, out: &mut Vec<u8>) {
         start = i + 1;
     }
     out.extend_from_slice(&b[start..]);
-}
-
-fn write_i64(n: i64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut u = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// Writes `x` as C's `printf("%.16g", x)` does (what xapi uses for
-/// doubles): 16 significant digits, trailing zeros removed, exponent form
-/// (`1e-05`, `1e+20`) outside `1e-4 <= |x| < 1e16`; `nan`, `inf`, `-inf`.
-pub fn write_g16(x: f64, out: &mut Vec<u8>) {
-    if x.is_nan() {
-        out.extend_from_slice(b"nan");
-        return;
-    }
-    if x.is_infinite() {
-        out.extend_from_slice(if x > 0.0 { b"inf" } else { b"-inf" });
-        return;
-    }
-    if x.is_sign_negative() {
-        out.push(b'-');
-    }
-    let (digits, exp) = match digits16(x.abs()) {
-        Some(d) => d,
-        None => match digits16_slow(x.abs()) {
-            Some(d) => d,
-            None => return,
-        },
-    };
-    let mut nd = 16;
-    while nd > 1 && digits[nd - 1] == b'0' {
-        nd -= 1;
-    }
-    if !(-4..16).contains(&exp) {
-        out.push(digits[0]);
-        if nd > 1 {
-            out.push(b'.');
-            out.extend_from_slice(&digits[1..nd]);
-        }
-        out.push(b'e');
-        out.push(if exp < 0 { b'-' } else { b'+' });
-        let e = exp.unsigned_abs();
-        if e < 10 {
-            out.push(b'0');
-        }
-        write_i64(i64::from(e), out);
-    } else if exp >= 0 {
-        let int_len = exp as usize + 1;
-        if nd <= int_len {
-            out.extend_from_slice(&digits[..nd]);
-            out.resize(out.len() + (int_len - nd), b'0');
-        } else {
-            out.extend_from_slice(&digits[..int_len]);
-            out.push(b'.');
-            out.extend_from_slice(&digits[int_len..nd]);
-        }
-    } else {
-        out.extend_from_slice(b"0.");
-        out.resize(out.len() + (-exp - 1) as usize, b'0');
-        out.extend_from_slice(&digits[..nd]);
-    }
-}
-
-/// The 16 significant digits of `x` (finite, not negative), correctly
-/// rounded half-to-even as C's printf does, and the decimal exponent of the
-/// first one. Exact integer arithmetic; `None` outside the range it covers
-/// (subnormals, below ~1e-21, at or above 1e16).
-fn digits16(x: f64) -> Option<([u8; 16], i32)> {
-    let mut digits = [b'0'; 16];
-    if x == 0.0 {
-        return Some((digits, 0));
-    }
-    let bits = x.to_bits();
-    let biased = ((bits >> 52) & 0x7ff) as i32;
-    if biased == 0 {
-        return None;
-    }
-    let f = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
-    let p = biased - 1075;
-    if p >= 0 {
-        // An integer: exact if it has at most 16 digits.
-        if p > 10 {
-            return None;
-        }
-        let v = f << p;
-        if v >= 10_000_000_000_000_000 {
-            return None;
-        }
-        let k = put_digits(v, &mut digits);
-        return Some((digits, k as i32 - 1));
-    }
-    let n = p.unsigned_abs();
-    if n > 124 {
-        return None;
-    }
-    let mask: u128 = (1u128 << n) - 1;
-    let mut frac: u128 = u128::from(f) & mask;
-    let int = if n >= 64 { 0 } else { f >> n };
-    let mut nd;
-    let mut exp10;
-    if int > 0 {
-        nd = put_digits(int, &mut digits);
-        exp10 = nd as i32 - 1;
-    } else {
-        exp10 = -1;
-        loop {
-            frac *= 10;
-            let d = (frac >> n) as u8;
-            frac &= mask;
-            if d != 0 {
-                digits[0] = b'0' + d;
-                break;
-            }
-            exp10 -= 1;
-        }
-        nd = 1;
-    }
-    while nd < 16 {
-        frac *= 10;
-        digits[nd] = b'0' + (frac >> n) as u8;
-        frac &= mask;
-        nd += 1;
-    }
-    // What is left is frac / 2^n units of the last digit.
-    let half = 1u128 << (n - 1);
-    if frac > half || (frac == half && (digits[15] - b'0') % 2 == 1) {
-        let mut i = 16;
-        loop {
-            if i == 0 {
-                // 9999999999999999 rounded up.
-                digits[0] = b'1';
-                exp10 += 1;
-                break;
-            }
-            i -= 1;
-            if digits[i] == b'9' {
-                digits[i] = b'0';
-            } else {
-                digits[i] += 1;
-                break;
-            }
-        }
-    }
-    Some((digits, exp10))
-}
-
-/// Writes the decimal digits of `v` (below 10^16) at the start of `dst`;
-/// returns how many.
-fn put_digits(mut v: u64, dst: &mut [u8; 16]) -> usize {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let k = tmp.len() - i;
-    dst[..k].copy_from_slice(&tmp[i..]);
-    k
-}
-
-/// [`digits16`] for any finite `x`, through Rust's exact formatting (which
-/// also rounds half-to-even), slower.
-fn digits16_slow(x: f64) -> Option<([u8; 16], i32)> {
-    // "d.ddddddddddddddde-X"
-    let mut buf = [0u8; 32];
-    let len = {
-        let mut cur = std::io::Cursor::new(&mut buf[..]);
-        write!(cur, "{x:.15e}").ok()?;
-        cur.position() as usize
-    };
-    let s = &buf[..len];
-    let epos = s.iter().position(|&b| b == b'e')?;
-    if epos != 17 {
-        return None;
-    }
-    let exp: i32 = std::str::from_utf8(&s[epos + 1..]).ok()?.parse().ok()?;
-    let mut digits = [b'0'; 16];
-    digits[0] = s[0];
-    digits[1..].copy_from_slice(&s[2..17]);
-    Some((digits, exp))
 }
 
 // ---------------------------------------------------------------------------
@@ -1075,7 +881,7 @@ fn convert(tag: Tag, text: &str) -> Result<Value, DecodeError> {
             _ => Err(E_BOOL),
         },
         Tag::Double => t.parse::<f64>().map(Value::Double).map_err(|_| E_DOUBLE),
-        Tag::DateTime => parse_xapi_datetime(t)
+        Tag::DateTime => DateTime::parse_compact(t)
             .or_else(|| DateTime::parse(t))
             .map(Value::DateTime)
             .ok_or(E_DATETIME),
@@ -1086,92 +892,6 @@ fn convert(tag: Tag, text: &str) -> Result<Value, DecodeError> {
         Tag::Nil => Err(E_NIL),
         Tag::Str => Ok(Value::from(text)),
         _ => Err(E_ELEMENT),
-    }
-}
-
-/// Fast path for the spelling xapi and Python use, `20261123T12:00:00` with
-/// an optional `Z`; anything else (or anything odd) is left to
-/// [`DateTime::parse`].
-fn parse_xapi_datetime(s: &str) -> Option<DateTime> {
-    let b = s.as_bytes();
-    let b = match b.len() {
-        17 => b,
-        18 if b[17] == b'Z' => &b[..17],
-        _ => return None,
-    };
-    if b[8] != b'T' || b[11] != b':' || b[14] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        b[r].iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (h, mi, sec) = (num(9..11)?, num(12..14)?, num(15..17)?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let mdays = match mo {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if d < 1 || d > mdays || h > 23 || mi > 59 || sec > 59 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(DateTime(days * 86_400 + h * 3600 + mi * 60 + sec))
-}
-
-/// Struct members in order of first appearance; a repeated name replaces
-/// the earlier value in place (last wins). Small structs are searched
-/// linearly; large ones get a hash index so hostile input stays linear.
-#[derive(Default)]
-pub(crate) struct Members {
-    items: Vec<(String, Value)>,
-    index: Option<HashMap<String, usize>>,
-}
-
-const LINEAR_MEMBERS: usize = 16;
-
-impl Members {
-    pub(crate) fn insert(&mut self, name: String, v: Value) {
-        if let Some(index) = &mut self.index {
-            match index.get(&name) {
-                Some(&i) => self.items[i].1 = v,
-                None => {
-                    index.insert(name.clone(), self.items.len());
-                    self.items.push((name, v));
-                }
-            }
-            return;
-        }
-        if let Some(slot) = self.items.iter_mut().find(|(k, _)| *k == name) {
-            slot.1 = v;
-            return;
-        }
-        self.items.push((name, v));
-        if self.items.len() > LINEAR_MEMBERS {
-            self.index = Some(
-                self.items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (k, _))| (k.clone(), i))
-                    .collect(),
-            );
-        }
-    }
-
-    pub(crate) fn into_vec(self) -> Vec<(String, Value)> {
-        self.items
     }
 }
 
@@ -1211,12 +931,6 @@ mod tests {
     fn reply(r: &Reply) -> String {
         let mut out = Vec::new();
         encode_reply(r, &mut out);
-        String::from_utf8(out).unwrap()
-    }
-
-    fn g16(x: f64) -> String {
-        let mut out = Vec::new();
-        write_g16(x, &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -1416,32 +1130,6 @@ mod tests {
                 Err(E_DATETIME),
                 "{bad}"
             );
-        }
-    }
-
-    #[test]
-    fn datetime_fast_path_matches_parse() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // 1600..2400
-            let secs = (x % 25_246_080_000) as i64 - 11_676_096_000;
-            let text = DateTime(secs).to_xapi_string();
-            assert_eq!(parse_xapi_datetime(&text), Some(DateTime(secs)), "{text}");
-            assert_eq!(DateTime::parse(&text), Some(DateTime(secs)), "{text}");
-            assert_eq!(parse_xapi_datetime(&text[..17]), Some(DateTime(secs)));
-        }
-        for odd in [
-            "20240229T00:00:00Z",
-            "20230229T00:00:00Z",
-            "21000229T00:00:00Z",
-            "20000229T23:59:59Z",
-            "20241231T24:00:00Z",
-            "2024123xT00:00:00Z",
-        ] {
-            assert_eq!(parse_xapi_datetime(odd), DateTime::parse(odd), "{odd}");
         }
     }
 
@@ -2090,80 +1778,6 @@ mod tests {
                 .replace(['\u{0}', '\u{1f}'], "")
         );
         assert_eq!(enc(&s("\u{1}\u{2}")), "<value></value>");
-    }
-
-    #[test]
-    fn g16_cases() {
-        for (x, want) in [
-            (0.0, "0"),
-            (-0.0, "-0"),
-            (0.5, "0.5"),
-            (1.0, "1"),
-            (0.1, "0.1"),
-            (1.0 / 3.0, "0.3333333333333333"),
-            (2.0 / 3.0, "0.6666666666666666"),
-            (1e-5, "1e-05"),
-            (1e-4, "0.0001"),
-            (1.5e-4, "0.00015"),
-            (1e20, "1e+20"),
-            (1e16, "1e+16"),
-            (1e15, "1000000000000000"),
-            (9_999_999_999_999_998.0, "9999999999999998"),
-            (12_345_678_901_234_567.0, "1.234567890123457e+16"),
-            (-2.5, "-2.5"),
-            (100.0, "100"),
-            (123.456, "123.456"),
-            (0.1 + 0.2, "0.3"),
-            (1e100, "1e+100"),
-            (1.7976931348623157e308, "1.797693134862316e+308"),
-            (5e-324, "4.940656458412465e-324"),
-            (2.2250738585072014e-308, "2.225073858507201e-308"),
-            (65537.0 / 131072.0, "0.5000076293945312"),
-            (0.99999999999999999, "1"),
-            (0.9999999999999999, "0.9999999999999999"),
-            (f64::NAN, "nan"),
-            (f64::INFINITY, "inf"),
-            (f64::NEG_INFINITY, "-inf"),
-        ] {
-            assert_eq!(g16(x), want, "{x:e}");
-        }
-    }
-
-    #[test]
-    fn g16_fast_path_matches_exact_formatting() {
-        let mut x: u64 = 0x0123_4567_89ab_cdef;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        for i in 0..300_000 {
-            let r = next();
-            let v = match i % 4 {
-                0 => f64::from_bits(r),
-                1 => (r >> 11) as f64 / (1u64 << 53) as f64,
-                2 => (r % 100_000) as f64 / 1000.0,
-                _ => {
-                    f64::from_bits((r & 0x800f_ffff_ffff_ffff) | ((0x3b0 + (r >> 52) % 0xa0) << 52))
-                }
-            };
-            if !v.is_finite() || v == 0.0 {
-                continue;
-            }
-            let a = v.abs();
-            if let Some(fast) = digits16(a) {
-                assert_eq!(Some(fast), digits16_slow(a), "{v:e}");
-            }
-        }
-    }
-
-    #[test]
-    fn g16_round_trips_within_16_digits() {
-        for x in [0.25, 1.0 / 7.0, 123_456.789, 6.02214076e23, 1.602176634e-19] {
-            let back: f64 = g16(x).parse().unwrap();
-            assert!(((back - x) / x).abs() < 1e-15, "{x}");
-        }
     }
 
     #[test]
