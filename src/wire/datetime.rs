@@ -88,6 +88,49 @@ impl DateTime {
         None
     }
 
+    /// A fast parser for the one spelling xapi and Python use,
+    /// `20261123T12:00:00` with an optional `Z` (ISO 8601's basic format).
+    /// `None` for anything else (or anything odd), which is then left to
+    /// [`DateTime::parse`]; where this answers, `parse` answers the same.
+    pub(crate) fn parse_compact(s: &str) -> Option<DateTime> {
+        let b = s.as_bytes();
+        let b = match b.len() {
+            17 => b,
+            18 if b[17] == b'Z' => &b[..17],
+            _ => return None,
+        };
+        if b[8] != b'T' || b[11] != b':' || b[14] != b':' {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            b[r].iter().try_fold(0i64, |acc, &c| {
+                c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+            })
+        };
+        let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+        let (h, mi, sec) = (num(9..11)?, num(12..14)?, num(15..17)?);
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let mdays = match mo {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        if d < 1 || d > mdays || h > 23 || mi > 59 || sec > 59 {
+            return None;
+        }
+        // Days from civil (Howard Hinnant's algorithm).
+        let y = if mo <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (mo + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some(DateTime(days * 86_400 + h * 3600 + mi * 60 + sec))
+    }
+
     /// This instant as a chrono value.
     pub fn to_chrono(&self) -> Option<ChronoDateTime<Utc>> {
         ChronoDateTime::from_timestamp(self.0, 0)
@@ -182,6 +225,36 @@ mod tests {
                 DateTime(secs).to_xapi_string(),
                 c.format("%Y%m%dT%H:%M:%SZ").to_string()
             );
+        }
+    }
+
+    #[test]
+    fn parse_compact_matches_parse() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // 1600..2400
+            let secs = (x % 25_246_080_000) as i64 - 11_676_096_000;
+            let text = DateTime(secs).to_xapi_string();
+            assert_eq!(
+                DateTime::parse_compact(&text),
+                Some(DateTime(secs)),
+                "{text}"
+            );
+            assert_eq!(DateTime::parse(&text), Some(DateTime(secs)), "{text}");
+            assert_eq!(DateTime::parse_compact(&text[..17]), Some(DateTime(secs)));
+        }
+        for odd in [
+            "20240229T00:00:00Z",
+            "20230229T00:00:00Z",
+            "21000229T00:00:00Z",
+            "20000229T23:59:59Z",
+            "20241231T24:00:00Z",
+            "2024123xT00:00:00Z",
+        ] {
+            assert_eq!(DateTime::parse_compact(odd), DateTime::parse(odd), "{odd}");
         }
     }
 }

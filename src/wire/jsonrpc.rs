@@ -12,8 +12,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserializer as _, Serialize, Serializer};
 
+use super::members::Members;
 use super::value::Value;
-use super::xmlrpc::Members;
 use super::{base64, DecodeError, Limits, MethodCall, Reply};
 
 /// The JSON-RPC dialect of a request, answered in kind.

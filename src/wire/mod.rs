@@ -1,10 +1,13 @@
-//! The wire: the value tree, XenAPI datetimes, and the XML-RPC and JSON-RPC
-//! codecs. Only this module and `model` know what a request looks like on
-//! the wire; everything after dispatch works on [`Value`]s.
+//! The wire: the value tree, XenAPI datetimes, numbers as xapi prints them
+//! (`float`), and the XML-RPC and JSON-RPC codecs (which share `members`).
+//! Only this module and `model` know what a request looks like on the wire;
+//! everything after dispatch works on [`Value`]s.
 
 pub mod base64;
 pub mod datetime;
+pub mod float;
 pub mod jsonrpc;
+mod members;
 pub mod records;
 pub mod value;
 pub mod xmlrpc;
