@@ -5,6 +5,7 @@
 //! off-by-default fault injection for tests of I/O error policies.
 
 pub mod fault;
+pub mod files;
 pub mod image;
 pub mod path;
 pub mod qcow2_header;

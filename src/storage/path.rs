@@ -98,6 +98,13 @@ impl SrDir {
             .open(path)
     }
 
+    /// fsyncs the directory itself, so that names created, renamed or
+    /// removed in it survive a crash of the machine (a file's own fsync
+    /// does not cover its directory entry).
+    pub fn sync(&self) -> io::Result<()> {
+        File::open(&self.root)?.sync_all()
+    }
+
     /// Whether a backing file name from an image header may be followed:
     /// a plain name of a regular file (not a symlink) in this SR.
     pub fn backing_allowed(&self, name: &str) -> bool {
