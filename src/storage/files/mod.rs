@@ -22,7 +22,8 @@ use uuid::Uuid;
 
 use super::image::{self, Format};
 use super::path::SrDir;
-use super::qcow2_header::{self, Header};
+use super::qcow2::header::{self, Header};
+use super::read_up_to;
 
 #[cfg(test)]
 mod tests;
@@ -210,8 +211,8 @@ pub fn snapshot_state(dir: &SrDir, cur: &str, snap: &str) -> io::Result<Snapshot
     }
     let file = dir.open_file(cur, false)?;
     let mut magic = [0u8; 4];
-    let n = read_up_to(&file, &mut magic)?;
-    if !qcow2_header::is_qcow2(&magic[..n]) {
+    let n = read_up_to(&file, &mut magic, 0)?;
+    if !header::is_qcow2(&magic[..n]) {
         return Ok(SnapshotState::Other);
     }
     // A header too damaged to parse is not a complete snapshot.
@@ -219,20 +220,6 @@ pub fn snapshot_state(dir: &SrDir, cur: &str, snap: &str) -> io::Result<Snapshot
         Ok(h) if h.backing_file.as_deref() == Some(snap) => SnapshotState::Switched,
         _ => SnapshotState::Other,
     })
-}
-
-fn read_up_to(file: &std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// Removes `snap` only if it is the same inode as `cur` (a link that holds
