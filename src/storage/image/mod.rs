@@ -566,7 +566,15 @@ fn qcow2_status(access: &Access, offset: u64, len: u64) -> io::Result<(u64, Allo
                 ShallowMapping::Zero { .. } => (Alloc::Zero, n),
                 ShallowMapping::Indirect { .. } => (Alloc::Unallocated, n),
                 ShallowMapping::Eof { .. } => (Alloc::Zero, end - pos),
-                // Raw, and special (compressed) clusters.
+                // Data said to be where the file has none is corrupt
+                // metadata, as a read of it would find.
+                ShallowMapping::Raw {
+                    storage, offset, ..
+                } => {
+                    storage.check_in_file(offset, n)?;
+                    (Alloc::Data, n)
+                }
+                // Special (compressed) clusters.
                 _ => (Alloc::Data, n),
             };
             if n == 0 || state.is_some_and(|s| s != a) {

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::*;
 use crate::storage::qcow2::header::Header;
 
+mod corrupt;
 mod crash;
 
 const K: u64 = 1 << 10;

@@ -11,6 +11,7 @@ use imago::file::File as ImagoFile;
 use imago::io_buffers::{IoVector, IoVectorMut};
 use imago::{Storage, StorageOpenOptions};
 
+use super::header::Header;
 use super::ordering::Guard;
 
 /// Crash points: called (in test builds only) with the file's path after
@@ -28,8 +29,18 @@ pub(crate) static WRITE_OBSERVER: std::sync::OnceLock<fn(&Path, bool)> = std::sy
 pub(crate) struct GuardedFile {
     inner: ImagoFile,
     guard: Option<std::sync::Mutex<Guard>>,
+    /// For a qcow2 layer: where its clusters end (see [`Self::check_in_file`]).
+    bounds: Option<Bounds>,
     #[cfg(test)]
     path: PathBuf,
+}
+
+/// What a qcow2 layer needs to tell a pointer past the end of its file.
+#[derive(Debug)]
+struct Bounds {
+    cluster_bits: u32,
+    /// The image file, to ask its length when imago's idea of it is short.
+    file: File,
 }
 
 impl fmt::Display for GuardedFile {
@@ -39,25 +50,36 @@ impl fmt::Display for GuardedFile {
 }
 
 impl GuardedFile {
-    /// imago's storage for `file`; guarded when `guard` (a writable qcow2).
+    /// imago's storage for `file`; for a qcow2 (`qcow2`), reads of clusters
+    /// past the end of the file are refused, and writes are guarded if
+    /// `writable`.
     pub(crate) fn new(
         file: &File,
         path: &Path,
         writable: bool,
-        guard: bool,
+        qcow2: bool,
     ) -> io::Result<GuardedFile> {
         let inner = ImagoFile::from_open_file(
             file.try_clone()?,
             StorageOpenOptions::new().filename(path).write(writable),
         )?;
-        let guard = if guard && writable {
+        let guard = if qcow2 && writable {
             Some(std::sync::Mutex::new(Guard::load(file.try_clone()?)?))
+        } else {
+            None
+        };
+        let bounds = if qcow2 {
+            Some(Bounds {
+                cluster_bits: Header::read(file)?.cluster_bits,
+                file: file.try_clone()?,
+            })
         } else {
             None
         };
         Ok(GuardedFile {
             inner,
             guard,
+            bounds,
             #[cfg(test)]
             path: path.to_path_buf(),
         })
@@ -97,6 +119,40 @@ impl GuardedFile {
         drop(g);
         self.after_write(true);
         r
+    }
+
+    /// Checks that every cluster `[offset, offset + len)` touches starts
+    /// inside the file, else `InvalidData`. imago reads only what a pointer
+    /// of the image's metadata (an L1, L2 or refcount table entry) places
+    /// there, and its file storage fills what lies past the end of the file
+    /// with zeroes: without this, a table pointed past the end would read
+    /// as empty (unallocated: zeroes, or the backing file's data), and a
+    /// data cluster as zeroes, so corrupt metadata would be served as data.
+    /// QEMU refuses such images as corrupt too. The rule is per cluster,
+    /// not per byte, because a file may legitimately end inside its last
+    /// cluster (a table shorter than a cluster, compressed data).
+    pub(crate) fn check_in_file(&self, offset: u64, len: u64) -> io::Result<()> {
+        let Some(b) = &self.bounds else {
+            return Ok(());
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        let last = offset.saturating_add(len - 1) >> b.cluster_bits << b.cluster_bits;
+        // imago's idea of the length grows with each of its writes, so it
+        // is the file's length but for writes through other descriptors
+        // (the guard's refcounts): the file system is asked only then.
+        if last < self.inner.size()? || last < b.file.metadata()?.len() {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: corrupt qcow2 metadata: {len} bytes at offset {offset:#x} \
+                 lie past the end of the file",
+                self.inner
+            ),
+        ))
     }
 
     /// Tells the crash-point observer, if any, that a write was passed on
@@ -146,6 +202,7 @@ impl Storage for GuardedFile {
     }
 
     async unsafe fn pure_readv(&self, bufv: IoVectorMut<'_>, offset: u64) -> io::Result<()> {
+        self.check_in_file(offset, bufv.len())?;
         // SAFETY: forwarded as the caller made it.
         unsafe { self.inner.pure_readv(bufv, offset).await }
     }
