@@ -147,3 +147,23 @@ fn data_at_the_end_of_the_file_is_served() {
         }
     }
 }
+
+/// The header's own table pointers past the end: the image does not open
+/// (read-only for the L1 table; writable for the refcount table, which
+/// only a writer reads).
+#[test]
+fn tables_past_the_end_of_the_file_do_not_open() {
+    let s = sr();
+    for (at, write) in [(40, false), (48, true)] {
+        let name = format!("t{at}.qcow2");
+        qemu_img(&s, &["create", "-q", "-f", "qcow2", &name, "1M"]);
+        qemu_io(&s, "qcow2", &name, &["write -P 0x5a 0 128k"]);
+        put64_at(&s, &name, at, FAR);
+        let opts = OpenOptions {
+            write,
+            ..Default::default()
+        };
+        let r = Image::open(&s, &name, &opts);
+        assert!(r.is_err(), "header offset {at}: {r:?}");
+    }
+}
