@@ -69,6 +69,17 @@ fn intact(s: &SrDir, cur: &str, format: Format, orig: Format) {
     if format == Format::Qcow2 {
         qemu_img(s, &["check", "-q", cur]);
     }
+    // As xapid reads it, too.
+    let whole = |name: &str, f: Format| {
+        let img = Image::open_format(s, name, f, &OpenOptions::default()).unwrap();
+        let mut buf = vec![0u8; SIZE as usize];
+        img.read_at(0, &mut buf, 0).unwrap();
+        buf
+    };
+    assert!(
+        whole(cur, format) == whole(&format!("orig.{orig}"), orig),
+        "{cur} as {format}"
+    );
     let o = format!("orig.{orig}");
     qemu_img(
         s,
@@ -283,6 +294,11 @@ fn kill_at(s: &SrDir, cur: &str, step: &str) {
 fn check_after_kill(s: &SrDir, cur: &str, format: Format, step: &str, want: SnapshotState) {
     let state = snapshot_state(s, cur, "s").unwrap();
     assert_eq!(state, want, "{cur} killed after {step}");
+    // An overlay left under its temporary name is a sound qcow2 (checked
+    // while the name it is backed by still exists).
+    for p in s.list().unwrap().iter().filter(|n| n.ends_with(PARTIAL)) {
+        qemu_img(s, &["check", "-q", p]);
+    }
     match state {
         SnapshotState::Linked => {
             intact(s, cur, format, format);
