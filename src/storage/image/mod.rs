@@ -13,6 +13,10 @@
 //!   same SR); anything else (an absolute path, `..`, a symlink) is an
 //!   error of kind `InvalidData`, and nothing outside the SR is opened;
 //! - chains are at most [`MAX_CHAIN`] deep and may not loop;
+//! - corrupt qcow2 metadata is never served as data: a table or data
+//!   cluster placed past the end of its file is an `InvalidData` error of
+//!   the read or status call (`GuardedFile::check_in_file`), where the file
+//!   system would have read zeroes;
 //! - imago never opens anything by itself (its implicit opening of backing
 //!   and data files is denied): each layer is opened here, bottom-up, with
 //!   `O_NOFOLLOW`, and handed to the overlay above as its backing.
