@@ -66,7 +66,8 @@ pub fn chunk_for(speed: u64) -> u64 {
 /// Where `[off, off + max)` is served from, looking down the chain from
 /// layer `from` to just above `until`: the first layer that has the start
 /// of the range decides, for the longest run with one answer.
-/// `Unallocated` means no layer in `from..until` has it.
+/// `Unallocated` means no layer in `from..until` has it. Kept for its
+/// callers: [`Image::chain_status`] is the query.
 pub fn chain_status(
     img: &Image,
     from: usize,
@@ -74,15 +75,7 @@ pub fn chain_status(
     off: u64,
     max: u64,
 ) -> std::io::Result<(u64, Alloc)> {
-    let mut max = max;
-    for layer in from..until {
-        let (len, a) = img.status(layer, off, max)?;
-        max = len;
-        if a != Alloc::Unallocated {
-            return Ok((len, a));
-        }
-    }
-    Ok((max, Alloc::Unallocated))
+    img.chain_status(from, until, off, max)
 }
 
 /// One end of a copy: an image, and the layer written (`None`: the top).

@@ -1,13 +1,34 @@
-//! Storage (issue 3, in progress): what xapid reads and writes of image
-//! files itself. Path safety for SR directories, the qcow2 header (size,
-//! backing pointer), sparse-aware copying of raw data, blocking access to
-//! raw and qcow2 images and their backing chains (through imago), and
-//! off-by-default fault injection for tests of I/O error policies.
+//! Storage: the only code that touches image files. Path safety for SR
+//! directories (`path`), the file-system steps of SR operations such as
+//! the crash-safe snapshot renames (`files`), blocking access to raw and
+//! qcow2 images and their backing chains through imago (`image`), what
+//! xapid does with qcow2 itself below imago: header, metadata ordering
+//! (`qcow2`), zero detection (`sparse`), and off-by-default fault
+//! injection for tests of I/O error policies (`fault`).
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
 
 pub mod crash;
 pub mod fault;
 pub mod files;
 pub mod image;
 pub mod path;
-pub mod qcow2_header;
+pub mod qcow2;
 pub mod sparse;
+
+/// Reads into `buf` from `offset` until it is full or the file ends;
+/// returns how many bytes were read (short only at the end of the file).
+pub(crate) fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}

@@ -24,6 +24,8 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use crate::storage::read_up_to;
+
 /// The qcow2 magic, `QFI\xfb`.
 pub const MAGIC: u32 = 0x5146_49fb;
 /// Header extension: backing file format name.
@@ -57,13 +59,50 @@ fn invalid(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("qcow2 header: {msg}"))
 }
 
-fn be32(b: &[u8], at: usize) -> io::Result<u32> {
+// Offsets of the header fields xapid reads (all big-endian), the one table
+// of them: the parser below and the metadata-ordering guard use these.
+
+/// `magic` (u32).
+pub(crate) const HDR_MAGIC: usize = 0;
+/// `version` (u32).
+pub(crate) const HDR_VERSION: usize = 4;
+/// `backing_file_offset` (u64).
+pub(crate) const HDR_BACKING_OFFSET: usize = 8;
+/// `backing_file_size` (u32).
+pub(crate) const HDR_BACKING_SIZE: usize = 16;
+/// `cluster_bits` (u32).
+pub(crate) const HDR_CLUSTER_BITS: usize = 20;
+/// `size` (u64, the virtual size).
+pub(crate) const HDR_SIZE: usize = 24;
+/// `l1_size` (u32); then `l1_table_offset` (u64),
+/// `refcount_table_offset` (u64), `refcount_table_clusters` (u32).
+pub(crate) const HDR_L1_SIZE: usize = 36;
+pub(crate) const HDR_L1_OFFSET: usize = 40;
+pub(crate) const HDR_RT_OFFSET: usize = 48;
+pub(crate) const HDR_RT_CLUSTERS: usize = 56;
+/// End of the fields that locate the L1 and refcount tables.
+pub(crate) const HDR_ROOTS_END: usize = 60;
+/// Length of a version 2 header.
+pub(crate) const HDR_V2_LENGTH: usize = 72;
+/// `incompatible_features` (u64, version 3 only).
+pub(crate) const HDR_INCOMPATIBLE: usize = 72;
+/// `refcount_order` (u32, version 3 only).
+pub(crate) const HDR_REFCOUNT_ORDER: usize = 96;
+/// `header_length` (u32, version 3 only).
+pub(crate) const HDR_LENGTH: usize = 100;
+/// Incompatible feature bit: guest data lives in an external data file.
+pub(crate) const INCOMPAT_EXTERNAL_DATA: u64 = 1 << 2;
+
+/// The big-endian u32 at `at` (an error if `b` is too short: headers and
+/// tables come from untrusted files).
+pub(crate) fn be32(b: &[u8], at: usize) -> io::Result<u32> {
     b.get(at..at + 4)
         .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
         .ok_or_else(|| invalid("truncated"))
 }
 
-fn be64(b: &[u8], at: usize) -> io::Result<u64> {
+/// The big-endian u64 at `at`, as [`be32`].
+pub(crate) fn be64(b: &[u8], at: usize) -> io::Result<u64> {
     b.get(at..at + 8)
         .map(|s| {
             let mut a = [0u8; 8];
@@ -75,31 +114,31 @@ fn be64(b: &[u8], at: usize) -> io::Result<u64> {
 
 /// Whether the bytes start like a qcow2 image.
 pub fn is_qcow2(first_bytes: &[u8]) -> bool {
-    be32(first_bytes, 0).is_ok_and(|m| m == MAGIC)
+    be32(first_bytes, HDR_MAGIC).is_ok_and(|m| m == MAGIC)
 }
 
 impl Header {
     /// Parses a header from the first cluster of an image (or at least its
     /// first few KiB: the extensions and name must lie within `cluster`).
     pub fn parse(cluster: &[u8]) -> io::Result<Header> {
-        if be32(cluster, 0)? != MAGIC {
+        if be32(cluster, HDR_MAGIC)? != MAGIC {
             return Err(invalid("not a qcow2 image"));
         }
-        let version = be32(cluster, 4)?;
+        let version = be32(cluster, HDR_VERSION)?;
         if version != 2 && version != 3 {
             return Err(invalid("unsupported version"));
         }
-        let backing_offset = be64(cluster, 8)?;
-        let backing_size = be32(cluster, 16)? as usize;
-        let cluster_bits = be32(cluster, 20)?;
+        let backing_offset = be64(cluster, HDR_BACKING_OFFSET)?;
+        let backing_size = be32(cluster, HDR_BACKING_SIZE)? as usize;
+        let cluster_bits = be32(cluster, HDR_CLUSTER_BITS)?;
         if !(9..=21).contains(&cluster_bits) {
             return Err(invalid("bad cluster size"));
         }
-        let size = be64(cluster, 24)?;
+        let size = be64(cluster, HDR_SIZE)?;
         let header_length = if version == 2 {
-            72
+            HDR_V2_LENGTH as u32
         } else {
-            let l = be32(cluster, 100)?;
+            let l = be32(cluster, HDR_LENGTH)?;
             if l < 104 || l % 8 != 0 || l as usize > cluster.len() {
                 return Err(invalid("bad header length"));
             }
@@ -159,7 +198,7 @@ impl Header {
         let mut first = vec![0u8; 4096];
         let n = read_up_to(file, &mut first, 0)?;
         first.truncate(n);
-        let cluster_bits = be32(&first, 20).unwrap_or(16);
+        let cluster_bits = be32(&first, HDR_CLUSTER_BITS).unwrap_or(16);
         let cluster = 1usize << cluster_bits.clamp(9, 21);
         if cluster > first.len() && n == 4096 {
             let mut whole = vec![0u8; cluster];
@@ -194,7 +233,7 @@ impl Header {
             }
         }
         // Rebuild everything after the fixed header.
-        let mut at = h.header_length as usize;
+        let at = h.header_length as usize;
         let mut tail = Vec::new();
         let mut push_ext = |ty: u32, data: &[u8]| {
             tail.extend_from_slice(&ty.to_be_bytes());
@@ -224,9 +263,8 @@ impl Header {
         // Zero what the old extensions and name occupied, then lay out anew.
         buf[at..].iter_mut().for_each(|b| *b = 0);
         buf[at..at + tail.len()].copy_from_slice(&tail);
-        at = 8;
-        buf[at..at + 8].copy_from_slice(&offset.to_be_bytes());
-        buf[16..20].copy_from_slice(&size.to_be_bytes());
+        buf[HDR_BACKING_OFFSET..HDR_BACKING_OFFSET + 8].copy_from_slice(&offset.to_be_bytes());
+        buf[HDR_BACKING_SIZE..HDR_BACKING_SIZE + 4].copy_from_slice(&size.to_be_bytes());
         // Only the bytes up to the end of the old or new content change.
         file.write_all_at(
             &buf[..n.max(h.header_length as usize + tail.len()).min(cluster)],
@@ -239,150 +277,5 @@ impl Header {
     }
 }
 
-fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
 #[cfg(test)]
-mod tests {
-    use std::path::{Path, PathBuf};
-    use std::process::Command;
-
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("xapid-qcow2-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    fn qemu_img(args: &[&str], cwd: &Path) -> String {
-        let out = Command::new("qemu-img")
-            .args(args)
-            .current_dir(cwd)
-            .output()
-            .expect("qemu-img runs (qemu-utils is installed by tests/run.sh)");
-        assert!(
-            out.status.success(),
-            "qemu-img {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn info(path: &Path) -> serde_json::Value {
-        let s = qemu_img(
-            &["info", "--output=json", "-U", path.to_str().unwrap()],
-            path.parent().unwrap(),
-        );
-        serde_json::from_str(&s).unwrap()
-    }
-
-    /// `qemu-img create -f qcow2 [extra] -b backing -F fmt name [size]`.
-    fn overlay(d: &Path, name: &str, backing: &str, fmt: &str, extra: &[&str], size: Option<&str>) {
-        let mut args = vec!["create", "-q", "-f", "qcow2"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["-b", backing, "-F", fmt, name]);
-        args.extend(size);
-        qemu_img(&args, d);
-    }
-
-    #[test]
-    fn reads_what_qemu_img_writes() {
-        let d = dir();
-        qemu_img(&["create", "-q", "-f", "qcow2", "base.qcow2", "64M"], &d);
-        overlay(&d, "top.qcow2", "base.qcow2", "qcow2", &[], None);
-        let h = Header::read(&File::open(d.join("top.qcow2")).unwrap()).unwrap();
-        assert_eq!(h.size, 64 << 20);
-        assert_eq!(h.backing_file.as_deref(), Some("base.qcow2"));
-        assert_eq!(h.backing_format.as_deref(), Some("qcow2"));
-        let b = Header::read(&File::open(d.join("base.qcow2")).unwrap()).unwrap();
-        assert_eq!(b.backing_file, None);
-        std::fs::remove_dir_all(d).unwrap();
-    }
-
-    #[test]
-    fn rebase_unsafe_as_qemu_img_sees_it() {
-        let d = dir();
-        qemu_img(&["create", "-q", "-f", "qcow2", "base.qcow2", "64M"], &d);
-        qemu_img(&["create", "-q", "-f", "raw", "other.raw", "64M"], &d);
-        overlay(&d, "top.qcow2", "base.qcow2", "qcow2", &[], None);
-        overlay(
-            &d,
-            "v2.qcow2",
-            "base.qcow2",
-            "qcow2",
-            &["-o", "compat=0.10"],
-            None,
-        );
-        for img in ["top.qcow2", "v2.qcow2"] {
-            let p = d.join(img);
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&p)
-                .unwrap();
-            Header::set_backing(&f, Some(("other.raw", "raw"))).unwrap();
-            let i = info(&p);
-            assert_eq!(i["backing-filename"], "other.raw", "{img}");
-            assert_eq!(i["backing-filename-format"], "raw", "{img}");
-            qemu_img(&["check", "-q", img], &d);
-            Header::set_backing(&f, None).unwrap();
-            let i = info(&p);
-            assert!(i.get("backing-filename").is_none(), "{img}: {i}");
-            qemu_img(&["check", "-q", img], &d);
-            let h = Header::read(&f).unwrap();
-            assert_eq!((h.backing_file, h.backing_format), (None, None));
-            assert_eq!(h.size, 64 << 20);
-        }
-        std::fs::remove_dir_all(d).unwrap();
-    }
-
-    #[test]
-    fn a_hostile_backing_name_is_read_not_followed() {
-        let d = dir();
-        // With a size given, qemu-img does not open the backing file either.
-        overlay(&d, "evil.qcow2", "/etc/passwd", "raw", &[], Some("1M"));
-        let h = Header::read(&File::open(d.join("evil.qcow2")).unwrap()).unwrap();
-        assert_eq!(h.backing_file.as_deref(), Some("/etc/passwd"));
-        std::fs::remove_dir_all(d).unwrap();
-    }
-
-    #[test]
-    fn rejects_bad_headers() {
-        let mut b = vec![0u8; 512];
-        assert!(Header::parse(&b).is_err());
-        b[..4].copy_from_slice(&MAGIC.to_be_bytes());
-        b[4..8].copy_from_slice(&3u32.to_be_bytes());
-        b[20..24].copy_from_slice(&16u32.to_be_bytes());
-        b[100..104].copy_from_slice(&4000u32.to_be_bytes());
-        assert!(Header::parse(&b).is_err(), "header length beyond the data");
-        b[100..104].copy_from_slice(&104u32.to_be_bytes());
-        assert!(Header::parse(&b).is_ok());
-        b[8..16].copy_from_slice(&100_000u64.to_be_bytes());
-        b[16..20].copy_from_slice(&10u32.to_be_bytes());
-        assert!(Header::parse(&b).is_err(), "name beyond the data");
-    }
-
-    proptest! {
-        #[test]
-        fn never_panics_on_garbage(mut bytes in proptest::collection::vec(any::<u8>(), 0..2048), v3 in any::<bool>()) {
-            if bytes.len() >= 8 {
-                bytes[..4].copy_from_slice(&MAGIC.to_be_bytes());
-                bytes[4..8].copy_from_slice(&(if v3 { 3u32 } else { 2 }).to_be_bytes());
-            }
-            let _ = Header::parse(&bytes);
-        }
-    }
-}
+mod tests;

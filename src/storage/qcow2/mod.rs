@@ -1,0 +1,7 @@
+//! What xapid does with qcow2 files below imago: the header (read, and
+//! the backing pointer rewritten), and the ordering of imago's metadata
+//! writes that keeps a file consistent whenever the process dies.
+
+pub(crate) mod guarded_file;
+pub mod header;
+pub(crate) mod ordering;
