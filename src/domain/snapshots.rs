@@ -29,7 +29,8 @@ use super::{blocking, claims, durable, io_error, tasks, Domain};
 use crate::error::ApiResult;
 use crate::registry::Write;
 use crate::storage::crash;
-use crate::storage::files::{self, probe_known, SnapshotState};
+use crate::storage::files::{self, SnapshotState};
+use crate::storage::image::probe_known;
 use crate::storage::image::Format;
 use crate::wire::{DateTime, Ref, Value};
 
@@ -71,7 +72,7 @@ pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
     // 2, 3. The files.
     let (dd, l, sl) = (dir.clone(), loc.clone(), snap_loc.clone());
     let size = p.virtual_size;
-    let done = blocking(move || files::take_snapshot(&dd, &l, &sl, size)).await?;
+    let done = blocking(move || files::take_snapshot(&dd, &l, &sl, size, fmt)).await?;
     if let Err(e) = done {
         // take_snapshot undid its steps; a link it could not remove holds
         // no data of its own.

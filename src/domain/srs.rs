@@ -197,7 +197,7 @@ pub async fn scan_sr(d: &Arc<Domain>, sr: Ref) -> ApiResult<()> {
                 // A known VDI keeps its format: a raw disk is never read as
                 // a qcow2, whatever a guest wrote into it.
                 let p = match formats.get(&n) {
-                    Some(f) => files::probe_known(&dir, &n, *f),
+                    Some(f) => image::probe_known(&dir, &n, *f),
                     None => image::probe(&dir, &n),
                 };
                 (n, p)

@@ -191,20 +191,6 @@ pub async fn finish(d: &Domain, vdi: Ref, task: Ref, out: ApiResult<Value>) {
     tasks::finish(d, task, out).await;
 }
 
-/// Where `[off, off + max)` is served from, looking down the whole chain:
-/// the first layer that has the start of the range decides.
-fn chain_status(img: &Image, off: u64, max: u64) -> std::io::Result<(u64, Alloc)> {
-    let mut max = max;
-    for layer in 0..img.layers().len() {
-        let (len, a) = img.status(layer, off, max)?;
-        max = len;
-        if a != Alloc::Unallocated {
-            return Ok((len, a));
-        }
-    }
-    Ok((max, Alloc::Unallocated))
-}
-
 /// An export under way: the VDI claimed (as a reader), its image open.
 pub struct Export {
     /// The VDI read.
@@ -244,7 +230,7 @@ impl Export {
             let mut off = 0u64;
             while off < size {
                 let want = (PIECE as u64).min(size - off);
-                let (n, a) = chain_status(&img, off, want)?;
+                let (n, a) = img.chain_status(0, img.layers().len(), off, want)?;
                 let chunk = match a {
                     Alloc::Data => {
                         let mut b = vec![0u8; n as usize];

@@ -22,7 +22,8 @@ use super::{backend_failure, blocking, claims, durable, invalid, io_error, snaps
 use crate::error::{ApiError, ApiResult};
 use crate::registry::Write;
 use crate::storage::crash;
-use crate::storage::files::{self, fs_size, probe_known};
+use crate::storage::files::{self, fs_size};
+use crate::storage::image::probe_known;
 use crate::storage::image::{self, Format, Probe};
 use crate::storage::path::SrDir;
 use crate::wire::{Ref, Value};

@@ -20,7 +20,7 @@ use crate::domain::vdis::{self, NewVdi};
 use crate::domain::{blocking, claims, durable, io_error, tasks, vms};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::crash;
-use crate::storage::files::probe_known;
+use crate::storage::image::probe_known;
 use crate::wire::{Ref, Value};
 
 /// Who asks for a copy.

@@ -119,7 +119,13 @@ fn after_step(_step: &'static str) {
 /// reachable under neither name. The link is fsynced before the overlay
 /// names it, so that a power cut cannot keep the overlay's rename but lose
 /// the name its backing pointer needs.
-pub fn take_snapshot(dir: &SrDir, cur: &str, snap: &str, size: u64) -> io::Result<()> {
+pub fn take_snapshot(
+    dir: &SrDir,
+    cur: &str,
+    snap: &str,
+    size: u64,
+    format: Format,
+) -> io::Result<()> {
     let cur_path = path_of(dir, cur)?;
     let snap_path = path_of(dir, snap)?;
     if cur == snap {
@@ -144,7 +150,9 @@ pub fn take_snapshot(dir: &SrDir, cur: &str, snap: &str, size: u64) -> io::Resul
     let tmp_path = path_of(dir, &tmp).map_err(unlink)?;
     // `create` removes its file itself when it fails, and fsyncs the file
     // and the directory when it succeeds.
-    image::create(dir, &tmp, Format::Qcow2, size, Some(snap)).map_err(unlink)?;
+    // The overlay records `cur`'s known format for its backing file, never
+    // a guess from the data (a raw disk may hold anything).
+    image::create_overlay(dir, &tmp, size, snap, format).map_err(unlink)?;
     after_step("take:overlay");
     if let Err(e) = std::fs::rename(&tmp_path, &cur_path) {
         let _ = std::fs::remove_file(&tmp_path);

@@ -141,7 +141,7 @@ fn take_drop_and_undo() {
             snapshot_state(&s, &cur, "s").unwrap(),
             SnapshotState::Absent
         );
-        take_snapshot(&s, &cur, "s", SIZE).unwrap();
+        take_snapshot(&s, &cur, "s", SIZE, fmt_of(&cur)).unwrap();
         assert_eq!(
             snapshot_state(&s, &cur, "s").unwrap(),
             SnapshotState::Switched
@@ -171,7 +171,7 @@ fn a_failed_take_leaves_nothing_behind() {
     vdi(&s, "v.raw", Format::Raw);
     // The overlay cannot be created (its size is not a multiple of 512):
     // the link goes again.
-    let e = take_snapshot(&s, "v.raw", "s", SIZE + 1).unwrap_err();
+    let e = take_snapshot(&s, "v.raw", "s", SIZE + 1, fmt_of("v.raw")).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     assert_eq!(
         snapshot_state(&s, "v.raw", "s").unwrap(),
@@ -180,7 +180,7 @@ fn a_failed_take_leaves_nothing_behind() {
     assert_eq!(partials(&s), 0);
     // An existing snapshot name is an error, and is left alone.
     std::fs::write(s.path("s").unwrap(), b"mine").unwrap();
-    let e = take_snapshot(&s, "v.raw", "s", SIZE).unwrap_err();
+    let e = take_snapshot(&s, "v.raw", "s", SIZE, fmt_of("v.raw")).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
     assert_eq!(std::fs::read(s.path("s").unwrap()).unwrap(), b"mine");
     assert_eq!(
@@ -188,8 +188,8 @@ fn a_failed_take_leaves_nothing_behind() {
         SnapshotState::Other
     );
     assert!(!drop_snapshot_link(&s, "v.raw", "s").unwrap());
-    assert!(take_snapshot(&s, "v.raw", "v.raw", SIZE).is_err());
-    assert!(take_snapshot(&s, "v.raw", "../s", SIZE).is_err());
+    assert!(take_snapshot(&s, "v.raw", "v.raw", SIZE, fmt_of("v.raw")).is_err());
+    assert!(take_snapshot(&s, "v.raw", "../s", SIZE, fmt_of("v.raw")).is_err());
     intact(&s, "v.raw", Format::Raw, Format::Raw);
 }
 
@@ -251,7 +251,7 @@ fn snapshot_child() {
     STOP_AT.set(step.to_owned()).unwrap();
     *STEP_OBSERVER.lock().unwrap() = Some(stop_here);
     if step.starts_with("take:") {
-        take_snapshot(&s, cur, "s", SIZE).unwrap();
+        take_snapshot(&s, cur, "s", SIZE, fmt_of(cur)).unwrap();
     } else {
         undo_snapshot(&s, cur, "s").unwrap();
     }
@@ -335,10 +335,47 @@ fn killed_at_every_step() {
             let cur = format!("v.{format}");
             vdi(&s, &cur, format);
             if step.starts_with("undo:") {
-                take_snapshot(&s, &cur, "s", SIZE).unwrap();
+                take_snapshot(&s, &cur, "s", SIZE, fmt_of(&cur)).unwrap();
             }
             kill_at(&s, &cur, step);
             check_after_kill(&s, &cur, format, step, want);
         }
     }
+}
+
+/// The format of a test image, from its name.
+fn fmt_of(name: &str) -> Format {
+    if name.ends_with(".qcow2") {
+        Format::Qcow2
+    } else {
+        Format::Raw
+    }
+}
+
+#[test]
+fn the_overlay_of_a_raw_disk_says_raw_whatever_the_disk_holds() {
+    // A guest wrote a qcow2 header (naming another file of the SR) into its
+    // raw disk: the snapshot's overlay must still read it as raw data.
+    let s = sr();
+    std::fs::write(s.root().join("other.raw"), vec![7u8; 4096]).unwrap();
+    qemu_img(
+        &s,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "other.raw",
+            "-F",
+            "raw",
+            "v.raw",
+            "1M",
+        ],
+    );
+    let size = std::fs::metadata(s.root().join("v.raw")).unwrap().len();
+    take_snapshot(&s, "v.raw", "s", size.next_multiple_of(512), Format::Raw).unwrap();
+    let h = Header::read(&std::fs::File::open(s.root().join("v.raw")).unwrap()).unwrap();
+    assert_eq!(h.backing_file.as_deref(), Some("s"));
+    assert_eq!(h.backing_format.as_deref(), Some("raw"));
 }

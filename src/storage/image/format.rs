@@ -130,3 +130,33 @@ pub fn probe(sr: &SrDir, name: &str) -> io::Result<Probe> {
     let file = sr.open_file(name, false)?;
     probe_file(sr, name, &file, false)
 }
+
+/// Probes the file of a VDI whose format is known. A raw disk is never
+/// looked at as anything else (a guest may have written a qcow2 header into
+/// it): its size is the file's length. A qcow2 that no longer is one is an
+/// error.
+pub fn probe_known(sr: &SrDir, name: &str, format: Format) -> io::Result<Probe> {
+    use std::os::unix::fs::MetadataExt;
+    match format {
+        Format::Raw => {
+            let m = sr.open_file(name, false)?.metadata()?;
+            Ok(Probe {
+                format: Format::Raw,
+                virtual_size: m.len(),
+                physical_utilisation: m.blocks().saturating_mul(512),
+                backing: None,
+                backing_format: None,
+            })
+        }
+        Format::Qcow2 => {
+            let p = probe(sr, name)?;
+            if p.format != Format::Qcow2 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the file of a qcow2 VDI is no longer a qcow2 image",
+                ));
+            }
+            Ok(p)
+        }
+    }
+}

@@ -61,8 +61,8 @@ mod tests;
 
 use exec::block_on;
 use format::probe_file;
-pub use format::{probe, Format, Probe};
-pub use ops::{create, resize, set_backing};
+pub use format::{probe, probe_known, Format, Probe};
+pub use ops::{create, create_overlay, resize, set_backing};
 use raw::{raw_status, raw_write_zeroes, ZEROES};
 
 /// Largest virtual size accepted for new or grown images: 1 PiB.

@@ -79,10 +79,6 @@ pub fn create(
     size: u64,
     backing: Option<&str>,
 ) -> io::Result<()> {
-    check_size(size, format)?;
-    let path = sr
-        .path(name)
-        .map_err(|e| invalid_input(format!("{name:?}: {e}")))?;
     let backing = match backing {
         None => None,
         Some(_) if format == Format::Raw => {
@@ -93,6 +89,42 @@ pub fn create(
             Some((b.to_owned(), probe(sr, b)?.format))
         }
     };
+    create_image(sr, name, format, size, backing)
+}
+
+/// Creates a qcow2 overlay of `size` bytes over `backing`, recording
+/// `backing_format` as the backing file's format without looking at its
+/// content: the overlay of a raw VDI must say raw even when a guest wrote
+/// a qcow2 header into that disk (probing it would make the guest's data
+/// a qcow2 that can name other files of the SR).
+pub fn create_overlay(
+    sr: &SrDir,
+    name: &str,
+    size: u64,
+    backing: &str,
+    backing_format: Format,
+) -> io::Result<()> {
+    check_backing_arg(sr, name, backing)?;
+    create_image(
+        sr,
+        name,
+        Format::Qcow2,
+        size,
+        Some((backing.to_owned(), backing_format)),
+    )
+}
+
+fn create_image(
+    sr: &SrDir,
+    name: &str,
+    format: Format,
+    size: u64,
+    backing: Option<(String, Format)>,
+) -> io::Result<()> {
+    check_size(size, format)?;
+    let path = sr
+        .path(name)
+        .map_err(|e| invalid_input(format!("{name:?}: {e}")))?;
     let file = sr.create_file(name)?;
     let mut guard = RemoveOnDrop(Some(path.clone()));
     match format {
