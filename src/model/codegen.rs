@@ -572,6 +572,34 @@ mod tests {
         );
     }
 
+    /// What makes a datamodel change a compile error: the Rust types follow
+    /// the datamodel's.
+    #[test]
+    fn types_follow_the_datamodel() {
+        let vdi_toml = model::embedded()
+            .iter()
+            .find(|(n, _)| *n == "vdi.toml")
+            .unwrap()
+            .1
+            .replace(
+                "name = \"virtual_size\"\ntype = \"int\"",
+                "name = \"virtual_size\"\ntype = \"float\"",
+            )
+            .replace(
+                "{ name = \"size\", type = \"int\"",
+                "{ name = \"size\", type = \"float\"",
+            );
+        let files: Vec<(&str, &str)> = model::embedded()
+            .iter()
+            .map(|&(n, t)| (n, if n == "vdi.toml" { &vdi_toml } else { t }))
+            .collect();
+        let changed = super::render(&model::load_sources(&files).unwrap());
+        assert!(changed.contains("pub const VIRTUAL_SIZE: Field<f64> = Field::new(CLASS, 6,"));
+        assert!(changed.contains("        pub size: f64,\n"));
+        let current = super::render(&m());
+        assert!(current.contains("pub const VIRTUAL_SIZE: Field<i64> = Field::new(CLASS, 6,"));
+    }
+
     #[test]
     fn names() {
         assert_eq!(super::camel("block_job_status"), "BlockJobStatus");
