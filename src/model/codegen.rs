@@ -61,7 +61,11 @@ pub fn render(model: &Model) -> String {
         render_enum(&mut s, name, &e.values);
     }
     for (ci, c) in model.classes.iter().enumerate() {
-        let _ = writeln!(s, "{}", doc_line("", &format!("`{}`: {}", c.name, c.doc)));
+        let _ = writeln!(
+            s,
+            "{}",
+            doc_line("", &format!("`{}`: {}", c.name, prose(&c.doc)))
+        );
         let _ = writeln!(s, "pub mod {} {{", snake(&c.name));
         s.push_str("    use super::*;\n\n");
         let _ = writeln!(s, "    /// The class `{}`.", c.name);
@@ -79,7 +83,7 @@ pub fn render(model: &Model) -> String {
                 "\n{}",
                 doc_line(
                     "    ",
-                    &format!("`{}` (`{}`, {access}): {}", f.name, f.ty, f.doc)
+                    &format!("`{}` (`{}`, {access}): {}", f.name, f.ty, prose(&f.doc))
                 )
             );
             let _ = writeln!(
@@ -132,7 +136,7 @@ fn render_enum(s: &mut String, name: &str, values: &[(String, String)]) {
     s.push_str("#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]\n");
     let _ = writeln!(s, "pub enum {ty} {{");
     for (i, (v, doc)) in values.iter().enumerate() {
-        let _ = writeln!(s, "{}", doc_line("    ", &format!("`{v}`: {doc}")));
+        let _ = writeln!(s, "{}", doc_line("    ", &format!("`{v}`: {}", prose(doc))));
         if i == 0 {
             s.push_str("    #[default]\n");
         }
@@ -216,7 +220,10 @@ pub mod args {
             let _ = writeln!(
                 s,
                 "\n{}",
-                doc_line("    ", &format!("`{wire}({})`: {}", sig.join(", "), m.doc))
+                doc_line(
+                    "    ",
+                    &format!("`{wire}({})`: {}", sig.join(", "), prose(&m.doc))
+                )
             );
             let debug = if m.secret {
                 "    /// Its `Debug` shows no member: the parameters are secret.\n    \
@@ -237,7 +244,7 @@ pub mod args {
                         t
                     };
                     let opt = if p.optional { ", optional" } else { "" };
-                    let d = format!("`{}` (`{}`{opt}): {}", p.name, p.ty, p.doc);
+                    let d = format!("`{}` (`{}`{opt}): {}", p.name, p.ty, prose(&p.doc));
                     let _ = writeln!(s, "{}", doc_line("        ", &d));
                     let _ = writeln!(s, "        pub {}: {t},", snake(&p.name));
                 }
@@ -283,7 +290,7 @@ pub mod args {
 fn render_errors(s: &mut String, model: &Model) {
     s.push_str("/// Every error code of the datamodel (`datamodel/errors.toml`).\npub mod codes {");
     for (code, e) in &model.errors {
-        let d = format!("`{code} [{}]`: {}", e.params.join(", "), e.doc);
+        let d = format!("`{code} [{}]`: {}", e.params.join(", "), prose(&e.doc));
         let _ = writeln!(s, "\n{}", doc_line("    ", &d));
         let _ = writeln!(s, "    pub const {code}: &str = {code:?};");
     }
@@ -294,7 +301,7 @@ fn render_errors(s: &mut String, model: &Model) {
         if HAND_WRITTEN.contains(&code.as_str()) {
             continue;
         }
-        let d = format!("`{code} [{}]`: {}", e.params.join(", "), e.doc);
+        let d = format!("`{code} [{}]`: {}", e.params.join(", "), prose(&e.doc));
         let _ = writeln!(s, "\n{}", doc_line("    ", &d));
         let params: Vec<String> = e.params.iter().map(|p| snake(p)).collect();
         let args: Vec<String> = params
@@ -409,6 +416,20 @@ fn unkeyword(name: String) -> String {
     } else {
         name
     }
+}
+
+/// Datamodel prose in a doc comment: written for `docs/api.md`, it has
+/// brackets and angle brackets (`[cancel]`, `<task ref>`) that rustdoc
+/// would take for links and HTML tags.
+fn prose(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '[' | ']' | '<') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A doc comment at `indent`, one `///` line per line of `text`.

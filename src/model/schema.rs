@@ -1114,7 +1114,7 @@ pub mod task {
     /// `name_description` (`string`, RO): A notes field containing human-readable description.
     pub const NAME_DESCRIPTION: Field<String> = Field::new(CLASS, 2, "name_description");
 
-    /// `allowed_operations` (`task_allowed_operations set`, RO): List of the operations allowed in this state: [cancel] while the server runs cancellable work for the task; empty once it has finished and for tasks a client drives.
+    /// `allowed_operations` (`task_allowed_operations set`, RO): List of the operations allowed in this state: \[cancel\] while the server runs cancellable work for the task; empty once it has finished and for tasks a client drives.
     pub const ALLOWED_OPERATIONS: Field<Vec<TaskAllowedOperations>> = Field::new(CLASS, 3, "allowed_operations");
 
     /// `current_operations` (`(string -> task_allowed_operations) map`, RO): Links each of the running tasks using this object (by reference) to a current_operation enum which describes the nature of the task.
@@ -1141,7 +1141,7 @@ pub mod task {
     /// `type` (`string`, RO): If the task has completed successfully, this field contains the type of the encoded result (i.e. name of the class whose reference is in the result field). Undefined otherwise.
     pub const TYPE: Field<String> = Field::new(CLASS, 11, "type");
 
-    /// `result` (`string`, RO): If the task has completed successfully, this field contains the result value as the XML-RPC <value> fragment of the return value (e.g. <value>OpaqueRef:...</value>). Undefined otherwise.
+    /// `result` (`string`, RO): If the task has completed successfully, this field contains the result value as the XML-RPC \<value> fragment of the return value (e.g. \<value>OpaqueRef:...\</value>). Undefined otherwise.
     pub const RESULT: Field<String> = Field::new(CLASS, 12, "result");
 
     /// `error_info` (`string set`, RO): If the task has failed, this field contains the set of associated error strings: the code, then its parameters. Undefined otherwise.
@@ -1642,7 +1642,7 @@ pub mod args {
         }
     }
 
-    /// `task.create(label, description)`: Create a new task object which must be manually destroyed. The caller drives it with set_status, set_progress, set_result and set_error_info. With the HTTP header subtask-of: <task ref>, the new task is a subtask of that task.
+    /// `task.create(label, description)`: Create a new task object which must be manually destroyed. The caller drives it with set_status, set_progress, set_result and set_error_info. With the HTTP header subtask-of: \<task ref>, the new task is a subtask of that task.
     #[derive(Clone, Debug, PartialEq)]
     pub struct TaskCreate {
         /// `label` (`string`): Short label for the new task.
@@ -1685,7 +1685,7 @@ pub mod args {
         }
     }
 
-    /// `task.cancel(task)`: Request that a task be cancelled: current_operations becomes {<caller>: cancel}. The work of a server-run task stops at its next check and the task ends cancelled with error_info [TASK_CANCELLED, task]; a task a client created is left to that client, which sees the request in current_operations and finishes the task itself (as in xapi). Cancelling a finished task does nothing.
+    /// `task.cancel(task)`: Request that a task be cancelled: current_operations becomes {\<caller>: cancel}. The work of a server-run task stops at its next check and the task ends cancelled with error_info \[TASK_CANCELLED, task\]; a task a client created is left to that client, which sees the request in current_operations and finishes the task itself (as in xapi). Cancelling a finished task does nothing.
     #[derive(Clone, Debug, PartialEq)]
     pub struct TaskCancel {
         /// `task` (`task ref`): The task.
