@@ -1,6 +1,12 @@
 //! The one error type of the API surface: a XenAPI error code from the
 //! datamodel's table and its parameters, which the codecs turn into an
 //! `ErrorDescription`.
+//!
+//! The codes and a constructor per code, with one parameter per listed
+//! parameter (`ApiError::vdi_in_use(vdi, operation)`), are generated from
+//! `datamodel/errors.toml` into `model::schema` (`codes::*` and an `impl
+//! ApiError` block there). Only constructors that do more than build the
+//! error are written here.
 
 use std::fmt;
 
@@ -34,14 +40,11 @@ impl ApiError {
         ApiError::new("INTERNAL_ERROR", [message])
     }
 
-    /// `HANDLE_INVALID [class, ref]`.
-    pub fn handle_invalid(class: &str, r: impl fmt::Display) -> ApiError {
-        ApiError::new("HANDLE_INVALID", [class.to_owned(), r.to_string()])
-    }
-
-    /// `OPERATION_NOT_ALLOWED [reason]`.
+    /// `OPERATION_NOT_ALLOWED [reason]`: the generated
+    /// [`operation_not_allowed`](ApiError::operation_not_allowed) under the
+    /// shorter name its callers use.
     pub fn not_allowed(reason: impl Into<String>) -> ApiError {
-        ApiError::new("OPERATION_NOT_ALLOWED", [reason.into()])
+        ApiError::operation_not_allowed(reason.into())
     }
 
     /// The code followed by the parameters: the wire's ErrorDescription.

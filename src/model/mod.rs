@@ -1,21 +1,35 @@
 //! The datamodel: the API as data (`datamodel/*.toml`), loaded, validated,
 //! and turned into everything derived from it: the method table that
 //! dispatch uses (explicit and implicit messages), `system.listMethods`,
-//! and `docs/api.md`.
+//! `docs/api.md`, and the Rust names of [`schema`] that the code compiles
+//! against.
 //!
 //! ```text
 //! datamodel/*.toml --load+check--> Model --methods()--> MethodTable --> api::dispatch
-//!                                        \--docs::render--> docs/api.md
+//!                                        |--docs::render--> docs/api.md
+//!                                        \--codegen::render--> src/model/schema.rs
 //! ```
+//!
+//! Both rendered files are committed and held fresh by a test; see
+//! [`codegen`] for what `schema` contains and [`field`] for typed row
+//! access.
 
+pub mod codegen;
 pub mod convert;
 pub mod docs;
+pub mod field;
 mod load;
 pub mod methods;
+// Generated and compared byte for byte with its render: rustfmt must not
+// touch it.
+#[rustfmt::skip]
+pub mod schema;
 pub mod types;
 
 use std::collections::BTreeMap;
 
+// `field::Field` is not re-exported: `model::Field` describes a datamodel field.
+pub use field::{FieldValue, Map, RowExt};
 pub use load::{embedded, load_sources, ModelError};
 pub use methods::{Method, MethodKind, MethodTable};
 pub use types::Type;

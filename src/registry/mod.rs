@@ -25,7 +25,8 @@ pub use store::{Commit, StoreError};
 use store::{Loaded, Op, Store};
 
 use crate::error::{ApiError, ApiResult};
-use crate::model::{convert, ClassId, Model, Persist};
+use crate::model::field::Field;
+use crate::model::{convert, ClassId, FieldValue, Model, Persist, RowExt};
 use crate::wire::{Ref, Value};
 
 /// Server-wide settings read from the store at start-up: key and bytes.
@@ -40,6 +41,14 @@ pub struct Row {
     pub created: u64,
     /// Generation of the row's last change.
     pub modified: u64,
+}
+
+impl Row {
+    /// A field as its Rust type: `row.get(schema::vdi::SR)`. To borrow
+    /// instead of cloning, index the fields: `&row.fields[schema::vdi::SM_CONFIG]`.
+    pub fn get<T: FieldValue>(&self, f: Field<T>) -> T {
+        self.fields.field(f)
+    }
 }
 
 /// Whether a change must reach the disk before the caller answers.
@@ -268,6 +277,12 @@ impl Registry {
     /// One field of a row.
     pub fn field(&self, class: ClassId, r: Ref, field: usize) -> ApiResult<Value> {
         self.read_or(class, r, |row| row.fields[field].clone())
+    }
+
+    /// One field of a row as its Rust type, or `HANDLE_INVALID` if the row
+    /// is gone: `registry.get_field(schema::vdi::VIRTUAL_SIZE, r)?`.
+    pub fn get_field<T: FieldValue>(&self, f: Field<T>, r: Ref) -> ApiResult<T> {
+        self.read_or(f.class(), r, |row| row.get(f))
     }
 
     /// Whether the row exists.
