@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # 1000 clients blocked in event.from on one task, one change: how long until
-# each has its answer (examples/event_waiters.rs), ROUNDS times against one
+# each has its answer (bench/event_waiters.rs), ROUNDS times against one
 # fresh xapid, then the same against two anchors in the same run:
-# examples/fanout_hyper.rs (hyper and tokio as xapid uses them, a canned
-# answer of the same size, nothing else) and examples/fanout_floor.rs (no
+# bench/fanout_hyper.rs (hyper and tokio as xapid uses them, a canned
+# answer of the same size, nothing else) and bench/fanout_floor.rs (no
 # HTTP library: the canned answer written to every held socket in a loop,
 # the kernel's floor for this fan-out on this machine). Also the
 # server's memory per waiting client on the first round. The servers run on
