@@ -14,7 +14,7 @@
 //! for one fsync, not N. Reads happen only at start-up.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -28,33 +28,55 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Most changes applied in one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// Why the store failed.
+/// Why the store failed: what it was doing, and the error underneath
+/// (shared, so one failed commit can be told to every writer of its batch).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("durable store: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// redb failed.
+    #[error("durable store: {what}: {source}")]
+    Db {
+        /// What the store was doing.
+        what: &'static str,
+        /// redb's error.
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    /// The file system failed.
+    #[error("durable store: {what}: {source}")]
+    Io {
+        /// What the store was doing.
+        what: String,
+        /// The error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// The writer is gone (the store is closed).
+    #[error("durable store: {0}")]
+    Closed(&'static str),
+}
 
-impl From<redb::Error> for StoreError {
-    fn from(e: redb::Error) -> Self {
-        StoreError(e.to_string())
+impl StoreError {
+    fn db(what: &'static str) -> impl FnOnce(redb::Error) -> StoreError {
+        move |e| StoreError::Db {
+            what,
+            source: Arc::new(e),
+        }
+    }
+
+    fn io(what: String) -> impl FnOnce(std::io::Error) -> StoreError {
+        move |e| StoreError::Io {
+            what,
+            source: Arc::new(e),
+        }
     }
 }
 
-macro_rules! store_err {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError(e.to_string())
-            }
-        }
-    )*};
+/// Converts a redb error of any kind into `redb::Error`, naming the step.
+macro_rules! db {
+    ($e:expr, $what:literal) => {
+        $e.map_err(|e| StoreError::db($what)(redb::Error::from(e)))
+    };
 }
-store_err!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
 
 /// One change.
 #[derive(Debug)]
@@ -103,7 +125,7 @@ impl Commit {
             None => Ok(()),
             Some(rx) => rx
                 .await
-                .unwrap_or_else(|_| Err(StoreError("the store writer has stopped".into()))),
+                .unwrap_or_else(|_| Err(StoreError::Closed("the store writer has stopped"))),
         }
     }
 }
@@ -113,26 +135,32 @@ impl Store {
     /// writer.
     pub fn open(dir: &Path) -> Result<(Store, Loaded), StoreError> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(StoreError::io(format!("cannot create {}", dir.display())))?;
         let path = dir.join("xapid.redb");
         let db = Database::builder()
             .set_cache_size(4 << 20)
             .create(&path)
-            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::db("opening the database")(e.into()))?;
         // Make sure both tables exist, then read them.
-        let w = db.begin_write()?;
-        w.open_table(ROWS)?;
-        w.open_table(META)?;
-        w.commit()?;
-        let r = db.begin_read()?;
+        let w = db!(db.begin_write(), "starting a write")?;
+        db!(w.open_table(ROWS), "opening the rows")?;
+        db!(w.open_table(META), "opening the settings")?;
+        db!(w.commit(), "committing")?;
+        let r = db!(db.begin_read(), "starting a read")?;
         let mut rows = Vec::new();
-        for item in r.open_table(ROWS)?.iter()? {
-            let (k, v) = item?;
+        for item in db!(
+            db!(r.open_table(ROWS), "opening the rows")?.iter(),
+            "reading"
+        )? {
+            let (k, v) = db!(item, "reading the rows")?;
             rows.push((k.value().to_owned(), v.value().to_vec()));
         }
         let mut meta = Vec::new();
-        for item in r.open_table(META)?.iter()? {
-            let (k, v) = item?;
+        for item in db!(
+            db!(r.open_table(META), "opening the settings")?.iter(),
+            "reading"
+        )? {
+            let (k, v) = db!(item, "reading the settings")?;
             meta.push((k.value().to_owned(), v.value().to_vec()));
         }
         drop(r);
@@ -140,7 +168,7 @@ impl Store {
         let writer = std::thread::Builder::new()
             .name("xapid-store".into())
             .spawn(move || writer(db, rx))
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(StoreError::io("starting the writer thread".into()))?;
         Ok((
             Store {
                 tx: std::sync::Mutex::new(Some(tx)),
@@ -161,7 +189,7 @@ impl Store {
             Some(Ok(())) => Commit(Some(rx)),
             _ => {
                 let (ack, rx) = oneshot::channel();
-                let _ = ack.send(Err(StoreError("the store is closed".into())));
+                let _ = ack.send(Err(StoreError::Closed("the store is closed")));
                 Commit(Some(rx))
             }
         }
@@ -207,25 +235,25 @@ fn writer(db: Database, rx: mpsc::Receiver<Batch>) {
 }
 
 fn apply(db: &Database, batch: &[Batch]) -> Result<(), StoreError> {
-    let w = db.begin_write()?;
+    let w = db!(db.begin_write(), "starting a write")?;
     {
-        let mut rows = w.open_table(ROWS)?;
-        let mut meta = w.open_table(META)?;
+        let mut rows = db!(w.open_table(ROWS), "opening the rows")?;
+        let mut meta = db!(w.open_table(META), "opening the settings")?;
         for b in batch {
             match &b.op {
                 Op::Put(k, v) => {
-                    rows.insert(k.as_str(), v.as_slice())?;
+                    db!(rows.insert(k.as_str(), v.as_slice()), "writing a row")?;
                 }
                 Op::Delete(k) => {
-                    rows.remove(k.as_str())?;
+                    db!(rows.remove(k.as_str()), "deleting a row")?;
                 }
                 Op::PutMeta(k, v) => {
-                    meta.insert(k.as_str(), v.as_slice())?;
+                    db!(meta.insert(k.as_str(), v.as_slice()), "writing a setting")?;
                 }
             }
         }
     }
-    w.commit()?;
+    db!(w.commit(), "committing")?;
     Ok(())
 }
 
