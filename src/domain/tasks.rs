@@ -199,6 +199,9 @@ pub async fn clear_building(d: &Domain, class: ClassId, r: Ref) -> ApiResult<()>
 /// fragment of the result, or failure/cancelled with the error. On success
 /// the rows the task made are committed, after the success is durable.
 pub async fn finish(d: &Domain, r: Ref, out: ApiResult<Value>) {
+    if out.is_ok() {
+        crash::point("task.finishing");
+    }
     let t = &d.ids.task;
     d.tasks.eta.remove(&r);
     d.tasks.cancel.remove(&r);

@@ -13,8 +13,8 @@ and nothing half-made looks whole.
   no stray VDI and no stray file.
 - Async.VDI.copy killed after its task's success was written but before the
   copy was committed: the task says success and its VDI is there; killed
-  after the job but before the task's success: the task says
-  TASK_INTERRUPTED and no copy is left.
+  after the job, or after the call returned but before the task's success
+  was written: the task says TASK_INTERRUPTED and no copy is left.
 """
 
 import os
@@ -185,13 +185,17 @@ def test_async_copy_killed_after_its_success_keeps_the_copy(make_server, tmp_pat
     assert_every_file_known(x, sr)
 
 
-def test_async_copy_killed_before_its_success_leaves_nothing(make_server):
+@pytest.mark.parametrize("point", ["copy.done", "task.finishing"])
+def test_async_copy_killed_before_its_success_leaves_nothing(make_server, point):
+    # copy.done: the job succeeded, the copy is not yet returned;
+    # task.finishing: the call returned the copy, its task's success is not
+    # yet written.
     srv = make_server(fault_injection=True)
     x = srv.sdk().xenapi
     sr = default_sr(x)[0]
     v = source(x, sr, "raw", "dropme")
     vdis, files = set(x.VDI.get_all()), files_of(x, sr)
-    x = arm(srv, "copy.done")
+    x = arm(srv, point)
     task = x.Async.VDI.copy(v, sr)
     assert srv.wait_dead() == -9, srv.log
     srv.env = {}
