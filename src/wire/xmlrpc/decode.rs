@@ -1,13 +1,13 @@
 //! The XML-RPC grammar over the lexer's tokens: whole documents (calls,
 //! replies, lone values) and the values inside them.
 
-use super::lexer::{is_xml_ws, Lexer, Tag, Tok};
+use super::lexer::{convert, is_xml_ws, Lexer, Tag, Tok};
 use super::{
-    fast, E_BASE64, E_BOOL, E_DATETIME, E_DEPTH, E_DOUBLE, E_ELEMENT, E_INT, E_MALFORMED, E_METHOD,
-    E_NIL, E_NO_NAME, E_NO_VALUE, E_PARAM, E_TEXT, E_TRUNCATED,
+    fast, E_DEPTH, E_ELEMENT, E_MALFORMED, E_METHOD, E_NO_NAME, E_NO_VALUE, E_PARAM, E_TEXT,
+    E_TRUNCATED,
 };
 use crate::wire::members::Members;
-use crate::wire::{base64, DateTime, DecodeError, Limits, MethodCall, Value};
+use crate::wire::{DecodeError, Limits, MethodCall, Value};
 
 /// Decodes a `<methodCall>` request body.
 pub fn decode_call(body: &[u8], limits: &Limits) -> Result<MethodCall, DecodeError> {
@@ -264,32 +264,5 @@ impl Lexer<'_> {
                 },
             };
         }
-    }
-}
-
-/// Converts the text of a typed scalar (not `<string>`).
-pub(super) fn convert(tag: Tag, text: &str) -> Result<Value, DecodeError> {
-    let t = text.trim_matches(is_xml_ws);
-    match tag {
-        Tag::Int => t.parse::<i64>().map(Value::Int).map_err(|_| E_INT),
-        Tag::Boolean => match t {
-            "1" => Ok(Value::Bool(true)),
-            "0" => Ok(Value::Bool(false)),
-            _ if t.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
-            _ if t.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
-            _ => Err(E_BOOL),
-        },
-        Tag::Double => t.parse::<f64>().map(Value::Double).map_err(|_| E_DOUBLE),
-        Tag::DateTime => DateTime::parse_compact(t)
-            .or_else(|| DateTime::parse(t))
-            .map(Value::DateTime)
-            .ok_or(E_DATETIME),
-        Tag::Base64 => base64::decode(t.as_bytes())
-            .map(Value::Base64)
-            .ok_or(E_BASE64),
-        Tag::Nil if t.is_empty() => Ok(Value::Nil),
-        Tag::Nil => Err(E_NIL),
-        Tag::Str => Ok(Value::from(text)),
-        _ => Err(E_ELEMENT),
     }
 }

@@ -9,8 +9,7 @@
 //! decoder's (a property test checks this on generated and mutated
 //! requests), so the two can never disagree on what a request means.
 
-use super::decode::convert;
-use super::lexer::{is_xml_ws, Tag};
+use super::lexer::{convert, is_xml_ws, Tag};
 use crate::wire::{MethodCall, Value};
 
 /// Bytes the fast path does not handle in character data.

@@ -9,10 +9,11 @@ use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::Reader;
 
 use super::{
-    E_ATTR, E_CHARREF, E_CONTROL, E_DECL, E_DOCTYPE, E_ELEMENT, E_ELEMENTS, E_ENTITY, E_MALFORMED,
-    E_TEXT, E_TRAILING, E_TRUNCATED, E_UNKNOWN, E_UTF8,
+    E_ATTR, E_BASE64, E_BOOL, E_CHARREF, E_CONTROL, E_DATETIME, E_DECL, E_DOCTYPE, E_DOUBLE,
+    E_ELEMENT, E_ELEMENTS, E_ENTITY, E_INT, E_MALFORMED, E_NIL, E_TEXT, E_TRAILING, E_TRUNCATED,
+    E_UNKNOWN, E_UTF8,
 };
-use crate::wire::{DecodeError, Limits};
+use crate::wire::{base64, DateTime, DecodeError, Limits, Value};
 
 /// The elements XML-RPC knows, by local name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -408,5 +409,32 @@ impl<'a> Lexer<'a> {
         } else {
             Ok(String::new())
         }
+    }
+}
+
+/// Converts the text of a typed scalar (not `<string>`).
+pub(super) fn convert(tag: Tag, text: &str) -> Result<Value, DecodeError> {
+    let t = text.trim_matches(is_xml_ws);
+    match tag {
+        Tag::Int => t.parse::<i64>().map(Value::Int).map_err(|_| E_INT),
+        Tag::Boolean => match t {
+            "1" => Ok(Value::Bool(true)),
+            "0" => Ok(Value::Bool(false)),
+            _ if t.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+            _ if t.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+            _ => Err(E_BOOL),
+        },
+        Tag::Double => t.parse::<f64>().map(Value::Double).map_err(|_| E_DOUBLE),
+        Tag::DateTime => DateTime::parse_compact(t)
+            .or_else(|| DateTime::parse(t))
+            .map(Value::DateTime)
+            .ok_or(E_DATETIME),
+        Tag::Base64 => base64::decode(t.as_bytes())
+            .map(Value::Base64)
+            .ok_or(E_BASE64),
+        Tag::Nil if t.is_empty() => Ok(Value::Nil),
+        Tag::Nil => Err(E_NIL),
+        Tag::Str => Ok(Value::from(text)),
+        _ => Err(E_ELEMENT),
     }
 }
