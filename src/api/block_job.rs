@@ -1,11 +1,18 @@
 //! `block_job`: starting jobs (options parsed here), QEMU's verbs, and
 //! transactions. The engine is in [`crate::jobs`].
 
-use super::{ApiError, ApiResult, Args, BoxFuture, Ctx};
+use super::{ApiError, ApiResult, Ctx};
 use crate::domain::{invalid, Domain};
 use crate::jobs::start::{start, vdi_option};
 use crate::jobs::txn::{self, Action};
-use crate::jobs::{recover, JobKind, Policy, Spec, SyncMode};
+use crate::jobs::{recover, Job, JobKind, Policy, Spec, SyncMode};
+use crate::model::schema::args::{
+    BlockJobBackup, BlockJobCancel, BlockJobCommit, BlockJobComplete, BlockJobDismiss,
+    BlockJobFinalize, BlockJobMirror, BlockJobPause, BlockJobResume, BlockJobSetSpeed,
+    BlockJobStream, BlockJobTransaction,
+};
+use crate::model::schema::block_job;
+use crate::model::{FieldValue, Map, RowExt};
 use crate::wire::{Ref, Value};
 
 /// The options of one start message: `(key, value)` pairs, unknown keys
@@ -15,15 +22,13 @@ struct Options<'a> {
 }
 
 impl<'a> Options<'a> {
-    fn new(v: &'a Value, allowed: &[&str]) -> ApiResult<Options<'a>> {
+    fn new(map: &'a Map<String>, allowed: &[&str]) -> ApiResult<Options<'a>> {
         let mut pairs = Vec::new();
-        if let Value::Struct(kv) = v {
-            for (k, val) in kv {
-                if !allowed.contains(&k.as_str()) {
-                    return Err(invalid("options", k));
-                }
-                pairs.push((k.as_str(), val.as_str().unwrap_or("")));
+        for (k, val) in map.iter() {
+            if !allowed.contains(&k) {
+                return Err(invalid("options", k));
             }
+            pairs.push((k, val.as_str()));
         }
         Ok(Options { pairs })
     }
@@ -91,198 +96,216 @@ async fn run(cx: &Ctx, spec: Spec) -> ApiResult<Value> {
 }
 
 /// `block_job.backup(device, target, options)`.
-pub fn backup(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let allowed = keys(&["sync", "on_source_error", "on_target_error"]);
-        let o = Options::new(&a.0[2], &allowed)?;
-        let mut spec = o.common(a.r(0), a.r(1), JobKind::Backup { sync: o.sync()? })?;
-        spec.on_source_error = o.policy("on_source_error")?;
-        spec.on_target_error = o.policy("on_target_error")?;
-        run(&cx, spec).await
-    })
+pub async fn backup(cx: Ctx, a: BlockJobBackup) -> ApiResult<Value> {
+    let BlockJobBackup {
+        device,
+        target,
+        options,
+    } = a;
+    let allowed = keys(&["sync", "on_source_error", "on_target_error"]);
+    let o = Options::new(&options, &allowed)?;
+    let mut spec = o.common(device, target, JobKind::Backup { sync: o.sync()? })?;
+    spec.on_source_error = o.policy("on_source_error")?;
+    spec.on_target_error = o.policy("on_target_error")?;
+    run(&cx, spec).await
 }
 
 /// `block_job.mirror(device, target, options)`.
-pub fn mirror(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let allowed = keys(&["sync", "on_source_error", "on_target_error", "granularity"]);
-        let o = Options::new(&a.0[2], &allowed)?;
-        let kind = JobKind::Mirror {
-            sync: o.sync()?,
-            granularity: o.u64("granularity", 64 << 10)?,
-        };
-        let mut spec = o.common(a.r(0), a.r(1), kind)?;
-        spec.on_source_error = o.policy("on_source_error")?;
-        spec.on_target_error = o.policy("on_target_error")?;
-        run(&cx, spec).await
-    })
+pub async fn mirror(cx: Ctx, a: BlockJobMirror) -> ApiResult<Value> {
+    let BlockJobMirror {
+        device,
+        target,
+        options,
+    } = a;
+    let allowed = keys(&["sync", "on_source_error", "on_target_error", "granularity"]);
+    let o = Options::new(&options, &allowed)?;
+    let kind = JobKind::Mirror {
+        sync: o.sync()?,
+        granularity: o.u64("granularity", 64 << 10)?,
+    };
+    let mut spec = o.common(device, target, kind)?;
+    spec.on_source_error = o.policy("on_source_error")?;
+    spec.on_target_error = o.policy("on_target_error")?;
+    run(&cx, spec).await
 }
 
 /// `block_job.stream(device, options)`.
-pub fn stream(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let allowed = keys(&["base", "on_error"]);
-        let o = Options::new(&a.0[1], &allowed)?;
-        let base = match o.get("base") {
-            Some(b) if !b.is_empty() => vdi_option(cx.domain(), "base", b)?,
-            _ => Ref::NULL,
-        };
-        let mut spec = o.common(a.r(0), base, JobKind::Stream { base })?;
-        spec.on_source_error = o.policy("on_error")?;
-        spec.on_target_error = spec.on_source_error;
-        run(&cx, spec).await
-    })
+pub async fn stream(cx: Ctx, a: BlockJobStream) -> ApiResult<Value> {
+    let BlockJobStream { device, options } = a;
+    let allowed = keys(&["base", "on_error"]);
+    let o = Options::new(&options, &allowed)?;
+    let base = match o.get("base") {
+        Some(b) if !b.is_empty() => vdi_option(cx.domain(), "base", b)?,
+        _ => Ref::NULL,
+    };
+    let mut spec = o.common(device, base, JobKind::Stream { base })?;
+    spec.on_source_error = o.policy("on_error")?;
+    spec.on_target_error = spec.on_source_error;
+    run(&cx, spec).await
 }
 
 /// `block_job.commit(device, options)`.
-pub fn commit(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let allowed = keys(&["top", "base", "on_error"]);
-        let o = Options::new(&a.0[1], &allowed)?;
-        let pick = |k: &str| -> ApiResult<Ref> {
-            match o.get(k) {
-                Some(b) if !b.is_empty() => vdi_option(cx.domain(), k, b),
-                _ => Ok(Ref::NULL),
-            }
-        };
-        let (top, base) = (pick("top")?, pick("base")?);
-        let device = a.r(0);
-        let top = if top == device { Ref::NULL } else { top };
-        let mut spec = o.common(device, base, JobKind::Commit { top, base })?;
-        if top.is_null() {
-            spec.kind = JobKind::Commit { top: device, base };
+pub async fn commit(cx: Ctx, a: BlockJobCommit) -> ApiResult<Value> {
+    let BlockJobCommit { device, options } = a;
+    let allowed = keys(&["top", "base", "on_error"]);
+    let o = Options::new(&options, &allowed)?;
+    let pick = |k: &str| -> ApiResult<Ref> {
+        match o.get(k) {
+            Some(b) if !b.is_empty() => vdi_option(cx.domain(), k, b),
+            _ => Ok(Ref::NULL),
         }
-        spec.on_source_error = o.policy("on_error")?;
-        spec.on_target_error = spec.on_source_error;
-        run(&cx, spec).await
-    })
+    };
+    let (top, base) = (pick("top")?, pick("base")?);
+    let top = if top == device { Ref::NULL } else { top };
+    let mut spec = o.common(device, base, JobKind::Commit { top, base })?;
+    if top.is_null() {
+        spec.kind = JobKind::Commit { top: device, base };
+    }
+    spec.on_source_error = o.policy("on_error")?;
+    spec.on_target_error = spec.on_source_error;
+    run(&cx, spec).await
 }
 
 /// A verb on a job that no longer runs (concluded before a restart).
-fn stale(server: &Domain, r: Ref, verb: &str) -> ApiError {
-    let j = &server.ids.job;
-    let id = server.registry.field(j.class, r, j.job_id);
-    let status = server.registry.field(j.class, r, j.status);
-    match (id, status) {
-        (Ok(id), Ok(st)) => ApiError::not_allowed(format!(
-            "Job '{}' in state '{}' cannot accept command verb '{verb}'",
-            id.as_str().unwrap_or(""),
-            st.as_str().unwrap_or("")
+fn stale(d: &Domain, r: Ref, verb: &str) -> ApiError {
+    let read = d.registry.read_or(block_job::CLASS, r, |row| {
+        (
+            row.fields.field(block_job::JOB_ID),
+            row.fields.field(block_job::STATUS),
+        )
+    });
+    match read {
+        Ok((id, status)) => ApiError::not_allowed(format!(
+            "Job '{id}' in state '{status}' cannot accept command verb '{verb}'"
         )),
-        _ => ApiError::handle_invalid("block_job", r),
+        Err(e) => e,
     }
 }
 
-macro_rules! verb {
-    ($(#[$doc:meta])* $name:ident, $verb:literal, |$job:ident, $a:ident| $body:expr) => {
-        $(#[$doc])*
-        pub fn $name(cx: Ctx, $a: Args) -> BoxFuture<ApiResult<Value>> {
-            Box::pin(async move {
-                let r = $a.r(0);
-                let $job = match cx.jobs().get(r) {
-                    Ok(j) => j,
-                    Err(_) => {
-                        if $verb == "dismiss" || $verb == "cancel" {
-                            recover::dismiss_stale(cx.jobs(), r).await?;
-                            return Ok(Value::void());
-                        }
-                        return Err(stale(cx.domain(), r, $verb));
-                    }
-                };
-                // Dismissing (also by cancelling a concluded job) is
-                // synchronous: the object is gone when the call returns.
-                let dismissing = $verb == "dismiss" || ($verb == "cancel" && $job.is_concluded());
-                $body?;
-                if dismissing {
-                    $job.wait_removed().await;
-                }
-                Ok(Value::void())
-            })
+/// Runs QEMU's `verb` on the job `r` with `act`.
+async fn verb(
+    cx: &Ctx,
+    r: Ref,
+    verb: &str,
+    act: impl FnOnce(&Job) -> ApiResult<()>,
+) -> ApiResult<Value> {
+    let job = match cx.jobs().get(r) {
+        Ok(j) => j,
+        Err(_) => {
+            if verb == "dismiss" || verb == "cancel" {
+                recover::dismiss_stale(cx.jobs(), r).await?;
+                return Ok(Value::void());
+            }
+            return Err(stale(cx.domain(), r, verb));
         }
     };
+    // Dismissing (also by cancelling a concluded job) is synchronous: the
+    // object is gone when the call returns.
+    let dismissing = verb == "dismiss" || (verb == "cancel" && job.is_concluded());
+    act(&job)?;
+    if dismissing {
+        job.wait_removed().await;
+    }
+    Ok(Value::void())
 }
 
-verb!(
-    /// `block_job.pause(job)`.
-    pause, "pause", |job, a| job.pause()
-);
-verb!(
-    /// `block_job.resume(job)`.
-    resume, "resume", |job, a| job.resume()
-);
-verb!(
-    /// `block_job.cancel(job, force)`.
-    cancel, "cancel", |job, a| job.cancel(a.bool(1))
-);
-verb!(
-    /// `block_job.set_speed(job, speed)`.
-    set_speed, "set-speed", |job, a| job.set_speed(a.i64(1))
-);
-verb!(
-    /// `block_job.complete(job)`.
-    complete, "complete", |job, a| job.complete()
-);
-verb!(
-    /// `block_job.finalize(job)`.
-    finalize, "finalize", |job, a| job.finalize()
-);
-verb!(
-    /// `block_job.dismiss(job)`.
-    dismiss, "dismiss", |job, a| job.dismiss()
-);
+/// `block_job.pause(job)`.
+pub async fn pause(cx: Ctx, a: BlockJobPause) -> ApiResult<Value> {
+    let BlockJobPause { job } = a;
+    verb(&cx, job, "pause", Job::pause).await
+}
+
+/// `block_job.resume(job)`.
+pub async fn resume(cx: Ctx, a: BlockJobResume) -> ApiResult<Value> {
+    let BlockJobResume { job } = a;
+    verb(&cx, job, "resume", Job::resume).await
+}
+
+/// `block_job.cancel(job [, force])`.
+pub async fn cancel(cx: Ctx, a: BlockJobCancel) -> ApiResult<Value> {
+    let BlockJobCancel { job, force } = a;
+    let force = force.unwrap_or(false);
+    verb(&cx, job, "cancel", |j| j.cancel(force)).await
+}
+
+/// `block_job.set_speed(job, speed)`.
+pub async fn set_speed(cx: Ctx, a: BlockJobSetSpeed) -> ApiResult<Value> {
+    let BlockJobSetSpeed { job, speed } = a;
+    verb(&cx, job, "set-speed", |j| j.set_speed(speed)).await
+}
+
+/// `block_job.complete(job)`.
+pub async fn complete(cx: Ctx, a: BlockJobComplete) -> ApiResult<Value> {
+    let BlockJobComplete { job } = a;
+    verb(&cx, job, "complete", Job::complete).await
+}
+
+/// `block_job.finalize(job)`.
+pub async fn finalize(cx: Ctx, a: BlockJobFinalize) -> ApiResult<Value> {
+    let BlockJobFinalize { job } = a;
+    verb(&cx, job, "finalize", Job::finalize).await
+}
+
+/// `block_job.dismiss(job)`.
+pub async fn dismiss(cx: Ctx, a: BlockJobDismiss) -> ApiResult<Value> {
+    let BlockJobDismiss { job } = a;
+    verb(&cx, job, "dismiss", Job::dismiss).await
+}
 
 fn member_str<'a>(v: &'a Value, k: &str) -> &'a str {
     v.member(k).and_then(Value::as_str).unwrap_or("")
 }
 
 /// `block_job.transaction(actions, completion_mode)`.
-pub fn transaction(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let s = cx.domain().clone();
-        let mode = a.str(1).to_string();
-        let grouped = match mode.as_str() {
-            "individual" | "" => false,
-            "grouped" => true,
-            other => return Err(invalid("completion_mode", other)),
-        };
-        let Value::Array(list) = a.take(0) else {
-            return Err(invalid("actions", "not an array"));
-        };
-        let allowed = keys(&["sync", "on_source_error", "on_target_error"]);
-        let mut actions = Vec::new();
-        // Everything is checked before anything is done.
-        for act in &list {
-            let ty = member_str(act, "type");
-            if grouped && ty != "backup" {
-                return Err(ApiError::not_allowed(format!(
-                    "Action '{ty}' does not support transaction property completion-mode = grouped"
-                )));
-            }
-            let vdi = |k: &str| vdi_option(&s, k, member_str(act, k));
-            match ty {
-                "abort" => {}
-                "snapshot" => actions.push(Action::Snapshot(vdi("device")?)),
-                "backup" => {
-                    let empty = Value::Struct(Vec::new());
-                    let o = Options::new(act.member("options").unwrap_or(&empty), &allowed)?;
-                    let mut spec = o.common(
-                        vdi("device")?,
-                        vdi("target")?,
-                        JobKind::Backup { sync: o.sync()? },
-                    )?;
-                    spec.on_source_error = o.policy("on_source_error")?;
-                    spec.on_target_error = o.policy("on_target_error")?;
-                    actions.push(Action::Backup(Box::new(spec)));
-                }
-                other => return Err(invalid("type", other)),
-            }
+pub async fn transaction(cx: Ctx, a: BlockJobTransaction) -> ApiResult<Value> {
+    let BlockJobTransaction {
+        actions: list,
+        completion_mode,
+    } = a;
+    let s = cx.domain().clone();
+    let grouped = match completion_mode.as_str() {
+        "individual" | "" => false,
+        "grouped" => true,
+        other => return Err(invalid("completion_mode", other)),
+    };
+    let allowed = keys(&["sync", "on_source_error", "on_target_error"]);
+    let mut actions = Vec::new();
+    // Everything is checked before anything is done.
+    for act in &list {
+        let ty = member_str(act, "type");
+        if grouped && ty != "backup" {
+            return Err(ApiError::not_allowed(format!(
+                "Action '{ty}' does not support transaction property completion-mode = grouped"
+            )));
         }
-        if list.iter().any(|act| member_str(act, "type") == "abort") {
-            return Err(ApiError::not_allowed(
-                "Transaction aborted using Abort action",
-            ));
+        let vdi = |k: &str| vdi_option(&s, k, member_str(act, k));
+        match ty {
+            "abort" => {}
+            "snapshot" => actions.push(Action::Snapshot(vdi("device")?)),
+            "backup" => {
+                // Options that are not a struct read as none.
+                let options = act
+                    .member("options")
+                    .map(Map::<String>::from_value)
+                    .unwrap_or_default();
+                let o = Options::new(&options, &allowed)?;
+                let mut spec = o.common(
+                    vdi("device")?,
+                    vdi("target")?,
+                    JobKind::Backup { sync: o.sync()? },
+                )?;
+                spec.on_source_error = o.policy("on_source_error")?;
+                spec.on_target_error = o.policy("on_target_error")?;
+                actions.push(Action::Backup(Box::new(spec)));
+            }
+            other => return Err(invalid("type", other)),
         }
-        let jobs = txn::run(cx.jobs(), actions, grouped, cx.owner()).await?;
-        Ok(Value::Array(jobs.iter().map(|j| Value::Ref(j.r)).collect()))
-    })
+    }
+    if list.iter().any(|act| member_str(act, "type") == "abort") {
+        return Err(ApiError::not_allowed(
+            "Transaction aborted using Abort action",
+        ));
+    }
+    let jobs = txn::run(cx.jobs(), actions, grouped, cx.owner()).await?;
+    Ok(Value::Array(jobs.iter().map(|j| Value::Ref(j.r)).collect()))
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{implicit, task, Api, ApiError, ApiResult, Args, Ctx};
 use crate::domain::sessions;
+use crate::model::schema::codes;
 use crate::model::{convert, Method, MethodKind};
 use crate::wire::records::Format;
 use crate::wire::{MethodCall, Ref, Reply, Value};
@@ -43,12 +44,12 @@ async fn run(server: &Arc<Api>, call: MethodCall, meta: &CallMeta) -> ApiResult<
             .strip_prefix("Async.")
             .or_else(|| name.strip_prefix("InternalAsync."))
             .unwrap_or(&name);
-        return Err(ApiError::new("MESSAGE_METHOD_UNKNOWN", [bare]));
+        return Err(ApiError::message_method_unknown(bare));
     };
     if async_form && !method.is_async {
         // xapi answers "No async mode for this operation"; there is no such
         // method, so say so with the name as called.
-        return Err(ApiError::new("MESSAGE_METHOD_UNKNOWN", [name.as_str()]));
+        return Err(ApiError::message_method_unknown(&name));
     }
     if method.kind == MethodKind::ListMethods {
         return Ok(Answer::Bare(list_methods(server)));
@@ -56,7 +57,7 @@ async fn run(server: &Arc<Api>, call: MethodCall, meta: &CallMeta) -> ApiResult<
     let mut params = params;
     let session_arg = if method.session {
         if params.is_empty() {
-            return Err(ApiError::new("SESSION_INVALID", [""]));
+            return Err(ApiError::session_invalid(""));
         }
         Some(params.remove(0))
     } else {
@@ -110,13 +111,10 @@ fn check_count(method: &Method, received: usize) -> ApiResult<()> {
         } else {
             max
         };
-        return Err(ApiError::new(
-            "MESSAGE_PARAMETER_COUNT_MISMATCH",
-            [
-                method.wire.clone(),
-                expected.to_string(),
-                received.to_string(),
-            ],
+        return Err(ApiError::message_parameter_count_mismatch(
+            &method.wire,
+            expected,
+            received,
         ));
     }
     Ok(())
@@ -135,7 +133,7 @@ fn convert_params(
         let given = std::mem::replace(v, Value::Nil);
         match convert::from_wire(&server.domain.model, &p.ty, &p.name, given) {
             Ok(x) => *v = x,
-            Err(e) if e.code == "HANDLE_INVALID" => {
+            Err(e) if e.code == codes::HANDLE_INVALID => {
                 bad_ref.get_or_insert(e);
                 *v = Value::Ref(Ref::NULL);
             }

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 
 use super::implicit::record;
-use super::{Api, ApiError, ApiResult, Args, BoxFuture, Ctx};
+use super::{Api, ApiError, ApiResult, Ctx};
+use crate::model::schema::args::{
+    EventFrom, EventGetCurrentId, EventInject, EventNext, EventRegister, EventUnregister,
+};
+use crate::model::schema::session;
 use crate::model::ClassId;
 use crate::registry::events::{Change, Op};
 use crate::registry::Write;
@@ -32,7 +36,7 @@ impl Subs {
     fn parse(server: &Api, subs: &[String]) -> ApiResult<Subs> {
         let mut out = Subs::default();
         for s in subs {
-            let bad = || ApiError::new("EVENT_SUBSCRIPTION_PARSE_FAILURE", [s.clone()]);
+            let bad = || ApiError::event_subscription_parse_failure(s);
             if s == "*" {
                 out.all = true;
                 continue;
@@ -82,7 +86,7 @@ fn parse_token(t: &str) -> ApiResult<Option<u64>> {
     if t.is_empty() {
         return Ok(None);
     }
-    let bad = || ApiError::new("EVENT_FROM_TOKEN_PARSE_FAILURE", [t.to_string()]);
+    let bad = || ApiError::event_from_token_parse_failure(t);
     let (a, b) = t.split_once(',').ok_or_else(bad)?;
     let a = a.trim().parse::<u64>().map_err(|_| bad())?;
     b.trim().parse::<u64>().map_err(|_| bad())?;
@@ -200,25 +204,11 @@ fn valid_ref_counts(server: &Api) -> Value {
     )
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn session_alive(server: &Api, session: Ref) -> ApiResult<()> {
-    if server
-        .domain
-        .registry
-        .exists(server.domain.ids.session.class, session)
-    {
+    if server.domain.registry.exists(session::CLASS, session) {
         Ok(())
     } else {
-        Err(ApiError::new("SESSION_INVALID", [session.to_string()]))
+        Err(ApiError::session_invalid(session))
     }
 }
 
@@ -250,63 +240,64 @@ async fn wait_change(server: &Api, session: Ref, seen: u64, deadline: Instant) -
 }
 
 /// `event.from(classes, token, timeout)`.
-pub fn from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let s = &cx.api;
-        let sub_names = strings(&a.0[0]);
-        let subs = Subs::parse(s, &sub_names)?;
-        let mut since = parse_token(a.str(1))?;
-        let t = a.f64(2);
-        let timeout = if t.is_finite() && t >= 0.0 {
-            Duration::from_secs_f64(t.min(FOREVER.as_secs_f64()))
-        } else {
-            FOREVER
-        };
-        let mut deadline = Instant::now() + timeout;
-        if since.is_none() && any_alive(s, &subs) {
-            // Everything: streamed straight from the rows.
-            let cur = s.domain.registry.generation();
-            return Ok(stream_all(s.clone(), subs, cur, cx.format));
+pub async fn from(cx: Ctx, a: EventFrom) -> ApiResult<Value> {
+    let EventFrom {
+        classes: sub_names,
+        token: from_token,
+        timeout: t,
+    } = a;
+    let s = &cx.api;
+    let subs = Subs::parse(s, &sub_names)?;
+    let mut since = parse_token(&from_token)?;
+    let timeout = if t.is_finite() && t >= 0.0 {
+        Duration::from_secs_f64(t.min(FOREVER.as_secs_f64()))
+    } else {
+        FOREVER
+    };
+    let mut deadline = Instant::now() + timeout;
+    if since.is_none() && any_alive(s, &subs) {
+        // Everything: streamed straight from the rows.
+        let cur = s.domain.registry.generation();
+        return Ok(stream_all(s.clone(), subs, cur, cx.format));
+    }
+    let mut subs_key = sub_names;
+    subs_key.sort();
+    let subs_key = subs_key.join("\n");
+    loop {
+        let cur = s.domain.registry.generation();
+        // Many watchers of one object wake at the same change with the
+        // same token: the first encodes the answer, the others share it.
+        let key = (subs_key.clone(), since, cur, cx.format == Format::Json);
+        if let Some(bytes) = s.event_cache.get(&key) {
+            return Ok(shared(bytes));
         }
-        let mut subs_key = sub_names;
-        subs_key.sort();
-        let subs_key = subs_key.join("\n");
-        loop {
-            let cur = s.domain.registry.generation();
-            // Many watchers of one object wake at the same change with the
-            // same token: the first encodes the answer, the others share it.
-            let key = (subs_key.clone(), since, cur, cx.format == Format::Json);
-            if let Some(bytes) = s.event_cache.get(&key) {
-                return Ok(shared(bytes));
+        let events = collect(s, &subs, since);
+        if !events.is_empty() || Instant::now() >= deadline {
+            // (An empty answer at a deadline is this waiter's alone.)
+            let share = !events.is_empty();
+            let batch = Value::Struct(vec![
+                ("events".to_string(), Value::Array(events)),
+                ("valid_ref_counts".to_string(), valid_ref_counts(s)),
+                ("token".to_string(), Value::from(token(cur))),
+            ]);
+            let mut out = Vec::new();
+            match cx.format {
+                Format::Xml => crate::wire::xmlrpc::encode_value(&batch, &mut out),
+                Format::Json => crate::wire::jsonrpc::write_value(&batch, &mut out),
             }
-            let events = collect(s, &subs, since);
-            if !events.is_empty() || Instant::now() >= deadline {
-                // (An empty answer at a deadline is this waiter's alone.)
-                let share = !events.is_empty();
-                let batch = Value::Struct(vec![
-                    ("events".to_string(), Value::Array(events)),
-                    ("valid_ref_counts".to_string(), valid_ref_counts(s)),
-                    ("token".to_string(), Value::from(token(cur))),
-                ]);
-                let mut out = Vec::new();
-                match cx.format {
-                    Format::Xml => crate::wire::xmlrpc::encode_value(&batch, &mut out),
-                    Format::Json => crate::wire::jsonrpc::write_value(&batch, &mut out),
-                }
-                let bytes = bytes::Bytes::from(out);
-                if share {
-                    s.event_cache.put(key, bytes.clone());
-                }
-                return Ok(shared(bytes));
+            let bytes = bytes::Bytes::from(out);
+            if share {
+                s.event_cache.put(key, bytes.clone());
             }
-            since = Some(cur);
-            if !wait_change(s, cx.session, cur, deadline).await? {
-                // The deadline (or shutdown): one last look, then answer.
-                deadline = Instant::now();
-                continue;
-            }
+            return Ok(shared(bytes));
         }
-    })
+        since = Some(cur);
+        if !wait_change(s, cx.session, cur, deadline).await? {
+            // The deadline (or shutdown): one last look, then answer.
+            deadline = Instant::now();
+            continue;
+        }
+    }
 }
 
 /// An answer already encoded, handed to the HTTP layer as a stream of one
@@ -412,27 +403,28 @@ fn stream_all(server: std::sync::Arc<Api>, subs: Subs, cur: u64, format: Format)
 }
 
 /// `event.get_current_id()`.
-pub fn get_current_id(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move { Ok(Value::Int(cx.api.domain.registry.generation() as i64)) })
+pub async fn get_current_id(cx: Ctx, _: EventGetCurrentId) -> ApiResult<Value> {
+    Ok(Value::Int(cx.api.domain.registry.generation() as i64))
 }
 
 /// `event.inject(class, ref)`.
-pub fn inject(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let s = &cx.api;
-        let (cname, rs) = (a.str(0), a.str(1));
-        let class = class_by_name(s, cname)
-            .filter(|c| s.domain.model.classes[*c].events)
-            .ok_or_else(|| ApiError::handle_invalid(cname, rs))?;
-        let r = Ref::parse(rs)
-            .ok_or_else(|| ApiError::handle_invalid(&s.domain.model.classes[class].name, rs))?;
-        let ((), _volatile) = s
-            .domain
-            .registry
-            .update(class, r, Write::Volatile, |_| Ok(()))?;
-        let g = s.domain.registry.read_or(class, r, |row| row.modified)?;
-        Ok(Value::from(token(g.saturating_sub(1))))
-    })
+pub async fn inject(cx: Ctx, a: EventInject) -> ApiResult<Value> {
+    let EventInject {
+        class: cname,
+        ref_: rs,
+    } = a;
+    let s = &cx.api;
+    let class = class_by_name(s, &cname)
+        .filter(|c| s.domain.model.classes[*c].events)
+        .ok_or_else(|| ApiError::handle_invalid(&cname, &rs))?;
+    let r = Ref::parse(&rs)
+        .ok_or_else(|| ApiError::handle_invalid(&s.domain.model.classes[class].name, &rs))?;
+    let ((), _volatile) = s
+        .domain
+        .registry
+        .update(class, r, Write::Volatile, |_| Ok(()))?;
+    let g = s.domain.registry.read_or(class, r, |row| row.modified)?;
+    Ok(Value::from(token(g.saturating_sub(1))))
 }
 
 /// Legacy registrations, by session.
@@ -448,40 +440,36 @@ impl std::fmt::Debug for Registrations {
 }
 
 /// `event.register(classes)`.
-pub fn register(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let s = &cx.api;
-        let new = strings(&a.0[0]);
-        Subs::parse(s, &new)?;
-        let cur = s.domain.registry.generation();
-        let mut e = s
-            .registrations
-            .by_session
-            .entry(cx.session)
-            .or_insert((Vec::new(), cur));
-        for c in new {
-            if !e.0.contains(&c) {
-                e.0.push(c);
-            }
+pub async fn register(cx: Ctx, a: EventRegister) -> ApiResult<Value> {
+    let EventRegister { classes: new } = a;
+    let s = &cx.api;
+    Subs::parse(s, &new)?;
+    let cur = s.domain.registry.generation();
+    let mut e = s
+        .registrations
+        .by_session
+        .entry(cx.session)
+        .or_insert((Vec::new(), cur));
+    for c in new {
+        if !e.0.contains(&c) {
+            e.0.push(c);
         }
-        Ok(Value::void())
-    })
+    }
+    Ok(Value::void())
 }
 
 /// `event.unregister(classes)`.
-pub fn unregister(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let s = &cx.api;
-        let gone = strings(&a.0[0]);
-        Subs::parse(s, &gone)?;
-        if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
-            e.0.retain(|c| !gone.contains(c));
-        }
-        s.registrations
-            .by_session
-            .remove_if(&cx.session, |_, e| e.0.is_empty());
-        Ok(Value::void())
-    })
+pub async fn unregister(cx: Ctx, a: EventUnregister) -> ApiResult<Value> {
+    let EventUnregister { classes: gone } = a;
+    let s = &cx.api;
+    Subs::parse(s, &gone)?;
+    if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
+        e.0.retain(|c| !gone.contains(c));
+    }
+    s.registrations
+        .by_session
+        .remove_if(&cx.session, |_, e| e.0.is_empty());
+    Ok(Value::void())
 }
 
 fn session_hash(r: Ref) -> String {
@@ -494,51 +482,47 @@ fn session_hash(r: Ref) -> String {
 }
 
 /// `event.next()`.
-pub fn next(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let s = &cx.api;
-        loop {
-            let (classes, cursor) = s
-                .registrations
-                .by_session
-                .get(&cx.session)
-                .map(|e| e.clone())
-                .ok_or_else(|| {
-                    ApiError::new("SESSION_NOT_REGISTERED", [session_hash(cx.session)])
-                })?;
-            let subs = Subs::parse(s, &classes)?;
-            let cur = s.domain.registry.generation();
-            let Some(changes) = s
-                .domain
-                .registry
-                .events()
-                .since(cursor, |c| subs.matches(s, c.class, c.r))
-            else {
-                s.registrations.by_session.remove(&cx.session);
-                return Err(ApiError::new("EVENTS_LOST", Vec::<String>::new()));
-            };
-            if let Some(last) = changes.last() {
-                let now = format!("{:.6}", crate::wire::DateTime::now().0 as f64);
-                let events: Vec<Value> = changes
-                    .iter()
-                    .filter_map(|c| event(s, c.gen, c.class, c.r, c.op, &now))
-                    .collect();
-                let upto = last.gen;
-                if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
-                    e.1 = e.1.max(upto);
-                }
-                if !events.is_empty() {
-                    return Ok(Value::Array(events));
-                }
-                continue;
-            }
+pub async fn next(cx: Ctx, _: EventNext) -> ApiResult<Value> {
+    let s = &cx.api;
+    loop {
+        let (classes, cursor) = s
+            .registrations
+            .by_session
+            .get(&cx.session)
+            .map(|e| e.clone())
+            .ok_or_else(|| ApiError::session_not_registered(session_hash(cx.session)))?;
+        let subs = Subs::parse(s, &classes)?;
+        let cur = s.domain.registry.generation();
+        let Some(changes) = s
+            .domain
+            .registry
+            .events()
+            .since(cursor, |c| subs.matches(s, c.class, c.r))
+        else {
+            s.registrations.by_session.remove(&cx.session);
+            return Err(ApiError::events_lost());
+        };
+        if let Some(last) = changes.last() {
+            let now = format!("{:.6}", crate::wire::DateTime::now().0 as f64);
+            let events: Vec<Value> = changes
+                .iter()
+                .filter_map(|c| event(s, c.gen, c.class, c.r, c.op, &now))
+                .collect();
+            let upto = last.gen;
             if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
-                e.1 = e.1.max(cur);
+                e.1 = e.1.max(upto);
             }
-            if !wait_change(s, cx.session, cur, Instant::now() + FOREVER).await? {
-                // The server is stopping: nothing more to tell.
-                return Ok(Value::Array(Vec::new()));
+            if !events.is_empty() {
+                return Ok(Value::Array(events));
             }
+            continue;
         }
-    })
+        if let Some(mut e) = s.registrations.by_session.get_mut(&cx.session) {
+            e.1 = e.1.max(cur);
+        }
+        if !wait_change(s, cx.session, cur, Instant::now() + FOREVER).await? {
+            // The server is stopping: nothing more to tell.
+            return Ok(Value::Array(Vec::new()));
+        }
+    }
 }

@@ -5,8 +5,9 @@
 //! the answer.
 //!
 //! To find the handler of `C.m`: implicit messages (getters, setters,
-//! `get_record`, ...) are in [`implicit`]; explicit ones are listed in
-//! [`handlers::TABLE`] and live in the file named after the class.
+//! `get_record`, ...) are in [`implicit`]; explicit ones live in the file
+//! named after the class, as `async fn <message>(cx, <argument struct>)`,
+//! and are listed in the generated [`table::TABLE`].
 
 pub mod args;
 pub mod block_job;
@@ -16,6 +17,10 @@ pub mod handlers;
 pub mod implicit;
 pub mod session;
 pub mod sr;
+// Generated and compared byte for byte with its render: rustfmt must not
+// touch it.
+#[rustfmt::skip]
+pub mod table;
 pub mod task;
 pub mod vbd;
 pub mod vdi;
@@ -36,7 +41,8 @@ use crate::wire::{Ref, Value};
 /// A boxed future, for handlers.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// An explicit message's implementation.
+/// An explicit message's implementation as dispatch and `Async.` calls
+/// hold it: the generated wrapper around the typed handler.
 pub type Handler = fn(Ctx, Args) -> BoxFuture<ApiResult<Value>>;
 
 /// What every call shares: the domain, the jobs, and the API's own tables.

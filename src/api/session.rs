@@ -2,40 +2,49 @@
 //! every call makes, expiry, the per-originator cap) are in
 //! [`crate::domain::sessions`].
 
-use super::{ApiResult, Args, BoxFuture, Ctx};
+use super::{ApiResult, Ctx};
 use crate::domain::sessions;
+use crate::model::schema::args::{
+    SessionChangePassword, SessionLocalLogout, SessionLoginWithPassword, SessionLogout,
+};
+use crate::model::schema::codes;
 use crate::wire::Value;
 
 /// `session.login_with_password(uname, pwd [, version, originator])`.
-pub fn login_with_password(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let d = cx.domain();
-        let user = a.str(0).to_owned();
-        let originator = a.opt_str(3).unwrap_or("").to_owned();
-        if let Err(e) = sessions::authenticate(d, &user, a.str(1)).await {
-            if e.code == "SESSION_AUTHENTICATION_FAILED" {
-                tracing::info!(user = %user, "login failed");
-            }
-            return Err(e);
+pub async fn login_with_password(cx: Ctx, a: SessionLoginWithPassword) -> ApiResult<Value> {
+    let SessionLoginWithPassword {
+        uname,
+        pwd,
+        version: _,
+        originator,
+    } = a;
+    let d = cx.domain();
+    let originator = originator.unwrap_or_default();
+    if let Err(e) = sessions::authenticate(d, &uname, &pwd).await {
+        if e.code == codes::SESSION_AUTHENTICATION_FAILED {
+            tracing::info!(user = %uname, "login failed");
         }
-        let r = sessions::create(d, &user, &originator);
-        tracing::debug!(user = %user, originator = %originator, "login");
-        Ok(Value::Ref(r))
-    })
+        return Err(e);
+    }
+    let r = sessions::create(d, &uname, &originator);
+    tracing::debug!(user = %uname, originator = %originator, "login");
+    Ok(Value::Ref(r))
 }
 
-/// `session.logout()` and `session.local_logout()`.
-pub fn logout(cx: Ctx, _a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        sessions::destroy(cx.domain(), cx.session);
-        Ok(Value::void())
-    })
+/// `session.logout()`.
+pub async fn logout(cx: Ctx, _: SessionLogout) -> ApiResult<Value> {
+    sessions::destroy(cx.domain(), cx.session);
+    Ok(Value::void())
+}
+
+/// `session.local_logout()`: as `logout` (there is one host).
+pub async fn local_logout(cx: Ctx, _: SessionLocalLogout) -> ApiResult<Value> {
+    logout(cx, SessionLogout).await
 }
 
 /// `session.change_password(old, new)`.
-pub fn change_password(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        sessions::change_password(cx.domain(), cx.session, a.str(0), a.str(1)).await?;
-        Ok(Value::void())
-    })
+pub async fn change_password(cx: Ctx, a: SessionChangePassword) -> ApiResult<Value> {
+    let SessionChangePassword { old_pwd, new_pwd } = a;
+    sessions::change_password(cx.domain(), cx.session, &old_pwd, &new_pwd).await?;
+    Ok(Value::void())
 }

@@ -2,8 +2,14 @@
 //! progress, completion, recovery, retention) is in
 //! [`crate::domain::tasks`].
 
-use super::{ApiResult, Args, BoxFuture, Ctx, Handler};
+use super::{ApiResult, Args, Ctx, Handler};
 use crate::domain::tasks;
+use crate::model::schema::args::{
+    TaskCancel, TaskCreate, TaskDestroy, TaskSetErrorInfo, TaskSetProgress, TaskSetResult,
+    TaskSetStatus,
+};
+use crate::model::schema::task;
+use crate::model::FieldValue;
 use crate::wire::{Ref, Value};
 
 /// Runs an explicit message as an `Async.` call: the task exists (durably)
@@ -25,63 +31,53 @@ pub async fn spawn_async(
 }
 
 /// `task.create(label, description)`.
-pub fn create(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        tasks::create_client(cx.domain(), a.str(0), a.str(1), cx.subtask_of)
-            .await
-            .map(Value::Ref)
-    })
+pub async fn create(cx: Ctx, a: TaskCreate) -> ApiResult<Value> {
+    let TaskCreate { label, description } = a;
+    tasks::create_client(cx.domain(), &label, &description, cx.subtask_of)
+        .await
+        .map(Value::Ref)
 }
 
 /// `task.destroy(self)`.
-pub fn destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        tasks::destroy(cx.domain(), a.r(0)).await?;
-        Ok(Value::void())
-    })
+pub async fn destroy(cx: Ctx, a: TaskDestroy) -> ApiResult<Value> {
+    let TaskDestroy { self_ } = a;
+    tasks::destroy(cx.domain(), self_).await?;
+    Ok(Value::void())
 }
 
 /// `task.cancel(task)`.
-pub fn cancel(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        tasks::cancel(cx.domain(), a.r(0), cx.owner()).await?;
-        Ok(Value::void())
-    })
+pub async fn cancel(cx: Ctx, a: TaskCancel) -> ApiResult<Value> {
+    let TaskCancel { task } = a;
+    tasks::cancel(cx.domain(), task, cx.owner()).await?;
+    Ok(Value::void())
 }
 
 /// `task.set_status(self, value)`.
-pub fn set_status(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let status = a.take(1);
-        tasks::set_status(cx.domain(), a.r(0), status).await?;
-        Ok(Value::void())
-    })
+pub async fn set_status(cx: Ctx, a: TaskSetStatus) -> ApiResult<Value> {
+    let TaskSetStatus { self_, value } = a;
+    tasks::set_status(cx.domain(), self_, value.into()).await?;
+    Ok(Value::void())
 }
 
 /// `task.set_progress(self, value)`.
-pub fn set_progress(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        tasks::set_progress(cx.domain(), a.r(0), a.f64(1)).await?;
-        Ok(Value::void())
-    })
+pub async fn set_progress(cx: Ctx, a: TaskSetProgress) -> ApiResult<Value> {
+    let TaskSetProgress { self_, value } = a;
+    tasks::set_progress(cx.domain(), self_, value).await?;
+    Ok(Value::void())
 }
 
 /// `task.set_result(self, value)`.
-pub fn set_result(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let d = cx.domain();
-        let v = a.take(1);
-        tasks::set_client_field(d, a.r(0), d.ids.task.result, v).await?;
-        Ok(Value::void())
-    })
+pub async fn set_result(cx: Ctx, a: TaskSetResult) -> ApiResult<Value> {
+    let TaskSetResult { self_, value } = a;
+    let field = task::RESULT.index();
+    tasks::set_client_field(cx.domain(), self_, field, value.into_value()).await?;
+    Ok(Value::void())
 }
 
 /// `task.set_error_info(self, value)`.
-pub fn set_error_info(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let d = cx.domain();
-        let v = a.take(1);
-        tasks::set_client_field(d, a.r(0), d.ids.task.error_info, v).await?;
-        Ok(Value::void())
-    })
+pub async fn set_error_info(cx: Ctx, a: TaskSetErrorInfo) -> ApiResult<Value> {
+    let TaskSetErrorInfo { self_, value } = a;
+    let field = task::ERROR_INFO.index();
+    tasks::set_client_field(cx.domain(), self_, field, value.into_value()).await?;
+    Ok(Value::void())
 }

@@ -1,38 +1,33 @@
 //! `VBD`: attaches a VDI to a VM. The rows and links are kept by
 //! [`crate::domain::vms`].
 
-use super::implicit::row_from_record;
-use super::{ApiResult, Args, BoxFuture, Ctx};
+use super::implicit::NewRow;
+use super::{ApiResult, Ctx};
 use crate::domain::vms;
+use crate::model::schema::args::{VbdCreate, VbdDestroy};
+use crate::model::schema::vbd;
 use crate::wire::Value;
 
 /// `VBD.create(args)`.
-pub fn create(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        let d = cx.domain();
-        let rec = a.take(0);
-        let f = row_from_record(
-            &cx.api,
-            d.ids.vbd.class,
-            &rec,
-            &[
-                "VM",
-                "VDI",
-                "userdevice",
-                "bootable",
-                "mode",
-                "type",
-                "other_config",
-            ],
-        )?;
-        vms::create_vbd(d, f).await.map(Value::Ref)
-    })
+pub async fn create(cx: Ctx, a: VbdCreate) -> ApiResult<Value> {
+    let VbdCreate { args } = a;
+    let mut row = NewRow::new(&cx.api, vbd::CLASS, &args);
+    // Checked in this order: the first bad member is the one reported.
+    row.copy(vbd::VM)?;
+    row.copy(vbd::VDI)?;
+    row.copy(vbd::USERDEVICE)?;
+    row.copy(vbd::BOOTABLE)?;
+    row.copy(vbd::MODE)?;
+    row.copy(vbd::TYPE)?;
+    row.copy(vbd::OTHER_CONFIG)?;
+    vms::create_vbd(cx.domain(), row.finish())
+        .await
+        .map(Value::Ref)
 }
 
 /// `VBD.destroy(self)`.
-pub fn destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
-    Box::pin(async move {
-        vms::remove_vbd(cx.domain(), a.r(0)).await?;
-        Ok(Value::void())
-    })
+pub async fn destroy(cx: Ctx, a: VbdDestroy) -> ApiResult<Value> {
+    let VbdDestroy { self_ } = a;
+    vms::remove_vbd(cx.domain(), self_).await?;
+    Ok(Value::void())
 }

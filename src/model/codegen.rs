@@ -17,6 +17,16 @@
 //! | message `VDI.resize(vdi, size)` | `schema::args::VdiResize { vdi, size }` |
 //! | error `VDI_IN_USE [vdi, operation]` | `schema::codes::VDI_IN_USE`, `ApiError::vdi_in_use(vdi, operation)` |
 //!
+//! It also renders `src/api/table.rs`, the glue between dispatch and the
+//! handlers: for every explicit message `C.m` a wrapper of the type
+//! `api::Handler` that builds `schema::args::CM` from the checked
+//! parameters and calls `<c>::<m>(cx, args)` in the API file of the class
+//! (`VDI.resize` -> `vdi::resize`, `event.inject` -> `event::inject`), and
+//! the table of `(wire name, wrapper)` that dispatch lays out. A message
+//! without its handler, or a handler whose argument struct no longer
+//! matches, is then a compile error. The same test and `XAPID_BLESS`
+//! keep it fresh.
+//!
 //! Field constants are the field name in upper case (`VBDs` -> `VBDS`).
 //! A name that is a Rust keyword, or a field constant that would collide
 //! with `CLASS` or `NAME`, gets a trailing underscore (`self_`, `ref_`,
@@ -363,6 +373,55 @@ fn render_test_tables(s: &mut String, model: &Model) {
     s.push_str("];\n");
 }
 
+/// The Rust source of `src/api/table.rs`: a wrapper per explicit message
+/// and the table of them (see the module documentation).
+pub fn render_table(model: &Model) -> String {
+    let mut s = String::from(
+        "//! The handler of every explicit message: a wrapper per message that
+//! builds its argument struct (`schema::args`) from the parameters dispatch
+//! checked and calls the typed handler in the file of its class, and the
+//! table of `(wire name, wrapper)` that `handlers::resolve` lays out.
+//!
+//! GENERATED from `datamodel/*.toml` by `xapid::model::codegen`: do not
+//! edit by hand. After changing the datamodel, run
+//! `XAPID_BLESS=1 cargo test --lib codegen` and commit the result (that
+//! test fails while this file is stale). Being generated, this file is
+//! exempt from the limit on file length.
+
+use super::{ApiResult, Args, BoxFuture, Ctx, Handler};
+use crate::model::schema::args;
+use crate::wire::Value;
+
+/// `(wire name, handler)` for every explicit message, in datamodel order.
+pub const TABLE: &[(&str, Handler)] = &[
+",
+    );
+    let mut wrappers = String::new();
+    for c in &model.classes {
+        for m in &c.messages {
+            let ty = format!("{}{}", camel(&c.name), camel(&m.name));
+            // Lower case throughout, so never a keyword.
+            let wrapper = format!("{}_{}", c.name.to_ascii_lowercase(), m.name);
+            let _ = writeln!(s, "    (args::{ty}::WIRE, {wrapper}),");
+            let _ = writeln!(
+                wrappers,
+                "\n/// `{}.{}`.
+fn {wrapper}(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {{
+    let a = args::{ty}::from_values(a.0);
+    Box::pin(super::{}::{}(cx, a))
+}}",
+                c.name,
+                m.name,
+                snake(&c.name),
+                snake(&m.name)
+            );
+        }
+    }
+    s.push_str("];\n");
+    s.push_str(&wrappers);
+    s
+}
+
 /// The Rust type standing for a datamodel type.
 fn rust_type(ty: &Type) -> String {
     match ty {
@@ -457,18 +516,41 @@ mod tests {
         model::load_sources(model::embedded()).unwrap()
     }
 
-    #[test]
-    fn codegen_output_is_fresh() {
-        let want = super::render(&m());
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/model/schema.rs");
+    /// Fails when the committed `file` (relative to the crate) differs
+    /// from `want`; rewrites it first under `XAPID_BLESS`.
+    fn check_fresh(file: &str, want: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         if std::env::var_os("XAPID_BLESS").is_some() {
-            std::fs::write(path, &want).unwrap();
+            std::fs::write(&path, want).unwrap();
         }
-        let have = std::fs::read_to_string(path).unwrap_or_default();
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             have == want,
-            "src/model/schema.rs is stale: run `XAPID_BLESS=1 cargo test --lib codegen` and commit it"
+            "{file} is stale: run `XAPID_BLESS=1 cargo test --lib codegen` and commit it"
         );
+    }
+
+    #[test]
+    fn codegen_output_is_fresh() {
+        check_fresh("src/model/schema.rs", &super::render(&m()));
+    }
+
+    #[test]
+    fn handler_table_is_fresh() {
+        check_fresh("src/api/table.rs", &super::render_table(&m()));
+    }
+
+    #[test]
+    fn the_table_calls_the_class_file_and_escapes_keywords() {
+        let t = super::render_table(&m());
+        assert!(t.contains("    (args::VdiResize::WIRE, vdi_resize),\n"));
+        assert!(t.contains(
+            "fn vdi_resize(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {\n    \
+             let a = args::VdiResize::from_values(a.0);\n    \
+             Box::pin(super::vdi::resize(cx, a))\n}"
+        ));
+        assert!(t.contains("Box::pin(super::block_job::set_speed(cx, a))"));
+        assert!(t.contains("Box::pin(super::session::local_logout(cx, a))"));
     }
 
     #[test]

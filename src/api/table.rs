@@ -1,0 +1,312 @@
+//! The handler of every explicit message: a wrapper per message that
+//! builds its argument struct (`schema::args`) from the parameters dispatch
+//! checked and calls the typed handler in the file of its class, and the
+//! table of `(wire name, wrapper)` that `handlers::resolve` lays out.
+//!
+//! GENERATED from `datamodel/*.toml` by `xapid::model::codegen`: do not
+//! edit by hand. After changing the datamodel, run
+//! `XAPID_BLESS=1 cargo test --lib codegen` and commit the result (that
+//! test fails while this file is stale). Being generated, this file is
+//! exempt from the limit on file length.
+
+use super::{ApiResult, Args, BoxFuture, Ctx, Handler};
+use crate::model::schema::args;
+use crate::wire::Value;
+
+/// `(wire name, handler)` for every explicit message, in datamodel order.
+pub const TABLE: &[(&str, Handler)] = &[
+    (args::SessionLoginWithPassword::WIRE, session_login_with_password),
+    (args::SessionLogout::WIRE, session_logout),
+    (args::SessionLocalLogout::WIRE, session_local_logout),
+    (args::SessionChangePassword::WIRE, session_change_password),
+    (args::TaskCreate::WIRE, task_create),
+    (args::TaskDestroy::WIRE, task_destroy),
+    (args::TaskCancel::WIRE, task_cancel),
+    (args::TaskSetStatus::WIRE, task_set_status),
+    (args::TaskSetProgress::WIRE, task_set_progress),
+    (args::TaskSetResult::WIRE, task_set_result),
+    (args::TaskSetErrorInfo::WIRE, task_set_error_info),
+    (args::SrScan::WIRE, sr_scan),
+    (args::VdiCreate::WIRE, vdi_create),
+    (args::VdiDestroy::WIRE, vdi_destroy),
+    (args::VdiResize::WIRE, vdi_resize),
+    (args::VdiCopy::WIRE, vdi_copy),
+    (args::VdiClone::WIRE, vdi_clone),
+    (args::VdiSnapshot::WIRE, vdi_snapshot),
+    (args::BlockJobBackup::WIRE, block_job_backup),
+    (args::BlockJobMirror::WIRE, block_job_mirror),
+    (args::BlockJobStream::WIRE, block_job_stream),
+    (args::BlockJobCommit::WIRE, block_job_commit),
+    (args::BlockJobTransaction::WIRE, block_job_transaction),
+    (args::BlockJobPause::WIRE, block_job_pause),
+    (args::BlockJobResume::WIRE, block_job_resume),
+    (args::BlockJobCancel::WIRE, block_job_cancel),
+    (args::BlockJobSetSpeed::WIRE, block_job_set_speed),
+    (args::BlockJobComplete::WIRE, block_job_complete),
+    (args::BlockJobFinalize::WIRE, block_job_finalize),
+    (args::BlockJobDismiss::WIRE, block_job_dismiss),
+    (args::EventRegister::WIRE, event_register),
+    (args::EventUnregister::WIRE, event_unregister),
+    (args::EventNext::WIRE, event_next),
+    (args::EventFrom::WIRE, event_from),
+    (args::EventGetCurrentId::WIRE, event_get_current_id),
+    (args::EventInject::WIRE, event_inject),
+    (args::VmCreate::WIRE, vm_create),
+    (args::VmDestroy::WIRE, vm_destroy),
+    (args::VmClone::WIRE, vm_clone),
+    (args::VmCopy::WIRE, vm_copy),
+    (args::VbdCreate::WIRE, vbd_create),
+    (args::VbdDestroy::WIRE, vbd_destroy),
+];
+
+/// `session.login_with_password`.
+fn session_login_with_password(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SessionLoginWithPassword::from_values(a.0);
+    Box::pin(super::session::login_with_password(cx, a))
+}
+
+/// `session.logout`.
+fn session_logout(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SessionLogout::from_values(a.0);
+    Box::pin(super::session::logout(cx, a))
+}
+
+/// `session.local_logout`.
+fn session_local_logout(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SessionLocalLogout::from_values(a.0);
+    Box::pin(super::session::local_logout(cx, a))
+}
+
+/// `session.change_password`.
+fn session_change_password(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SessionChangePassword::from_values(a.0);
+    Box::pin(super::session::change_password(cx, a))
+}
+
+/// `task.create`.
+fn task_create(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::TaskCreate::from_values(a.0);
+    Box::pin(super::task::create(cx, a))
+}
+
+/// `task.destroy`.
+fn task_destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::TaskDestroy::from_values(a.0);
+    Box::pin(super::task::destroy(cx, a))
+}
+
+/// `task.cancel`.
+fn task_cancel(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::TaskCancel::from_values(a.0);
+    Box::pin(super::task::cancel(cx, a))
+}
+
+/// `task.set_status`.
+fn task_set_status(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::TaskSetStatus::from_values(a.0);
+    Box::pin(super::task::set_status(cx, a))
+}
+
+/// `task.set_progress`.
+fn task_set_progress(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::TaskSetProgress::from_values(a.0);
+    Box::pin(super::task::set_progress(cx, a))
+}
+
+/// `task.set_result`.
+fn task_set_result(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::TaskSetResult::from_values(a.0);
+    Box::pin(super::task::set_result(cx, a))
+}
+
+/// `task.set_error_info`.
+fn task_set_error_info(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::TaskSetErrorInfo::from_values(a.0);
+    Box::pin(super::task::set_error_info(cx, a))
+}
+
+/// `SR.scan`.
+fn sr_scan(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SrScan::from_values(a.0);
+    Box::pin(super::sr::scan(cx, a))
+}
+
+/// `VDI.create`.
+fn vdi_create(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiCreate::from_values(a.0);
+    Box::pin(super::vdi::create(cx, a))
+}
+
+/// `VDI.destroy`.
+fn vdi_destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiDestroy::from_values(a.0);
+    Box::pin(super::vdi::destroy(cx, a))
+}
+
+/// `VDI.resize`.
+fn vdi_resize(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiResize::from_values(a.0);
+    Box::pin(super::vdi::resize(cx, a))
+}
+
+/// `VDI.copy`.
+fn vdi_copy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiCopy::from_values(a.0);
+    Box::pin(super::vdi::copy(cx, a))
+}
+
+/// `VDI.clone`.
+fn vdi_clone(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiClone::from_values(a.0);
+    Box::pin(super::vdi::clone(cx, a))
+}
+
+/// `VDI.snapshot`.
+fn vdi_snapshot(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiSnapshot::from_values(a.0);
+    Box::pin(super::vdi::snapshot(cx, a))
+}
+
+/// `block_job.backup`.
+fn block_job_backup(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobBackup::from_values(a.0);
+    Box::pin(super::block_job::backup(cx, a))
+}
+
+/// `block_job.mirror`.
+fn block_job_mirror(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobMirror::from_values(a.0);
+    Box::pin(super::block_job::mirror(cx, a))
+}
+
+/// `block_job.stream`.
+fn block_job_stream(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobStream::from_values(a.0);
+    Box::pin(super::block_job::stream(cx, a))
+}
+
+/// `block_job.commit`.
+fn block_job_commit(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobCommit::from_values(a.0);
+    Box::pin(super::block_job::commit(cx, a))
+}
+
+/// `block_job.transaction`.
+fn block_job_transaction(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobTransaction::from_values(a.0);
+    Box::pin(super::block_job::transaction(cx, a))
+}
+
+/// `block_job.pause`.
+fn block_job_pause(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobPause::from_values(a.0);
+    Box::pin(super::block_job::pause(cx, a))
+}
+
+/// `block_job.resume`.
+fn block_job_resume(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobResume::from_values(a.0);
+    Box::pin(super::block_job::resume(cx, a))
+}
+
+/// `block_job.cancel`.
+fn block_job_cancel(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobCancel::from_values(a.0);
+    Box::pin(super::block_job::cancel(cx, a))
+}
+
+/// `block_job.set_speed`.
+fn block_job_set_speed(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobSetSpeed::from_values(a.0);
+    Box::pin(super::block_job::set_speed(cx, a))
+}
+
+/// `block_job.complete`.
+fn block_job_complete(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobComplete::from_values(a.0);
+    Box::pin(super::block_job::complete(cx, a))
+}
+
+/// `block_job.finalize`.
+fn block_job_finalize(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobFinalize::from_values(a.0);
+    Box::pin(super::block_job::finalize(cx, a))
+}
+
+/// `block_job.dismiss`.
+fn block_job_dismiss(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockJobDismiss::from_values(a.0);
+    Box::pin(super::block_job::dismiss(cx, a))
+}
+
+/// `event.register`.
+fn event_register(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::EventRegister::from_values(a.0);
+    Box::pin(super::event::register(cx, a))
+}
+
+/// `event.unregister`.
+fn event_unregister(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::EventUnregister::from_values(a.0);
+    Box::pin(super::event::unregister(cx, a))
+}
+
+/// `event.next`.
+fn event_next(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::EventNext::from_values(a.0);
+    Box::pin(super::event::next(cx, a))
+}
+
+/// `event.from`.
+fn event_from(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::EventFrom::from_values(a.0);
+    Box::pin(super::event::from(cx, a))
+}
+
+/// `event.get_current_id`.
+fn event_get_current_id(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::EventGetCurrentId::from_values(a.0);
+    Box::pin(super::event::get_current_id(cx, a))
+}
+
+/// `event.inject`.
+fn event_inject(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::EventInject::from_values(a.0);
+    Box::pin(super::event::inject(cx, a))
+}
+
+/// `VM.create`.
+fn vm_create(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VmCreate::from_values(a.0);
+    Box::pin(super::vm::create(cx, a))
+}
+
+/// `VM.destroy`.
+fn vm_destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VmDestroy::from_values(a.0);
+    Box::pin(super::vm::destroy(cx, a))
+}
+
+/// `VM.clone`.
+fn vm_clone(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VmClone::from_values(a.0);
+    Box::pin(super::vm::clone(cx, a))
+}
+
+/// `VM.copy`.
+fn vm_copy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VmCopy::from_values(a.0);
+    Box::pin(super::vm::copy(cx, a))
+}
+
+/// `VBD.create`.
+fn vbd_create(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VbdCreate::from_values(a.0);
+    Box::pin(super::vbd::create(cx, a))
+}
+
+/// `VBD.destroy`.
+fn vbd_destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VbdDestroy::from_values(a.0);
+    Box::pin(super::vbd::destroy(cx, a))
+}
