@@ -4,6 +4,8 @@
 
 use super::{ApiResult, Args, BoxFuture, Ctx, Handler};
 use crate::domain::tasks;
+use crate::model::schema::{task, TaskStatusType};
+use crate::model::FieldValue;
 use crate::wire::{Ref, Value};
 
 /// Runs an explicit message as an `Async.` call: the task exists (durably)
@@ -52,7 +54,7 @@ pub fn cancel(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 /// `task.set_status(self, value)`.
 pub fn set_status(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
-        let status = a.take(1);
+        let status = TaskStatusType::take_value(a.take(1));
         tasks::set_status(cx.domain(), a.r(0), status).await?;
         Ok(Value::void())
     })
@@ -70,8 +72,8 @@ pub fn set_progress(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 pub fn set_result(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
         let d = cx.domain();
-        let v = a.take(1);
-        tasks::set_client_field(d, a.r(0), d.ids.task.result, v).await?;
+        let v = String::take_value(a.take(1));
+        tasks::set_client_field(d, a.r(0), task::RESULT, v).await?;
         Ok(Value::void())
     })
 }
@@ -80,8 +82,8 @@ pub fn set_result(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
 pub fn set_error_info(cx: Ctx, mut a: Args) -> BoxFuture<ApiResult<Value>> {
     Box::pin(async move {
         let d = cx.domain();
-        let v = a.take(1);
-        tasks::set_client_field(d, a.r(0), d.ids.task.error_info, v).await?;
+        let v = Vec::<String>::take_value(a.take(1));
+        tasks::set_client_field(d, a.r(0), task::ERROR_INFO, v).await?;
         Ok(Value::void())
     })
 }
