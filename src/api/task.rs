@@ -9,7 +9,6 @@ use crate::model::schema::args::{
     TaskSetStatus,
 };
 use crate::model::schema::task;
-use crate::model::FieldValue;
 use crate::wire::{Ref, Value};
 
 /// Runs an explicit message as an `Async.` call: the task exists (durably)
@@ -55,7 +54,7 @@ pub async fn cancel(cx: Ctx, a: TaskCancel) -> ApiResult<Value> {
 /// `task.set_status(self, value)`.
 pub async fn set_status(cx: Ctx, a: TaskSetStatus) -> ApiResult<Value> {
     let TaskSetStatus { self_, value } = a;
-    tasks::set_status(cx.domain(), self_, value.into()).await?;
+    tasks::set_status(cx.domain(), self_, value).await?;
     Ok(Value::void())
 }
 
@@ -69,15 +68,13 @@ pub async fn set_progress(cx: Ctx, a: TaskSetProgress) -> ApiResult<Value> {
 /// `task.set_result(self, value)`.
 pub async fn set_result(cx: Ctx, a: TaskSetResult) -> ApiResult<Value> {
     let TaskSetResult { self_, value } = a;
-    let field = task::RESULT.index();
-    tasks::set_client_field(cx.domain(), self_, field, value.into_value()).await?;
+    tasks::set_client_field(cx.domain(), self_, task::RESULT, value).await?;
     Ok(Value::void())
 }
 
 /// `task.set_error_info(self, value)`.
 pub async fn set_error_info(cx: Ctx, a: TaskSetErrorInfo) -> ApiResult<Value> {
     let TaskSetErrorInfo { self_, value } = a;
-    let field = task::ERROR_INFO.index();
-    tasks::set_client_field(cx.domain(), self_, field, value.into_value()).await?;
+    tasks::set_client_field(cx.domain(), self_, task::ERROR_INFO, value).await?;
     Ok(Value::void())
 }

@@ -24,6 +24,8 @@ use dashmap::DashMap;
 
 use super::Domain;
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::{vdi, VdiOperations};
+use crate::model::RowExt;
 use crate::registry::Write;
 use crate::storage::image::Image;
 use crate::wire::{Ref, Value};
@@ -75,19 +77,19 @@ impl std::fmt::Debug for Claims {
 }
 
 /// Every VDI operation, in the order `allowed_operations` lists them.
-const OPS: &[(&str, Mode)] = &[
-    ("clone", Mode::Read),
-    ("copy", Mode::Read),
-    ("export", Mode::Read),
-    ("resize", Mode::Write),
-    ("snapshot", Mode::Write),
-    ("destroy", Mode::Write),
-    ("update", Mode::Write),
-    ("mirror", Mode::Hooked),
-    ("backup", Mode::Hooked),
-    ("stream", Mode::Write),
-    ("commit", Mode::Write),
-    ("import", Mode::Write),
+const OPS: &[(VdiOperations, Mode)] = &[
+    (VdiOperations::Clone, Mode::Read),
+    (VdiOperations::Copy, Mode::Read),
+    (VdiOperations::Export, Mode::Read),
+    (VdiOperations::Resize, Mode::Write),
+    (VdiOperations::Snapshot, Mode::Write),
+    (VdiOperations::Destroy, Mode::Write),
+    (VdiOperations::Update, Mode::Write),
+    (VdiOperations::Mirror, Mode::Hooked),
+    (VdiOperations::Backup, Mode::Hooked),
+    (VdiOperations::Stream, Mode::Write),
+    (VdiOperations::Commit, Mode::Write),
+    (VdiOperations::Import, Mode::Write),
 ];
 
 /// The holder that `op` in `mode` would conflict with, if any.
@@ -101,16 +103,14 @@ fn conflict<'a>(held: &'a [Holder], op: &str, mode: Mode) -> Option<&'a Holder> 
 }
 
 /// `allowed_operations` for a VDI with these holders.
-fn allowed(held: &[Holder], read_only: bool) -> Value {
-    Value::Array(
-        OPS.iter()
-            .filter(|(op, mode)| {
-                conflict(held, op, *mode).is_none()
-                    && !(read_only && matches!(*op, "resize" | "import"))
-            })
-            .map(|(op, _)| Value::from(*op))
-            .collect(),
-    )
+fn allowed(held: &[Holder], read_only: bool) -> Vec<VdiOperations> {
+    OPS.iter()
+        .filter(|(op, mode)| {
+            conflict(held, op.name(), *mode).is_none()
+                && !(read_only && matches!(op, VdiOperations::Resize | VdiOperations::Import))
+        })
+        .map(|(op, _)| *op)
+        .collect()
 }
 
 /// An operation's hold on a VDI; released when dropped.
@@ -146,7 +146,6 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         let s = &self.domain;
-        let v = &s.ids.vdi;
         let release = |busy: &Claims| -> Vec<Holder> {
             let mut held = Vec::new();
             if let Some(mut e) = busy.held.get_mut(&self.vdi) {
@@ -159,29 +158,31 @@ impl Drop for Claim {
             held
         };
         // Same lock order as `claim_as`: the row, then the holders.
-        let updated = s.registry.update(v.class, self.vdi, Write::Volatile, |f| {
-            let held = release(&s.claims);
-            write_ops(f, v, &held);
-            Ok(())
-        });
+        let updated = s
+            .registry
+            .update(vdi::CLASS, self.vdi, Write::Volatile, |f| {
+                let held = release(&s.claims);
+                write_ops(f, &held);
+                Ok(())
+            });
         if updated.is_err() {
             release(&s.claims);
         }
     }
 }
 
-fn write_ops(f: &mut [Value], v: &super::ids::VdiIds, held: &[Holder]) {
-    f[v.current_operations] = Value::Struct(
+fn write_ops(f: &mut [Value], held: &[Holder]) {
+    f[vdi::CURRENT_OPERATIONS] = Value::Struct(
         held.iter()
             .map(|h| (h.task.to_string(), Value::from(h.op)))
             .collect(),
     );
-    let ro = f[v.read_only] == Value::Bool(true);
-    f[v.allowed_operations] = allowed(held, ro);
+    let ro = f.field(vdi::READ_ONLY);
+    f.set(vdi::ALLOWED_OPERATIONS, allowed(held, ro));
 }
 
 /// The fresh `allowed_operations` of an idle VDI.
-pub fn idle_allowed(read_only: bool) -> Value {
+pub fn idle_allowed(read_only: bool) -> Vec<VdiOperations> {
     allowed(&[], read_only)
 }
 
@@ -191,7 +192,7 @@ pub fn idle_allowed(read_only: bool) -> Value {
 pub fn claim(d: &Arc<Domain>, vdi: Ref, op: &'static str, task: Ref) -> ApiResult<Claim> {
     let mode = OPS
         .iter()
-        .find(|(o, _)| *o == op)
+        .find(|(o, _)| o.name() == op)
         .map(|(_, m)| *m)
         .unwrap_or(Mode::Write);
     claim_as(d, vdi, op, task, mode)
@@ -201,26 +202,22 @@ pub fn claim(d: &Arc<Domain>, vdi: Ref, op: &'static str, task: Ref) -> ApiResul
 /// device `Hooked`).
 pub fn claim_as(
     d: &Arc<Domain>,
-    vdi: Ref,
+    r: Ref,
     op: &'static str,
     task: Ref,
     mode: Mode,
 ) -> ApiResult<Claim> {
-    let v = &d.ids.vdi;
     let busy = &d.claims;
     let id = busy.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // The registry row's lock orders claims on one VDI.
-    let ((), _) = d.registry.update(v.class, vdi, Write::Volatile, |f| {
-        let mut e = busy.held.entry(vdi).or_default();
+    let ((), _) = d.registry.update(vdi::CLASS, r, Write::Volatile, |f| {
+        let mut e = busy.held.entry(r).or_default();
         if let Some(h) = conflict(&e, op, mode) {
-            return Err(ApiError::new(
-                "OTHER_OPERATION_IN_PROGRESS",
-                [
-                    "VDI".to_string(),
-                    vdi.to_string(),
-                    h.op.to_string(),
-                    h.task.to_string(),
-                ],
+            return Err(ApiError::other_operation_in_progress(
+                vdi::NAME,
+                r,
+                h.op,
+                h.task,
             ));
         }
         e.push(Holder {
@@ -230,12 +227,12 @@ pub fn claim_as(
             mode,
             hook: None,
         });
-        write_ops(f, v, &e);
+        write_ops(f, &e);
         Ok(())
     })?;
     Ok(Claim {
         domain: d.clone(),
-        vdi,
+        vdi: r,
         id,
     })
 }
@@ -282,16 +279,9 @@ mod tests {
 
     #[test]
     fn allowed_operations_follow_the_holders() {
-        let all = allowed(&[], false);
-        let Value::Array(a) = all else { panic!() };
-        assert_eq!(a.len(), OPS.len());
-        let Value::Array(ro) = allowed(&[], true) else {
-            panic!()
-        };
-        assert!(!ro.contains(&Value::from("resize")));
-        let Value::Array(b) = allowed(&[h("copy", Mode::Read)], false) else {
-            panic!()
-        };
-        assert!(b.contains(&Value::from("clone")) && !b.contains(&Value::from("destroy")));
+        assert_eq!(allowed(&[], false).len(), OPS.len());
+        assert!(!allowed(&[], true).contains(&VdiOperations::Resize));
+        let b = allowed(&[h("copy", Mode::Read)], false);
+        assert!(b.contains(&VdiOperations::Clone) && !b.contains(&VdiOperations::Destroy));
     }
 }

@@ -4,9 +4,10 @@
 
 use uuid::Uuid;
 
-use super::Ids;
+use crate::model::schema::{host, pool};
+use crate::model::{Map, RowExt};
 use crate::registry::{Registry, Write};
-use crate::wire::{Ref, Value};
+use crate::wire::Ref;
 
 /// The XenAPI version this server speaks (XenServer 8's).
 pub const API_VERSION: (i64, i64) = (2, 21);
@@ -20,52 +21,53 @@ fn hostname() -> String {
 }
 
 /// Finds or creates the host and the pool.
-pub async fn bootstrap(reg: &Registry, ids: &Ids) -> anyhow::Result<(Ref, Ref)> {
-    let h = &ids.host;
-    let p = &ids.pool;
+pub async fn bootstrap(reg: &Registry) -> anyhow::Result<(Ref, Ref)> {
     let model = reg.model().clone();
-    let host = match reg.refs(h.class).into_iter().min() {
+    let host_ref = match reg.refs(host::CLASS).into_iter().min() {
         Some(r) => r,
         None => {
-            let mut f = model.default_row(h.class);
-            f[h.uuid] = Value::from(Uuid::new_v4().to_string());
-            f[h.name_label] = Value::from(hostname());
-            f[h.name_description] = Value::String("xapid: disk images and block jobs".into());
+            let mut f = model.default_row(host::CLASS);
+            f.set(host::UUID, Uuid::new_v4().to_string());
+            f.set(host::NAME_LABEL, hostname());
+            f.set(host::NAME_DESCRIPTION, "xapid: disk images and block jobs");
             let r = Ref::new();
-            reg.insert(h.class, r, f).wait().await?;
+            reg.insert(host::CLASS, r, f).wait().await?;
             r
         }
     };
     let version = env!("CARGO_PKG_VERSION");
-    let ((), commit) = reg.update(h.class, host, Write::Durable, |f| {
-        f[h.api_version_major] = Value::Int(API_VERSION.0);
-        f[h.api_version_minor] = Value::Int(API_VERSION.1);
-        f[h.api_version_vendor] = Value::String("xapid".into());
-        f[h.software_version] = Value::Struct(vec![
-            ("product_brand".into(), Value::from("xapid")),
-            ("product_version".into(), Value::from(version)),
-            (
-                "xapi".into(),
-                Value::from(format!("{}.{}", API_VERSION.0, API_VERSION.1)),
-            ),
-            ("xapid".into(), Value::from(version)),
-        ]);
-        f[h.enabled] = Value::Bool(true);
-        f[h.hostname] = Value::from(hostname());
-        f[h.address] = Value::String("127.0.0.1".into());
+    let ((), commit) = reg.update(host::CLASS, host_ref, Write::Durable, |f| {
+        f.set(host::API_VERSION_MAJOR, API_VERSION.0);
+        f.set(host::API_VERSION_MINOR, API_VERSION.1);
+        f.set(host::API_VERSION_VENDOR, "xapid");
+        f.set(
+            host::SOFTWARE_VERSION,
+            Map(vec![
+                ("product_brand".into(), "xapid".into()),
+                ("product_version".into(), version.into()),
+                (
+                    "xapi".into(),
+                    format!("{}.{}", API_VERSION.0, API_VERSION.1),
+                ),
+                ("xapid".into(), version.into()),
+            ]),
+        );
+        f.set(host::ENABLED, true);
+        f.set(host::HOSTNAME, hostname());
+        f.set(host::ADDRESS, "127.0.0.1");
         Ok(())
     })?;
     commit.wait().await?;
-    let pool = match reg.refs(p.class).into_iter().min() {
+    let pool_ref = match reg.refs(pool::CLASS).into_iter().min() {
         Some(r) => r,
         None => {
-            let mut f = model.default_row(p.class);
-            f[p.uuid] = Value::from(Uuid::new_v4().to_string());
-            f[p.master] = Value::Ref(host);
+            let mut f = model.default_row(pool::CLASS);
+            f.set(pool::UUID, Uuid::new_v4().to_string());
+            f.set(pool::MASTER, host_ref);
             let r = Ref::new();
-            reg.insert(p.class, r, f).wait().await?;
+            reg.insert(pool::CLASS, r, f).wait().await?;
             r
         }
     };
-    Ok((host, pool))
+    Ok((host_ref, pool_ref))
 }

@@ -51,7 +51,8 @@ pub struct Domain {
     pub registry: Registry,
     /// Passwords and login throttling.
     pub auth: Auth,
-    /// Names resolved from the model.
+    /// Names resolved from the model, for the jobs and API handlers that
+    /// still read rows by index (the domain uses `model::schema`).
     pub ids: Ids,
     /// This host.
     pub host: Ref,
@@ -94,7 +95,7 @@ impl Domain {
             config.login_failure_delay,
             config.login_failure_max_delay,
         );
-        let (host, pool) = host::bootstrap(&registry, &ids).await?;
+        let (host, pool) = host::bootstrap(&registry).await?;
         Ok(Arc::new(Domain {
             config,
             model,
@@ -127,20 +128,24 @@ pub async fn durable(commit: Commit) -> ApiResult<()> {
     commit.wait().await.map_err(ApiError::internal)
 }
 
+/// A size or count as a datamodel `int`: the model's ints are signed 64-bit,
+/// so a value beyond `i64::MAX` (no real file is that large) saturates
+/// rather than wrapping negative.
+pub fn to_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// `VDI_IO_ERROR [message]`: an I/O failure on a VDI, as the client sees it.
 pub fn io_error(what: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::new("VDI_IO_ERROR", [format!("{what}: {e}")])
+    ApiError::vdi_io_error(format_args!("{what}: {e}"))
 }
 
 /// `SR_BACKEND_FAILURE` for a failed file-system operation.
 pub fn backend_failure(what: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        "SR_BACKEND_FAILURE",
-        ["EIO".to_string(), String::new(), format!("{what}: {e}")],
-    )
+    ApiError::sr_backend_failure("EIO", "", format_args!("{what}: {e}"))
 }
 
 /// `INVALID_VALUE [field, value]`.
 pub fn invalid(field: &str, value: impl std::fmt::Display) -> ApiError {
-    ApiError::new("INVALID_VALUE", [field.to_string(), value.to_string()])
+    ApiError::invalid_value(field, value)
 }

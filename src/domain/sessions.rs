@@ -12,6 +12,8 @@ use super::{durable, Domain};
 use crate::auth::{password, AuthFailure, ROOT};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::session;
+use crate::model::RowExt;
 use crate::registry::{Registry, Write};
 use crate::wire::{DateTime, Ref, Value};
 
@@ -33,14 +35,13 @@ impl std::fmt::Debug for Sessions {
 /// Checks the session argument of a call: `SESSION_INVALID [ref]` unless it
 /// names a live session. Refreshes `last_active` to the second (memory only).
 pub fn check(d: &Domain, v: &Value) -> ApiResult<Ref> {
-    let ids = &d.ids.session;
     let invalid = || {
         let shown = match v {
             Value::String(s) => s.to_string(),
             Value::Ref(r) => r.to_string(),
             _ => String::new(),
         };
-        ApiError::new("SESSION_INVALID", [shown])
+        ApiError::session_invalid(shown)
     };
     let r = match v {
         Value::String(s) => Ref::parse(s).ok_or_else(invalid)?,
@@ -50,10 +51,7 @@ pub fn check(d: &Domain, v: &Value) -> ApiResult<Ref> {
     let now = DateTime::now();
     let last = d
         .registry
-        .read(ids.class, r, |row| match row.fields[ids.last_active] {
-            Value::DateTime(d) => d,
-            _ => DateTime::EPOCH,
-        })
+        .read(session::CLASS, r, |row| row.get(session::LAST_ACTIVE))
         .ok_or_else(invalid)?;
     let idle = now.0.saturating_sub(last.0);
     let timeout = d.config.session_idle_timeout.as_secs() as i64;
@@ -65,8 +63,8 @@ pub fn check(d: &Domain, v: &Value) -> ApiResult<Ref> {
     // per-originator cap evicts the least recently active session, and that
     // needs to know which one really is. At most one write a second.
     if idle >= 1 {
-        let _ = d.registry.update(ids.class, r, Write::Volatile, |f| {
-            f[ids.last_active] = Value::DateTime(now);
+        let _ = d.registry.update(session::CLASS, r, Write::Volatile, |f| {
+            f.set(session::LAST_ACTIVE, now);
             Ok(())
         });
     }
@@ -75,9 +73,8 @@ pub fn check(d: &Domain, v: &Value) -> ApiResult<Ref> {
 
 /// Removes a session and its bookkeeping.
 pub fn destroy(d: &Domain, r: Ref) {
-    let ids = &d.ids.session;
-    if let Some((row, _)) = d.registry.remove(ids.class, r) {
-        let originator = row.fields[ids.originator].as_str().unwrap_or("").to_owned();
+    if let Some((mut row, _)) = d.registry.remove(session::CLASS, r) {
+        let originator = row.fields.take(session::ORIGINATOR);
         if let Ok(mut m) = d.sessions.by_originator.lock() {
             if let Some(q) = m.get_mut(&originator) {
                 q.retain(|x| *x != r);
@@ -94,20 +91,18 @@ pub fn destroy(d: &Domain, r: Ref) {
 /// Creates a session row for an authenticated user, evicting the least
 /// recently active session of the same originator beyond the cap.
 pub fn create(d: &Domain, user: &str, originator: &str) -> Ref {
-    let ids = &d.ids.session;
-    let model = &d.model;
-    let now = Value::DateTime(DateTime::now());
-    let mut f = model.default_row(ids.class);
-    f[ids.uuid] = Value::from(Uuid::new_v4().to_string());
-    f[ids.this_host] = Value::Ref(d.host);
-    f[ids.last_active] = now.clone();
-    f[ids.validation_time] = now;
-    f[ids.is_local_superuser] = Value::Bool(user == ROOT);
-    f[ids.auth_user_name] = Value::from(user);
-    f[ids.originator] = Value::from(originator);
+    let now = DateTime::now();
+    let mut f = d.model.default_row(session::CLASS);
+    f.set(session::UUID, Uuid::new_v4().to_string());
+    f.set(session::THIS_HOST, d.host);
+    f.set(session::LAST_ACTIVE, now);
+    f.set(session::VALIDATION_TIME, now);
+    f.set(session::IS_LOCAL_SUPERUSER, user == ROOT);
+    f.set(session::AUTH_USER_NAME, user);
+    f.set(session::ORIGINATOR, originator);
     let r = Ref::new();
     // Sessions are never persisted: nothing to wait for.
-    let _ = d.registry.insert(ids.class, r, f);
+    let _ = d.registry.insert(session::CLASS, r, f);
     let evict: Vec<Ref> = {
         let Ok(mut m) = d.sessions.by_originator.lock() else {
             return r;
@@ -123,10 +118,7 @@ pub fn create(d: &Domain, user: &str, originator: &str) -> Ref {
                 .filter(|(_, x)| **x != r)
                 .min_by_key(|(_, x)| {
                     d.registry
-                        .read(ids.class, **x, |row| match row.fields[ids.last_active] {
-                            Value::DateTime(d) => d,
-                            _ => DateTime::EPOCH,
-                        })
+                        .get_field(session::LAST_ACTIVE, **x)
                         .unwrap_or(DateTime::EPOCH)
                 })
                 .map(|(i, _)| i);
@@ -146,15 +138,12 @@ pub fn create(d: &Domain, user: &str, originator: &str) -> Ref {
 
 /// Destroys sessions idle longer than the timeout.
 pub fn gc(d: &Domain) {
-    let ids = &d.ids.session;
     let now = DateTime::now().0;
     let timeout = d.config.session_idle_timeout.as_secs() as i64;
     let mut expired = Vec::new();
-    d.registry.for_each(ids.class, |r, row| {
-        if let Value::DateTime(d) = row.fields[ids.last_active] {
-            if now.saturating_sub(d.0) > timeout {
-                expired.push(r);
-            }
+    d.registry.for_each(session::CLASS, |r, row| {
+        if now.saturating_sub(row.get(session::LAST_ACTIVE).0) > timeout {
+            expired.push(r);
         }
     });
     for r in expired {
@@ -222,9 +211,9 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
 pub async fn authenticate(d: &Domain, user: &str, password: &str) -> ApiResult<()> {
     match d.auth.check(user, password).await {
         Ok(()) => Ok(()),
-        Err(AuthFailure::Denied) => Err(ApiError::new(
-            "SESSION_AUTHENTICATION_FAILED",
-            [user, "Authentication failure"],
+        Err(AuthFailure::Denied) => Err(ApiError::session_authentication_failed(
+            user,
+            "Authentication failure",
         )),
         Err(AuthFailure::Internal(e)) => Err(ApiError::internal(e)),
     }
@@ -232,14 +221,8 @@ pub async fn authenticate(d: &Domain, user: &str, password: &str) -> ApiResult<(
 
 /// The user a session belongs to ("" when it is gone).
 pub fn user_of(d: &Domain, session: Ref) -> String {
-    let ids = &d.ids.session;
     d.registry
-        .read(ids.class, session, |row| {
-            row.fields[ids.auth_user_name]
-                .as_str()
-                .unwrap_or("")
-                .to_owned()
-        })
+        .get_field(session::AUTH_USER_NAME, session)
         .unwrap_or_default()
 }
 
@@ -248,9 +231,9 @@ pub fn user_of(d: &Domain, session: Ref) -> String {
 pub async fn change_password(d: &Domain, session: Ref, old: &str, new: &str) -> ApiResult<()> {
     let user = user_of(d, session);
     if new.is_empty() {
-        return Err(ApiError::new(
-            "INVALID_VALUE",
-            ["new_pwd", "the new password must not be empty"],
+        return Err(ApiError::invalid_value(
+            "new_pwd",
+            "the new password must not be empty",
         ));
     }
     authenticate(d, &user, old).await?;

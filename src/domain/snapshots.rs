@@ -27,6 +27,8 @@ use uuid::Uuid;
 use super::vdis::{self, file_of, known_format, new_row};
 use super::{blocking, claims, durable, io_error, tasks, Domain};
 use crate::error::ApiResult;
+use crate::model::schema::vdi;
+use crate::model::RowExt;
 use crate::registry::Write;
 use crate::storage::crash;
 use crate::storage::files::{self, SnapshotState};
@@ -37,15 +39,14 @@ use crate::wire::{DateTime, Ref, Value};
 /// Takes a snapshot of `vdi` on behalf of `owner` (the caller's task or
 /// session); returns the snapshot VDI. `vdi` becomes a qcow2 overlay on it.
 pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
-    let v = &d.ids.vdi;
     let (sr, dir, loc) = file_of(d, vdi)?;
     let _claim = claims::claim(d, vdi, "snapshot", owner)?;
     let st = d.srs.get(sr)?;
-    let (label, desc, fmt) = d.registry.read_or(v.class, vdi, |row| {
+    let (label, desc, fmt) = d.registry.read_or(vdi::CLASS, vdi, |row| {
         (
-            row.fields[v.name_label].clone(),
-            row.fields[v.name_description].clone(),
-            vdis::format_of(&row.fields[v.sm_config]),
+            row.get(vdi::NAME_LABEL),
+            row.get(vdi::NAME_DESCRIPTION),
+            vdis::format_of(&row.fields[vdi::SM_CONFIG]),
         )
     })?;
     let snap = Ref::new();
@@ -58,16 +59,16 @@ pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
         .map_err(|e| io_error("cannot read the image", e))?;
     // 1. The snapshot's row, durable and marked as building.
     let mut f = new_row(d, sr, &snap_loc, &p, "");
-    f[v.uuid] = Value::from(uuid.as_str());
-    f[v.name_label] = label;
-    f[v.name_description] = desc;
-    f[v.is_a_snapshot] = Value::Bool(true);
-    f[v.read_only] = Value::Bool(true);
-    f[v.allowed_operations] = claims::idle_allowed(true);
-    f[v.snapshot_of] = Value::Ref(vdi);
-    f[v.snapshot_time] = Value::DateTime(DateTime::now());
-    f[v.building] = Value::Ref(owner);
-    durable(d.registry.insert(v.class, snap, f)).await?;
+    f.set(vdi::UUID, uuid.as_str());
+    f.set(vdi::NAME_LABEL, label);
+    f.set(vdi::NAME_DESCRIPTION, desc);
+    f.set(vdi::IS_A_SNAPSHOT, true);
+    f.set(vdi::READ_ONLY, true);
+    f.set(vdi::ALLOWED_OPERATIONS, claims::idle_allowed(true));
+    f.set(vdi::SNAPSHOT_OF, vdi);
+    f.set(vdi::SNAPSHOT_TIME, DateTime::now());
+    f.set(vdi::BUILDING, owner);
+    durable(d.registry.insert(vdi::CLASS, snap, f)).await?;
     crash::point("snapshot.row");
     // 2, 3. The files.
     let (dd, l, sl) = (dir.clone(), loc.clone(), snap_loc.clone());
@@ -93,19 +94,18 @@ pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
 /// Steps 4 and 5: the VDI is the overlay on `snap`, which is whole.
 /// Idempotent (recovery may run it again).
 async fn complete(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
-    let v = &d.ids.vdi;
-    let ((), c) = d.registry.update(v.class, vdi, Write::Durable, |f| {
-        if let Value::Array(snaps) = &mut f[v.snapshots] {
+    let ((), c) = d.registry.update(vdi::CLASS, vdi, Write::Durable, |f| {
+        if let Value::Array(snaps) = &mut f[vdi::SNAPSHOTS] {
             if !snaps.contains(&Value::Ref(snap)) {
                 snaps.push(Value::Ref(snap));
             }
         }
-        f[v.sm_config].map_set("image-format", Some(Format::Qcow2.name()));
+        f[vdi::SM_CONFIG].map_set("image-format", Some(Format::Qcow2.name()));
         Ok(())
     })?;
     durable(c).await?;
     crash::point("snapshot.vdi");
-    tasks::clear_building(d, v.class, snap).await
+    tasks::clear_building(d, vdi::CLASS, snap).await
 }
 
 /// Undoes a snapshot just taken (a failed transaction): the snapshot's
@@ -113,7 +113,6 @@ async fn complete(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
 /// rename, the VDI gets its old format back, and the snapshot VDI is
 /// forgotten.
 pub async fn undo(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
-    let v = &d.ids.vdi;
     let (sr, dir, loc) = file_of(d, vdi)?;
     let (_, _, snap_loc) = file_of(d, snap)?;
     // The snapshot's own format is the VDI's format before the snapshot.
@@ -121,15 +120,15 @@ pub async fn undo(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
     let st = d.srs.get(sr)?;
     {
         let _g = st.lock.lock().await;
-        let ((), c) = d.registry.update(v.class, snap, Write::Durable, |f| {
-            f[v.building] = Value::Ref(snap);
+        let ((), c) = d.registry.update(vdi::CLASS, snap, Write::Durable, |f| {
+            f.set(vdi::BUILDING, snap);
             Ok(())
         })?;
         durable(c).await?;
         crash::point("undo.marked");
         let renamed = blocking(move || files::undo_snapshot(&dir, &loc, &snap_loc)).await?;
         if let Err(e) = renamed {
-            tasks::clear_building(d, v.class, snap).await?;
+            tasks::clear_building(d, vdi::CLASS, snap).await?;
             return Err(io_error("cannot undo the snapshot", e));
         }
         crash::point("undo.renamed");
@@ -141,9 +140,8 @@ pub async fn undo(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
 /// After the rename back (or when no link was ever made): the VDI has the
 /// snapshot's format again and the snapshot's row goes.
 async fn restore(d: &Domain, vdi: Ref, snap: Ref, format: Format) -> ApiResult<()> {
-    let v = &d.ids.vdi;
-    let ((), c) = d.registry.update(v.class, vdi, Write::Durable, |f| {
-        f[v.sm_config].map_set("image-format", Some(format.name()));
+    let ((), c) = d.registry.update(vdi::CLASS, vdi, Write::Durable, |f| {
+        f[vdi::SM_CONFIG].map_set("image-format", Some(format.name()));
         Ok(())
     })?;
     durable(c).await?;
@@ -157,7 +155,7 @@ pub async fn recover(d: &Arc<Domain>, snap: Ref, of: Ref) -> anyhow::Result<()> 
     let (Ok((_, dir, snap_loc)), Ok((_, _, cur))) = (file_of(d, snap), file_of(d, of)) else {
         // The VDI or an SR is gone: keep whatever file the snapshot has.
         tracing::warn!(vdi = %snap, "snapshot of a VDI that is gone: keeping it as it is");
-        tasks::clear_building(d, d.ids.vdi.class, snap).await?;
+        tasks::clear_building(d, vdi::CLASS, snap).await?;
         return Ok(());
     };
     let (dd, c, s) = (dir.clone(), cur.clone(), snap_loc.clone());
@@ -182,7 +180,7 @@ pub async fn recover(d: &Arc<Domain>, snap: Ref, of: Ref) -> anyhow::Result<()> 
         }
         SnapshotState::Other => {
             tracing::error!(vdi = %snap, "snapshot files in an unexpected state: keeping everything");
-            tasks::clear_building(d, d.ids.vdi.class, snap).await?;
+            tasks::clear_building(d, vdi::CLASS, snap).await?;
         }
     }
     Ok(())

@@ -9,13 +9,15 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::{backend_failure, claims, durable, vdis, Domain};
+use super::{backend_failure, claims, durable, to_int, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::{sr, vdi, StorageOperations};
+use crate::model::{Map, RowExt};
 use crate::registry::Write;
 use crate::storage::files::{self, fs_size, PARTIAL};
 use crate::storage::image::{self, Format, Probe};
 use crate::storage::path::SrDir;
-use crate::wire::{Ref, Value};
+use crate::wire::Ref;
 
 /// One SR's directory and the lock that orders changes to its file list.
 #[derive(Debug)]
@@ -48,74 +50,59 @@ impl Srs {
     }
 }
 
-fn str_map(pairs: &[(&str, String)]) -> Value {
-    Value::Struct(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
-            .collect(),
-    )
-}
-
 /// Finds or creates the configured SRs (a default one under the state
 /// directory when none is configured) and serves every SR whose directory
 /// is there. (Scanning comes after VDI recovery: [`scan_all`].)
 pub async fn bootstrap(d: &Arc<Domain>) -> anyhow::Result<()> {
-    let s = &d.ids.sr;
     let mut configured = d.config.srs.clone();
     if configured.is_empty() {
         configured.push(("Local storage".to_string(), d.config.state_dir.join("sr")));
     }
     let mut by_name: HashMap<String, Ref> = HashMap::new();
-    d.registry.for_each(s.class, |r, row| {
-        if let Some(n) = row.fields[s.config_name].as_str() {
-            by_name.insert(n.to_string(), r);
-        }
+    d.registry.for_each(sr::CLASS, |r, row| {
+        by_name.insert(row.get(sr::CONFIG_NAME), r);
     });
     for (name, dir) in configured {
         let sd = SrDir::open(&dir)
             .map_err(|e| anyhow::anyhow!("SR {name}: cannot use {}: {e}", dir.display()))?;
         let path = sd.root().to_string_lossy().into_owned();
-        let sm = str_map(&[("path", path.clone())]);
+        let sm = Map(vec![("path".to_string(), path.clone())]);
         match by_name.get(&name) {
             Some(&r) => {
-                let ((), c) = d.registry.update(s.class, r, Write::Durable, |f| {
-                    f[s.path] = Value::from(path.as_str());
-                    f[s.sm_config] = sm;
+                let ((), c) = d.registry.update(sr::CLASS, r, Write::Durable, |f| {
+                    f.set(sr::PATH, path.as_str());
+                    f.set(sr::SM_CONFIG, sm);
                     Ok(())
                 })?;
                 c.wait().await?;
             }
             None => {
-                let mut f = d.model.default_row(s.class);
-                f[s.uuid] = Value::from(Uuid::new_v4().to_string());
-                f[s.name_label] = Value::from(name.as_str());
-                f[s.config_name] = Value::from(name.as_str());
-                f[s.path] = Value::from(path.as_str());
-                f[s.sm_config] = sm;
-                f[s.allowed_operations] = Value::Array(
-                    [
-                        "scan",
-                        "vdi_create",
-                        "vdi_destroy",
-                        "vdi_resize",
-                        "vdi_clone",
-                        "vdi_snapshot",
-                    ]
-                    .into_iter()
-                    .map(Value::from)
-                    .collect(),
+                use StorageOperations::*;
+                let mut f = d.model.default_row(sr::CLASS);
+                f.set(sr::UUID, Uuid::new_v4().to_string());
+                f.set(sr::NAME_LABEL, name.as_str());
+                f.set(sr::CONFIG_NAME, name.as_str());
+                f.set(sr::PATH, path.as_str());
+                f.set(sr::SM_CONFIG, sm);
+                f.set(
+                    sr::ALLOWED_OPERATIONS,
+                    vec![
+                        Scan,
+                        VdiCreate,
+                        VdiDestroy,
+                        VdiResize,
+                        VdiClone,
+                        VdiSnapshot,
+                    ],
                 );
-                d.registry.insert(s.class, Ref::new(), f).wait().await?;
+                d.registry.insert(sr::CLASS, Ref::new(), f).wait().await?;
             }
         }
     }
     // Every SR whose directory is there, configured this time or before.
     let mut all = Vec::new();
-    d.registry.for_each(s.class, |r, row| {
-        if let Some(p) = row.fields[s.path].as_str() {
-            all.push((r, PathBuf::from(p)));
-        }
+    d.registry.for_each(sr::CLASS, |r, row| {
+        all.push((r, PathBuf::from(row.get(sr::PATH))));
     });
     for (r, p) in all {
         if !p.is_dir() {
@@ -164,26 +151,20 @@ struct Listing {
 
 /// Re-reads the SR's directory: new files become VDIs, VDIs without a file
 /// are forgotten, sizes are refreshed.
-pub async fn scan_sr(d: &Arc<Domain>, sr: Ref) -> ApiResult<()> {
-    let st = d.srs.get(sr)?;
+pub async fn scan_sr(d: &Arc<Domain>, r: Ref) -> ApiResult<()> {
+    let st = d.srs.get(r)?;
     let _guard = st.lock.lock().await;
     let dir = st.dir.clone();
-    let v = &d.ids.vdi;
     // What the registry knows of this SR: file name -> (VDI, format).
     let mut known: HashMap<String, (Ref, Format)> = HashMap::new();
     let mut building = std::collections::HashSet::new();
-    d.registry.for_each(v.class, |r, row| {
-        if row.fields[v.sr] == Value::Ref(sr) {
-            if !row.fields[v.building].as_ref_or_null().is_null() {
-                building.insert(r);
+    d.registry.for_each(vdi::CLASS, |v, row| {
+        if row.get(vdi::SR) == r {
+            if !row.get(vdi::BUILDING).is_null() {
+                building.insert(v);
             }
-            if let Some(l) = row.fields[v.location].as_str() {
-                let f = row.fields[v.sm_config]
-                    .map_get("image-format")
-                    .and_then(Format::from_name)
-                    .unwrap_or(Format::Raw);
-                known.insert(l.to_string(), (r, f));
-            }
+            let f = vdis::format_of(&row.fields[vdi::SM_CONFIG]);
+            known.insert(row.get(vdi::LOCATION), (v, f));
         }
     });
     let formats: HashMap<String, Format> =
@@ -216,53 +197,50 @@ pub async fn scan_sr(d: &Arc<Domain>, sr: Ref) -> ApiResult<()> {
         listing.files.iter().map(|(n, _)| n.as_str()).collect();
     // Forget VDIs whose file is gone (unless an operation holds them); a
     // file that is there but unreadable keeps its VDI.
-    for (loc, (r, _)) in &known {
+    for (loc, (v, _)) in &known {
         // (A VDI being made has its row before its file.)
-        if !listed.contains(loc.as_str()) && !claims::is_busy(d, *r) && !building.contains(r) {
-            tracing::info!(vdi = %r, file = %loc, "VDI file is gone: forgetting the VDI");
-            vdis::forget(d, *r).await?;
+        if !listed.contains(loc.as_str()) && !claims::is_busy(d, *v) && !building.contains(v) {
+            tracing::info!(vdi = %v, file = %loc, "VDI file is gone: forgetting the VDI");
+            vdis::forget(d, *v).await?;
         }
     }
     for (name, probe) in &listing.files {
         match (probe, known.get(name)) {
-            (Ok(p), Some((r, _))) => vdis::apply_probe(d, *r, p).await?,
+            (Ok(p), Some((v, _))) => vdis::apply_probe(d, *v, p).await?,
             (Ok(p), None) => {
-                tracing::info!(sr = %sr, file = %name, "introducing an image file as a VDI");
-                vdis::introduce(d, sr, name, p).await?;
+                tracing::info!(sr = %r, file = %name, "introducing an image file as a VDI");
+                vdis::introduce(d, r, name, p).await?;
             }
             (Err(e), _) => {
-                tracing::warn!(sr = %sr, file = %name, error = %e, "image skipped by scan");
+                tracing::warn!(sr = %r, file = %name, error = %e, "image skipped by scan");
             }
         }
     }
-    refresh_totals(d, sr, Some(listing.fs_size)).await
+    refresh_totals(d, r, Some(listing.fs_size)).await
 }
 
 /// Recomputes `VDIs`, `virtual_allocation` and `physical_utilisation` of an
 /// SR from its VDIs (and `physical_size` when given).
-pub async fn refresh_totals(d: &Domain, sr: Ref, fs_size: Option<u64>) -> ApiResult<()> {
-    let v = &d.ids.vdi;
-    let s = &d.ids.sr;
+pub async fn refresh_totals(d: &Domain, r: Ref, fs_size: Option<u64>) -> ApiResult<()> {
     let mut vdis = Vec::new();
     let (mut virt, mut phys) = (0i64, 0i64);
-    d.registry.for_each(v.class, |r, row| {
-        if row.fields[v.sr] == Value::Ref(sr) {
-            vdis.push((row.created, r));
-            if let Value::Int(n) = row.fields[v.virtual_size] {
-                virt = virt.saturating_add(n);
-            }
-            if let Value::Int(n) = row.fields[v.physical_utilisation] {
-                phys = phys.saturating_add(n);
-            }
+    d.registry.for_each(vdi::CLASS, |v, row| {
+        if row.get(vdi::SR) == r {
+            vdis.push((row.created, v));
+            virt = virt.saturating_add(row.get(vdi::VIRTUAL_SIZE));
+            phys = phys.saturating_add(row.get(vdi::PHYSICAL_UTILISATION));
         }
     });
     vdis.sort();
-    let ((), c) = d.registry.update(s.class, sr, Write::Durable, |f| {
-        f[s.vdis] = Value::Array(vdis.iter().map(|(_, r)| Value::Ref(*r)).collect());
-        f[s.virtual_allocation] = Value::Int(virt);
-        f[s.physical_utilisation] = Value::Int(phys);
+    let ((), c) = d.registry.update(sr::CLASS, r, Write::Durable, |f| {
+        f.set(
+            sr::VDIS,
+            vdis.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        );
+        f.set(sr::VIRTUAL_ALLOCATION, virt);
+        f.set(sr::PHYSICAL_UTILISATION, phys);
         if let Some(n) = fs_size {
-            f[s.physical_size] = Value::Int(n.min(i64::MAX as u64) as i64);
+            f.set(sr::PHYSICAL_SIZE, to_int(n));
         }
         Ok(())
     })?;

@@ -20,14 +20,12 @@ use uuid::Uuid;
 use super::eta::Eta;
 use super::{durable, Domain};
 use crate::error::{ApiError, ApiResult};
-use crate::model::ClassId;
+use crate::model::field::Field;
+use crate::model::schema::{codes, task, TaskAllowedOperations, TaskStatusType};
+use crate::model::{ClassId, FieldValue, RowExt};
 use crate::registry::{Commit, Write};
 use crate::storage::crash;
 use crate::wire::{xmlrpc, DateTime, Ref, Value};
-
-/// `task_status_type` values.
-pub const PENDING: &str = "pending";
-const CANCELLING: &str = "cancelling";
 
 /// Runtime state of tasks that is not part of their record.
 #[derive(Default)]
@@ -45,18 +43,13 @@ impl std::fmt::Debug for Tasks {
     }
 }
 
-fn is_pending(f: &[Value], status: usize) -> bool {
-    f[status].as_str() == Some(PENDING)
+fn is_pending(f: &[Value]) -> bool {
+    f.field(task::STATUS) == TaskStatusType::Pending
 }
 
 /// Whether the task exists and has finished with `success`.
 pub fn succeeded(d: &Domain, r: Ref) -> bool {
-    let t = &d.ids.task;
-    d.registry
-        .read(t.class, r, |row| {
-            row.fields[t.status].as_str() == Some("success")
-        })
-        .unwrap_or(false)
+    d.registry.get_field(task::STATUS, r).ok() == Some(TaskStatusType::Success)
 }
 
 /// A fresh pending task row.
@@ -67,33 +60,28 @@ fn new_row(
     subtask_of: Option<Ref>,
     managed: bool,
 ) -> Box<[Value]> {
-    let t = &d.ids.task;
-    let mut f = d.model.default_row(t.class);
-    f[t.uuid] = Value::from(Uuid::new_v4().to_string());
-    f[t.name_label] = Value::from(label);
-    f[t.name_description] = Value::from(description);
-    f[t.created] = Value::DateTime(DateTime::now());
-    f[t.status] = Value::from(PENDING);
-    f[t.resident_on] = Value::Ref(d.host);
-    f[t.managed] = Value::Bool(managed);
-    if let Some(parent) = subtask_of.filter(|p| d.registry.exists(t.class, *p)) {
-        f[t.subtask_of] = Value::Ref(parent);
+    let mut f = d.model.default_row(task::CLASS);
+    f.set(task::UUID, Uuid::new_v4().to_string());
+    f.set(task::NAME_LABEL, label);
+    f.set(task::NAME_DESCRIPTION, description);
+    f.set(task::CREATED, DateTime::now());
+    f.set(task::STATUS, TaskStatusType::Pending);
+    f.set(task::RESIDENT_ON, d.host);
+    f.set(task::MANAGED, managed);
+    if let Some(parent) = subtask_of.filter(|p| d.registry.exists(task::CLASS, *p)) {
+        f.set(task::SUBTASK_OF, parent);
     }
     f
 }
 
 /// Inserts a task durably and links it to its parent.
 async fn insert(d: &Domain, f: Box<[Value]>) -> ApiResult<Ref> {
-    let t = &d.ids.task;
-    let parent = match f[t.subtask_of] {
-        Value::Ref(p) if !p.is_null() => Some(p),
-        _ => None,
-    };
+    let parent = Some(f.field(task::SUBTASK_OF)).filter(|p| !p.is_null());
     let r = Ref::new();
-    durable(d.registry.insert(t.class, r, f)).await?;
+    durable(d.registry.insert(task::CLASS, r, f)).await?;
     if let Some(p) = parent {
-        if let Ok(((), c)) = d.registry.update(t.class, p, Write::Durable, |pf| {
-            if let Value::Array(subs) = &mut pf[t.subtasks] {
+        if let Ok(((), c)) = d.registry.update(task::CLASS, p, Write::Durable, |pf| {
+            if let Value::Array(subs) = &mut pf[task::SUBTASKS] {
                 subs.push(Value::Ref(r));
             }
             Ok(())
@@ -106,21 +94,24 @@ async fn insert(d: &Domain, f: Box<[Value]>) -> ApiResult<Ref> {
 
 /// Deletes a task and unlinks it from its parent.
 async fn remove(d: &Domain, r: Ref) -> ApiResult<()> {
-    let t = &d.ids.task;
     d.tasks.eta.remove(&r);
     d.tasks.cancel.remove(&r);
     d.tasks.commits.remove(&r);
-    let Some((row, commit)) = d.registry.remove(t.class, r) else {
+    let Some((row, commit)) = d.registry.remove(task::CLASS, r) else {
         return Ok(());
     };
     durable(commit).await?;
-    if let Value::Ref(p) = row.fields[t.subtask_of] {
-        if let Ok(((), c)) = d.registry.update(t.class, p, Write::Durable, |pf| {
-            if let Value::Array(subs) = &mut pf[t.subtasks] {
-                subs.retain(|x| *x != Value::Ref(r));
-            }
-            Ok(())
-        }) {
+    let parent = row.get(task::SUBTASK_OF);
+    if !parent.is_null() {
+        if let Ok(((), c)) = d
+            .registry
+            .update(task::CLASS, parent, Write::Durable, |pf| {
+                if let Value::Array(subs) = &mut pf[task::SUBTASKS] {
+                    subs.retain(|x| *x != Value::Ref(r));
+                }
+                Ok(())
+            })
+        {
             durable(c).await?;
         }
     }
@@ -145,21 +136,20 @@ pub async fn create_client(
 
 /// Whether the task is one the server runs.
 pub fn is_managed(d: &Domain, r: Ref) -> bool {
-    let t = &d.ids.task;
-    d.registry
-        .read(t.class, r, |row| row.fields[t.managed] == Value::Bool(true))
-        == Some(true)
+    d.registry.get_field(task::MANAGED, r) == Ok(true)
 }
 
 /// Marks a server-run task cancellable: `allowed_operations = [cancel]`,
 /// and `task.cancel` fires the returned token.
 pub fn make_cancellable(d: &Domain, r: Ref) -> CancellationToken {
-    let t = &d.ids.task;
     let token = d.shutdown.child_token();
     d.tasks.cancel.insert(r, token.clone());
     // Volatile: a restart ends the task anyway.
-    let _ = d.registry.update(t.class, r, Write::Volatile, |f| {
-        f[t.allowed_operations] = Value::Array(vec![Value::from("cancel")]);
+    let _ = d.registry.update(task::CLASS, r, Write::Volatile, |f| {
+        f.set(
+            task::ALLOWED_OPERATIONS,
+            vec![TaskAllowedOperations::Cancel],
+        );
         Ok(())
     });
     token
@@ -202,33 +192,35 @@ pub async fn finish(d: &Domain, r: Ref, out: ApiResult<Value>) {
     if out.is_ok() {
         crash::point("task.finishing");
     }
-    let t = &d.ids.task;
     d.tasks.eta.remove(&r);
     d.tasks.cancel.remove(&r);
     let commits = d.tasks.commits.remove(&r).map(|(_, v)| v);
-    let now = Value::DateTime(DateTime::now());
-    let updated = d.registry.update(t.class, r, Write::Durable, |f| {
-        if !is_pending(f, t.status) {
+    let now = DateTime::now();
+    let updated = d.registry.update(task::CLASS, r, Write::Durable, |f| {
+        if !is_pending(f) {
             return Err(ApiError::not_allowed("already finished"));
         }
         match &out {
             Ok(v) => {
                 let mut frag = Vec::new();
                 xmlrpc::encode_value(v, &mut frag);
-                f[t.result] = Value::from(String::from_utf8(frag).unwrap_or_default());
-                f[t.status] = Value::from("success");
+                f.set(task::RESULT, String::from_utf8(frag).unwrap_or_default());
+                f.set(task::STATUS, TaskStatusType::Success);
             }
             Err(e) => {
-                f[t.error_info] = Value::Array(e.to_vec().into_iter().map(Value::from).collect());
-                f[t.status] = Value::from(if e.code == "TASK_CANCELLED" {
-                    "cancelled"
-                } else {
-                    "failure"
-                });
+                f.set(task::ERROR_INFO, e.to_vec());
+                f.set(
+                    task::STATUS,
+                    if e.code == codes::TASK_CANCELLED {
+                        TaskStatusType::Cancelled
+                    } else {
+                        TaskStatusType::Failure
+                    },
+                );
             }
         }
-        finished(f, t, now);
-        Ok(destroy_requested(f, t))
+        finished(f, now);
+        Ok(destroy_requested(f))
     });
     let Ok((destroy, commit)) = updated else {
         return;
@@ -254,15 +246,20 @@ pub async fn finish(d: &Domain, r: Ref, out: ApiResult<Value>) {
     }
 }
 
-fn finished(f: &mut [Value], t: &super::ids::TaskIds, now: Value) {
-    f[t.progress] = Value::Double(1.0);
-    f[t.finished] = now.clone();
-    f[t.eta] = now;
-    f[t.allowed_operations] = Value::Array(Vec::new());
+fn finished(f: &mut [Value], now: DateTime) {
+    f.set(task::PROGRESS, 1.0);
+    f.set(task::FINISHED, now);
+    f.set(task::ETA, now);
+    f.set(
+        task::ALLOWED_OPERATIONS,
+        Vec::<TaskAllowedOperations>::new(),
+    );
 }
 
-fn destroy_requested(f: &[Value], t: &super::ids::TaskIds) -> bool {
-    matches!(&f[t.current_operations], Value::Struct(m) if m.iter().any(|(_, v)| v.as_str() == Some("destroy")))
+fn destroy_requested(f: &[Value]) -> bool {
+    f.field(task::CURRENT_OPERATIONS)
+        .iter()
+        .any(|(_, op)| *op == TaskAllowedOperations::Destroy)
 }
 
 /// Moves a running task's progress (memory only: the hot path of jobs) and
@@ -274,34 +271,23 @@ pub fn set_progress_volatile(d: &Domain, r: Ref, progress: f64) {
 
 /// The progress of a task (0 when it is gone).
 pub fn progress(d: &Domain, r: Ref) -> f64 {
-    let t = &d.ids.task;
-    match d.registry.field(t.class, r, t.progress) {
-        Ok(Value::Double(p)) => p,
-        _ => 0.0,
-    }
+    d.registry.get_field(task::PROGRESS, r).unwrap_or(0.0)
 }
 
 fn update_progress(d: &Domain, r: Ref, progress: f64, write: Write) -> ApiResult<Commit> {
-    let t = &d.ids.task;
     let now = Instant::now();
-    let (_, commit) = d.registry.update(t.class, r, write, |f| {
-        if !is_pending(f, t.status) {
+    let (_, commit) = d.registry.update(task::CLASS, r, write, |f| {
+        if !is_pending(f) {
             return Ok(());
         }
-        let old = match f[t.progress] {
-            Value::Double(d) => d,
-            _ => 0.0,
-        };
+        let old = f.field(task::PROGRESS);
         let p = progress.clamp(0.0, 1.0).max(old);
-        f[t.progress] = Value::Double(p);
+        f.set(task::PROGRESS, p);
         let left = match d.tasks.eta.entry(r) {
             dashmap::Entry::Occupied(mut e) => e.get_mut().observe(now, p),
             dashmap::Entry::Vacant(e) => {
                 // The first observation is the task's creation at 0.
-                let created = match f[t.created] {
-                    Value::DateTime(d) => d.0,
-                    _ => DateTime::now().0,
-                };
+                let created = f.field(task::CREATED).0;
                 let age = (DateTime::now().0 - created).max(0) as u64;
                 let start = now
                     .checked_sub(std::time::Duration::from_secs(age))
@@ -313,7 +299,7 @@ fn update_progress(d: &Domain, r: Ref, progress: f64, write: Write) -> ApiResult
             }
         };
         if let Some(left) = left {
-            f[t.eta] = Value::DateTime(DateTime(DateTime::now().0 + left.round() as i64));
+            f.set(task::ETA, DateTime(DateTime::now().0 + left.round() as i64));
         }
         Ok(())
     })?;
@@ -323,11 +309,7 @@ fn update_progress(d: &Domain, r: Ref, progress: f64, write: Write) -> ApiResult
 /// The client-facing guard: only tasks a client created can be driven
 /// through the setters.
 fn client_task(d: &Domain, r: Ref) -> ApiResult<()> {
-    let t = &d.ids.task;
-    let managed = d
-        .registry
-        .read_or(t.class, r, |row| row.fields[t.managed] == Value::Bool(true))?;
-    if managed {
+    if d.registry.get_field(task::MANAGED, r)? {
         return Err(ApiError::not_allowed(
             "this task is run by the server: only tasks created with task.create can be set",
         ));
@@ -338,15 +320,15 @@ fn client_task(d: &Domain, r: Ref) -> ApiResult<()> {
 /// `task.destroy`: a finished task goes at once; a pending one is marked
 /// and goes when it finishes (as xapi).
 pub async fn destroy(d: &Domain, r: Ref) -> ApiResult<()> {
-    let t = &d.ids.task;
-    let (pending, commit) = d.registry.update(t.class, r, Write::Durable, |f| {
-        if !is_pending(f, t.status) {
+    let (pending, commit) = d.registry.update(task::CLASS, r, Write::Durable, |f| {
+        if !is_pending(f) {
             return Ok(false);
         }
-        if let Value::Struct(m) = &mut f[t.current_operations] {
-            m.retain(|(k, _)| k != "task");
-            m.push(("task".into(), Value::from("destroy")));
-        }
+        let mut ops = f.field(task::CURRENT_OPERATIONS);
+        // Removed first, so the mark goes last, as the newest operation.
+        ops.remove("task");
+        ops.insert("task", TaskAllowedOperations::Destroy);
+        f.set(task::CURRENT_OPERATIONS, ops);
         Ok(true)
     })?;
     durable(commit).await?;
@@ -359,21 +341,23 @@ pub async fn destroy(d: &Domain, r: Ref) -> ApiResult<()> {
 /// `task.cancel` by `caller` (a task or session ref): recorded in
 /// `current_operations`; a server-run task's cancellation fires.
 pub async fn cancel(d: &Domain, r: Ref, caller: Ref) -> ApiResult<()> {
-    let t = &d.ids.task;
     let caller = caller.to_string();
-    let (cancellable, commit) = d.registry.update(t.class, r, Write::Durable, |f| {
-        if !is_pending(f, t.status) {
+    let (cancellable, commit) = d.registry.update(task::CLASS, r, Write::Durable, |f| {
+        if !is_pending(f) {
             return Ok(None);
         }
-        let managed = f[t.managed] == Value::Bool(true);
-        let allowed = matches!(&f[t.allowed_operations], Value::Array(a) if a.contains(&Value::from("cancel")));
+        let managed = f.field(task::MANAGED);
+        let allowed = f
+            .field(task::ALLOWED_OPERATIONS)
+            .contains(&TaskAllowedOperations::Cancel);
         if managed && !allowed {
             return Err(ApiError::not_allowed("this task cannot be cancelled"));
         }
-        if let Value::Struct(m) = &mut f[t.current_operations] {
-            m.retain(|(_, v)| v.as_str() != Some("cancel"));
-            m.push((caller, Value::from("cancel")));
-        }
+        // The latest canceller replaces any earlier one.
+        let mut ops = f.field(task::CURRENT_OPERATIONS);
+        ops.0.retain(|(_, op)| *op != TaskAllowedOperations::Cancel);
+        ops.0.push((caller, TaskAllowedOperations::Cancel));
+        f.set(task::CURRENT_OPERATIONS, ops);
         Ok(Some(managed))
     })?;
     durable(commit).await?;
@@ -384,20 +368,19 @@ pub async fn cancel(d: &Domain, r: Ref, caller: Ref) -> ApiResult<()> {
 }
 
 /// `task.set_status` of a client's task.
-pub async fn set_status(d: &Domain, r: Ref, status: Value) -> ApiResult<()> {
-    let t = &d.ids.task;
+pub async fn set_status(d: &Domain, r: Ref, status: TaskStatusType) -> ApiResult<()> {
+    use TaskStatusType::{Cancelling, Pending};
     client_task(d, r)?;
-    let final_status = status.as_str() != Some(PENDING) && status.as_str() != Some(CANCELLING);
-    let now = Value::DateTime(DateTime::now());
-    let (destroy, commit) = d.registry.update(t.class, r, Write::Durable, |f| {
-        let st = f[t.status].as_str().unwrap_or("");
-        if st != PENDING && st != CANCELLING {
+    let final_status = !matches!(status, Pending | Cancelling);
+    let now = DateTime::now();
+    let (destroy, commit) = d.registry.update(task::CLASS, r, Write::Durable, |f| {
+        if !matches!(f.field(task::STATUS), Pending | Cancelling) {
             return Err(ApiError::not_allowed("the task has already finished"));
         }
-        f[t.status] = status;
+        f.set(task::STATUS, status);
         if final_status {
-            finished(f, t, now);
-            return Ok(destroy_requested(f, t));
+            finished(f, now);
+            return Ok(destroy_requested(f));
         }
         Ok(false)
     })?;
@@ -415,32 +398,31 @@ pub async fn set_status(d: &Domain, r: Ref, status: Value) -> ApiResult<()> {
 pub async fn set_progress(d: &Domain, r: Ref, p: f64) -> ApiResult<()> {
     client_task(d, r)?;
     if !(0.0..=1.0).contains(&p) {
-        return Err(ApiError::new(
-            "INVALID_VALUE",
-            ["value".to_string(), p.to_string()],
-        ));
+        return Err(ApiError::invalid_value("value", p));
     }
     durable(update_progress(d, r, p, Write::Durable)?).await
 }
 
 /// Sets one field (`result`, `error_info`) of a task a client drives,
 /// durably.
-pub async fn set_client_field(d: &Domain, r: Ref, field: usize, v: Value) -> ApiResult<()> {
+pub async fn set_client_field<T: FieldValue>(
+    d: &Domain,
+    r: Ref,
+    field: Field<T>,
+    v: T,
+) -> ApiResult<()> {
     client_task(d, r)?;
-    let ((), commit) = d
-        .registry
-        .update(d.ids.task.class, r, Write::Durable, |f| {
-            f[field] = v;
-            Ok(())
-        })?;
+    let ((), commit) = d.registry.update(task::CLASS, r, Write::Durable, |f| {
+        f.set(field, v);
+        Ok(())
+    })?;
     durable(commit).await
 }
 
 /// Names a task's block job in its `other_config:block_job`.
 pub async fn name_job(d: &Domain, r: Ref, job: Ref) -> ApiResult<()> {
-    let t = &d.ids.task;
-    let ((), c) = d.registry.update(t.class, r, Write::Durable, |f| {
-        f[t.other_config].map_set("block_job", Some(&job.to_string()));
+    let ((), c) = d.registry.update(task::CLASS, r, Write::Durable, |f| {
+        f[task::OTHER_CONFIG].map_set("block_job", Some(&job.to_string()));
         Ok(())
     })?;
     durable(c).await
@@ -449,22 +431,15 @@ pub async fn name_job(d: &Domain, r: Ref, job: Ref) -> ApiResult<()> {
 /// After a restart: every task the server was running when it stopped ends
 /// `failure` with `TASK_INTERRUPTED`; tasks clients drive stay as they were.
 pub async fn recover_after_restart(d: &Domain) -> anyhow::Result<()> {
-    let t = &d.ids.task;
     let mut interrupted = Vec::new();
-    d.registry.for_each(t.class, |r, row| {
-        if is_pending(&row.fields, t.status) && row.fields[t.managed] == Value::Bool(true) {
+    d.registry.for_each(task::CLASS, |r, row| {
+        if is_pending(&row.fields) && row.get(task::MANAGED) {
             interrupted.push(r);
         }
     });
     for r in interrupted {
         tracing::warn!(task = %r, "task was running when the server stopped: marking it failed");
-        let err = ApiError::new(
-            "TASK_INTERRUPTED",
-            [
-                r.to_string(),
-                "the server stopped while the task was running".to_string(),
-            ],
-        );
+        let err = ApiError::task_interrupted(r, "the server stopped while the task was running");
         finish(d, r, Err(err)).await;
     }
     Ok(())
@@ -472,16 +447,11 @@ pub async fn recover_after_restart(d: &Domain) -> anyhow::Result<()> {
 
 /// Deletes finished tasks older than the retention time.
 pub async fn gc(d: &Domain) {
-    let t = &d.ids.task;
     let horizon = DateTime::now().0 - d.config.task_retention.as_secs() as i64;
     let mut old = Vec::new();
-    d.registry.for_each(t.class, |r, row| {
-        if !is_pending(&row.fields, t.status) {
-            if let Value::DateTime(dt) = row.fields[t.finished] {
-                if dt.0 <= horizon {
-                    old.push(r);
-                }
-            }
+    d.registry.for_each(task::CLASS, |r, row| {
+        if !is_pending(&row.fields) && row.get(task::FINISHED).0 <= horizon {
+            old.push(r);
         }
     });
     for r in old {

@@ -101,7 +101,7 @@ pub async fn begin_import(
 ) -> Result<Import, Refused> {
     let (size, ro) = vdis::size_and_read_only(d, vdi).map_err(|e| (Refusal::NotFound, e))?;
     if ro {
-        let e = ApiError::new("VDI_READ_ONLY", [vdi.to_string()]);
+        let e = ApiError::vdi_read_only(vdi);
         return Err((Refusal::ReadOnly, e));
     }
     let offset = match offset {

@@ -18,8 +18,12 @@ use uuid::Uuid;
 
 use super::srs::{refresh_totals, SrState};
 use super::Domain;
-use super::{backend_failure, blocking, claims, durable, invalid, io_error, snapshots, tasks, vms};
+use super::{
+    backend_failure, blocking, claims, durable, invalid, io_error, snapshots, tasks, to_int, vms,
+};
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::{codes, vdi};
+use crate::model::RowExt;
 use crate::registry::Write;
 use crate::storage::crash;
 use crate::storage::files::{self, fs_size};
@@ -30,12 +34,8 @@ use crate::wire::{Ref, Value};
 
 /// Where a VDI's file is: its SR, the SR's directory and the file name.
 pub fn file_of(d: &Domain, vdi: Ref) -> ApiResult<(Ref, SrDir, String)> {
-    let v = &d.ids.vdi;
-    let (sr, loc) = d.registry.read_or(v.class, vdi, |row| {
-        (
-            row.fields[v.sr].as_ref_or_null(),
-            row.fields[v.location].as_str().unwrap_or("").to_string(),
-        )
+    let (sr, loc) = d.registry.read_or(vdi::CLASS, vdi, |row| {
+        (row.get(vdi::SR), row.get(vdi::LOCATION))
     })?;
     let st = d.srs.get(sr)?;
     Ok((sr, st.dir.clone(), loc))
@@ -44,9 +44,9 @@ pub fn file_of(d: &Domain, vdi: Ref) -> ApiResult<(Ref, SrDir, String)> {
 /// The format a VDI is known to have (`sm_config:image-format`; raw when
 /// unset).
 pub fn known_format(d: &Domain, vdi: Ref) -> ApiResult<Format> {
-    let v = &d.ids.vdi;
-    d.registry
-        .read_or(v.class, vdi, |row| format_of(&row.fields[v.sm_config]))
+    d.registry.read_or(vdi::CLASS, vdi, |row| {
+        format_of(&row.fields[vdi::SM_CONFIG])
+    })
 }
 
 /// The format recorded in an `sm_config`.
@@ -59,22 +59,20 @@ pub fn format_of(sm_config: &Value) -> Format {
 
 /// The VDI named by a string: its ref or its uuid.
 pub fn find(d: &Domain, s: &str) -> Option<Ref> {
-    let v = &d.ids.vdi;
     Ref::parse(s)
-        .filter(|r| d.registry.exists(v.class, *r))
+        .filter(|r| d.registry.exists(vdi::CLASS, *r))
         .or_else(|| {
             Uuid::parse_str(s)
                 .ok()
-                .and_then(|u| d.registry.by_uuid(v.class, &u))
+                .and_then(|u| d.registry.by_uuid(vdi::CLASS, &u))
         })
 }
 
 /// The VDI of SR `sr` whose file is `name`.
 pub fn at(d: &Domain, sr: Ref, name: &str) -> Option<Ref> {
-    let v = &d.ids.vdi;
     let mut out = None;
-    d.registry.for_each(v.class, |r, row| {
-        if row.fields[v.sr] == Value::Ref(sr) && row.fields[v.location].as_str() == Some(name) {
+    d.registry.for_each(vdi::CLASS, |r, row| {
+        if row.get(vdi::SR) == sr && row.fields[vdi::LOCATION].as_str() == Some(name) {
             out = Some(r);
         }
     });
@@ -83,31 +81,26 @@ pub fn at(d: &Domain, sr: Ref, name: &str) -> Option<Ref> {
 
 /// The virtual size and read-only flag of a VDI.
 pub fn size_and_read_only(d: &Domain, vdi: Ref) -> ApiResult<(u64, bool)> {
-    let v = &d.ids.vdi;
-    d.registry.read_or(v.class, vdi, |row| {
+    d.registry.read_or(vdi::CLASS, vdi, |row| {
         (
-            match row.fields[v.virtual_size] {
-                Value::Int(n) => n.max(0) as u64,
-                _ => 0,
-            },
-            row.fields[v.read_only] == Value::Bool(true),
+            row.get(vdi::VIRTUAL_SIZE).max(0) as u64,
+            row.get(vdi::READ_ONLY),
         )
     })
 }
 
 /// Writes what a probe of the file says into the VDI's row.
-pub(super) fn probe_fields(f: &mut [Value], v: &super::ids::VdiIds, p: &Probe) {
-    f[v.virtual_size] = Value::Int(p.virtual_size.min(i64::MAX as u64) as i64);
-    f[v.physical_utilisation] = Value::Int(p.physical_utilisation.min(i64::MAX as u64) as i64);
-    f[v.sm_config].map_set("image-format", Some(p.format.name()));
-    f[v.sm_config].map_set("backing-file", p.backing.as_deref());
+pub(super) fn probe_fields(f: &mut [Value], p: &Probe) {
+    f.set(vdi::VIRTUAL_SIZE, to_int(p.virtual_size));
+    f.set(vdi::PHYSICAL_UTILISATION, to_int(p.physical_utilisation));
+    f[vdi::SM_CONFIG].map_set("image-format", Some(p.format.name()));
+    f[vdi::SM_CONFIG].map_set("backing-file", p.backing.as_deref());
 }
 
 /// Refreshes a VDI's sizes and format from a probe.
 pub async fn apply_probe(d: &Domain, vdi: Ref, p: &Probe) -> ApiResult<()> {
-    let v = &d.ids.vdi;
-    let ((), c) = d.registry.update(v.class, vdi, Write::Durable, |f| {
-        probe_fields(f, v, p);
+    let ((), c) = d.registry.update(vdi::CLASS, vdi, Write::Durable, |f| {
+        probe_fields(f, p);
         Ok(())
     })?;
     durable(c).await
@@ -126,14 +119,13 @@ pub async fn refresh(d: &Domain, vdi: Ref) -> ApiResult<()> {
 
 /// A fresh VDI row for a file of `sr`.
 pub(super) fn new_row(d: &Domain, sr: Ref, location: &str, p: &Probe, label: &str) -> Box<[Value]> {
-    let v = &d.ids.vdi;
-    let mut f = d.model.default_row(v.class);
-    f[v.uuid] = Value::from(Uuid::new_v4().to_string());
-    f[v.name_label] = Value::from(label);
-    f[v.sr] = Value::Ref(sr);
-    f[v.location] = Value::from(location);
-    f[v.allowed_operations] = claims::idle_allowed(false);
-    probe_fields(&mut f, v, p);
+    let mut f = d.model.default_row(vdi::CLASS);
+    f.set(vdi::UUID, Uuid::new_v4().to_string());
+    f.set(vdi::NAME_LABEL, label);
+    f.set(vdi::SR, sr);
+    f.set(vdi::LOCATION, location);
+    f.set(vdi::ALLOWED_OPERATIONS, claims::idle_allowed(false));
+    probe_fields(&mut f, p);
     f
 }
 
@@ -141,30 +133,29 @@ pub(super) fn new_row(d: &Domain, sr: Ref, location: &str, p: &Probe, label: &st
 pub async fn introduce(d: &Domain, sr: Ref, name: &str, p: &Probe) -> ApiResult<Ref> {
     let f = new_row(d, sr, name, p, name);
     let r = Ref::new();
-    durable(d.registry.insert(d.ids.vdi.class, r, f)).await?;
+    durable(d.registry.insert(vdi::CLASS, r, f)).await?;
     Ok(r)
 }
 
 /// Removes a VDI's row (not its file), its VBDs, and the snapshot links to
 /// it.
 pub async fn forget(d: &Domain, vdi: Ref) -> ApiResult<()> {
-    let v = &d.ids.vdi;
-    let Some((row, c)) = d.registry.remove(v.class, vdi) else {
+    let Some((row, c)) = d.registry.remove(vdi::CLASS, vdi) else {
         return Ok(());
     };
     durable(c).await?;
-    for b in row.fields[v.vbds].refs() {
+    for b in row.get(vdi::VBDS) {
         vms::remove_vbd(d, b).await?;
     }
-    let mut linked = row.fields[v.snapshots].refs();
-    linked.push(row.fields[v.snapshot_of].as_ref_or_null());
+    let mut linked = row.get(vdi::SNAPSHOTS);
+    linked.push(row.get(vdi::SNAPSHOT_OF));
     for o in linked.into_iter().filter(|o| !o.is_null()) {
-        if let Ok(((), c)) = d.registry.update(v.class, o, Write::Durable, |f| {
-            if let Value::Array(s) = &mut f[v.snapshots] {
+        if let Ok(((), c)) = d.registry.update(vdi::CLASS, o, Write::Durable, |f| {
+            if let Value::Array(s) = &mut f[vdi::SNAPSHOTS] {
                 s.retain(|x| *x != Value::Ref(vdi));
             }
-            if f[v.snapshot_of] == Value::Ref(vdi) {
-                f[v.snapshot_of] = Value::Ref(Ref::NULL);
+            if f.field(vdi::SNAPSHOT_OF) == vdi {
+                f.set(vdi::SNAPSHOT_OF, Ref::NULL);
             }
             Ok(())
         }) {
@@ -212,7 +203,6 @@ pub struct NewVdi {
 /// until [`commit`] (or the success of the task that makes it). On a
 /// failure nothing stays.
 pub async fn make(d: &Domain, sr: Ref, new: NewVdi) -> ApiResult<Ref> {
-    let v = &d.ids.vdi;
     let st = d.srs.get(sr)?;
     let NewVdi {
         mut fields,
@@ -223,17 +213,17 @@ pub async fn make(d: &Domain, sr: Ref, new: NewVdi) -> ApiResult<Ref> {
     let uuid = Uuid::new_v4().to_string();
     let loc = file_name(&uuid, format);
     let r = Ref::new();
-    fields[v.uuid] = Value::from(uuid);
-    fields[v.sr] = Value::Ref(sr);
-    fields[v.location] = Value::from(loc.as_str());
-    fields[v.virtual_size] = Value::Int(size.min(i64::MAX as u64) as i64);
-    fields[v.sm_config].map_set("image-format", Some(format.name()));
-    fields[v.building] = Value::Ref(building);
-    let ro = fields[v.read_only] == Value::Bool(true);
-    fields[v.allowed_operations] = claims::idle_allowed(ro);
+    fields.set(vdi::UUID, uuid);
+    fields.set(vdi::SR, sr);
+    fields.set(vdi::LOCATION, loc.as_str());
+    fields.set(vdi::VIRTUAL_SIZE, to_int(size));
+    fields[vdi::SM_CONFIG].map_set("image-format", Some(format.name()));
+    fields.set(vdi::BUILDING, building);
+    let ro = fields.field(vdi::READ_ONLY);
+    fields.set(vdi::ALLOWED_OPERATIONS, claims::idle_allowed(ro));
     {
         let _g = st.lock.lock().await;
-        durable(d.registry.insert(v.class, r, fields)).await?;
+        durable(d.registry.insert(vdi::CLASS, r, fields)).await?;
         crash::point("vdi.row");
         let (dir, l) = (st.dir.clone(), loc.clone());
         let made = blocking(move || {
@@ -259,7 +249,7 @@ pub async fn make(d: &Domain, sr: Ref, new: NewVdi) -> ApiResult<Ref> {
 /// Clears the `building` mark of a VDI made by a call that is its own
 /// commit point (no task).
 pub async fn commit(d: &Domain, vdi: Ref) -> ApiResult<()> {
-    tasks::clear_building(d, d.ids.vdi.class, vdi).await
+    tasks::clear_building(d, vdi::CLASS, vdi).await
 }
 
 /// `SR_FULL [requested, maximum]` when the file system cannot hold the
@@ -267,10 +257,7 @@ pub async fn commit(d: &Domain, vdi: Ref) -> ApiResult<()> {
 /// `SR_BACKEND_FAILURE`.
 fn create_error(st: &SrState, size: u64, e: std::io::Error) -> ApiError {
     match e.raw_os_error() {
-        Some(libc::EFBIG) | Some(libc::ENOSPC) => ApiError::new(
-            "SR_FULL",
-            [size.to_string(), fs_size(st.dir.root()).to_string()],
-        ),
+        Some(libc::EFBIG) | Some(libc::ENOSPC) => ApiError::sr_full(size, fs_size(st.dir.root())),
         _ => backend_failure("cannot create the image file", e),
     }
 }
@@ -292,49 +279,35 @@ pub fn check_size(field: &str, size: i64) -> ApiResult<u64> {
 /// `VDI.destroy`: refused (`VDI_IN_USE`) for a VDI that is another's
 /// backing image; otherwise its file and row go.
 pub async fn destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> {
-    let v = &d.ids.vdi;
     let (sr, _, loc) = file_of(d, r)?;
     let _claim = claims::claim(d, r, "destroy", owner)?;
     let mut user = None;
-    d.registry.for_each(v.class, |o, row| {
+    d.registry.for_each(vdi::CLASS, |o, row| {
         if o != r
-            && row.fields[v.sr] == Value::Ref(sr)
-            && row.fields[v.sm_config].map_get("backing-file") == Some(loc.as_str())
+            && row.get(vdi::SR) == sr
+            && row.fields[vdi::SM_CONFIG].map_get("backing-file") == Some(loc.as_str())
         {
             user = Some(o);
         }
     });
     if user.is_some() {
-        return Err(ApiError::new(
-            "VDI_IN_USE",
-            [r.to_string(), "destroy".to_string()],
-        ));
+        return Err(ApiError::vdi_in_use(r, "destroy"));
     }
     delete(d, r).await
 }
 
 /// `VDI.resize`: grows only (`VDI_TOO_SMALL` otherwise).
 pub async fn resize(d: &Arc<Domain>, r: Ref, size: i64, owner: Ref) -> ApiResult<()> {
-    let v = &d.ids.vdi;
     let (_, dir, loc) = file_of(d, r)?;
-    let (cur, ro) = d.registry.read_or(v.class, r, |row| {
-        (
-            match row.fields[v.virtual_size] {
-                Value::Int(n) => n,
-                _ => 0,
-            },
-            row.fields[v.read_only] == Value::Bool(true),
-        )
+    let (cur, ro) = d.registry.read_or(vdi::CLASS, r, |row| {
+        (row.get(vdi::VIRTUAL_SIZE), row.get(vdi::READ_ONLY))
     })?;
     if ro {
-        return Err(ApiError::new("VDI_READ_ONLY", [r.to_string()]));
+        return Err(ApiError::vdi_read_only(r));
     }
     let new = check_size("size", size)?;
     if (new as i64) < cur {
-        return Err(ApiError::new(
-            "VDI_TOO_SMALL",
-            [r.to_string(), cur.to_string()],
-        ));
+        return Err(ApiError::vdi_too_small(r, cur));
     }
     let _claim = claims::claim(d, r, "resize", owner)?;
     blocking(move || image::resize(&dir, &loc, new))
@@ -346,16 +319,15 @@ pub async fn resize(d: &Arc<Domain>, r: Ref, size: i64, owner: Ref) -> ApiResult
 /// The end of a mirror or an active commit: `vdi` now lives in `onto`'s
 /// file and SR, `onto`'s object is gone, and `vdi`'s old file is deleted.
 pub async fn pivot(d: &Domain, vdi: Ref, onto: Ref) -> ApiResult<()> {
-    let v = &d.ids.vdi;
     let (old_sr, old_dir, old_loc) = file_of(d, vdi)?;
     let (new_sr, _, new_loc) = file_of(d, onto)?;
     let new_format = known_format(d, onto)?;
     forget(d, onto).await?;
-    let ((), c) = d.registry.update(v.class, vdi, Write::Durable, |f| {
-        f[v.sr] = Value::Ref(new_sr);
-        f[v.location] = Value::from(new_loc.as_str());
-        f[v.sm_config].map_set("image-format", Some(new_format.name()));
-        f[v.read_only] = Value::Bool(false);
+    let ((), c) = d.registry.update(vdi::CLASS, vdi, Write::Durable, |f| {
+        f.set(vdi::SR, new_sr);
+        f.set(vdi::LOCATION, new_loc.as_str());
+        f[vdi::SM_CONFIG].map_set("image-format", Some(new_format.name()));
+        f.set(vdi::READ_ONLY, false);
         Ok(())
     })?;
     durable(c).await?;
@@ -379,14 +351,13 @@ pub async fn pivot(d: &Domain, vdi: Ref, onto: Ref) -> ApiResult<()> {
 /// that failed, was cancelled or was interrupted: `sm_config:incomplete`
 /// says why, so a half-written copy never looks like a good one.
 pub async fn mark_incomplete(d: &Domain, vdi: Ref, why: Option<&str>) -> ApiResult<()> {
-    let v = &d.ids.vdi;
-    match d.registry.update(v.class, vdi, Write::Durable, |f| {
-        f[v.sm_config].map_set("incomplete", why);
+    match d.registry.update(vdi::CLASS, vdi, Write::Durable, |f| {
+        f[vdi::SM_CONFIG].map_set("incomplete", why);
         Ok(())
     }) {
         Ok(((), c)) => durable(c).await,
         // A target that is gone needs no mark.
-        Err(e) if e.code == "HANDLE_INVALID" => Ok(()),
+        Err(e) if e.code == codes::HANDLE_INVALID => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -396,21 +367,19 @@ pub async fn mark_incomplete(d: &Domain, vdi: Ref, why: Option<&str>) -> ApiResu
 /// ([`snapshots::recover`]); other VDIs still being made are kept if the
 /// task that made them succeeded and deleted otherwise.
 pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
-    let v = &d.ids.vdi;
     let mut building = Vec::new();
-    for r in d.registry.refs(v.class) {
-        let ((), _) = d.registry.update(v.class, r, Write::Volatile, |f| {
-            f[v.current_operations] = Value::Struct(Vec::new());
-            let ro = f[v.read_only] == Value::Bool(true);
-            f[v.allowed_operations] = claims::idle_allowed(ro);
-            let maker = f[v.building].as_ref_or_null();
+    for r in d.registry.refs(vdi::CLASS) {
+        let ((), _) = d.registry.update(vdi::CLASS, r, Write::Volatile, |f| {
+            f[vdi::CURRENT_OPERATIONS] = Value::Struct(Vec::new());
+            let ro = f.field(vdi::READ_ONLY);
+            f.set(vdi::ALLOWED_OPERATIONS, claims::idle_allowed(ro));
+            let maker = f.field(vdi::BUILDING);
             if !maker.is_null() {
-                let snapshot_of = f[v.snapshot_of].as_ref_or_null();
                 building.push((
                     r,
                     maker,
-                    f[v.is_a_snapshot] == Value::Bool(true),
-                    snapshot_of,
+                    f.field(vdi::IS_A_SNAPSHOT),
+                    f.field(vdi::SNAPSHOT_OF),
                 ));
             }
             Ok(())

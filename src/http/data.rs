@@ -19,6 +19,7 @@ use crate::api::Api;
 use crate::domain::transfer::{self, Refusal, Refused, PIECE};
 use crate::domain::{io_error, sessions, tasks, vdis, Domain};
 use crate::error::ApiError;
+use crate::model::schema::{codes, task};
 use crate::wire::{Ref, Value};
 
 /// The query parameters.
@@ -118,12 +119,12 @@ async fn begin(d: &Domain, q: &Query, label: &str) -> Result<Call, Response<Body
         let e = ApiError::handle_invalid("VDI", given.chars().take(80).collect::<String>());
         return Err(refuse(StatusCode::NOT_FOUND, &e));
     };
-    let t = &d.ids.task;
     let task = match q.task_id.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => match Ref::parse(s).filter(|r| d.registry.exists(t.class, *r)) {
+        Some(s) => match Ref::parse(s).filter(|r| d.registry.exists(task::CLASS, *r)) {
             Some(r) => r,
             None => {
-                let e = ApiError::handle_invalid("task", s.chars().take(80).collect::<String>());
+                let e =
+                    ApiError::handle_invalid(task::NAME, s.chars().take(80).collect::<String>());
                 return Err(refuse(StatusCode::NOT_FOUND, &e));
             }
         },
@@ -222,7 +223,7 @@ async fn import_body(
             f = body.frame() => f,
             _ = async { match &cancel { Some(c) => c.cancelled().await, None => std::future::pending().await } } => {
                 // (Answered 200 with the error, as the task says.)
-                error = Some((Refusal::Failed, ApiError::new("TASK_CANCELLED", [t.to_string()])));
+                error = Some((Refusal::Failed, ApiError::task_cancelled(t)));
                 break;
             }
         };
@@ -239,12 +240,9 @@ async fn import_body(
             },
         };
         if pos + buf.len() as u64 + data.len() as u64 > size {
-            let e = ApiError::new(
-                "INVALID_VALUE",
-                [
-                    "body".to_string(),
-                    format!("more data than the {size}-byte disk holds"),
-                ],
+            let e = ApiError::invalid_value(
+                "body",
+                format_args!("more data than the {size}-byte disk holds"),
             );
             error = Some((Refusal::BadRequest, e));
             break;
@@ -272,7 +270,7 @@ async fn import_body(
     let written = writer.await;
     let outcome = match (error, written) {
         (Some((why, e)), _) => {
-            let st = if e.code == "TASK_CANCELLED" {
+            let st = if e.code == codes::TASK_CANCELLED {
                 StatusCode::OK
             } else {
                 status(why)
