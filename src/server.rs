@@ -12,13 +12,14 @@
 //!    succeeded stays a success.
 //! 3. **SRs** ([`srs::bootstrap`]): the configured SRs are found or made,
 //!    and every SR whose directory is there is served.
-//! 4. **VDIs** ([`vdis::recover_after_restart`]): no claim survives;
-//!    snapshots still being taken or undone end complete or gone, as their
-//!    files say; other VDIs still being made are kept if the task that made
-//!    them succeeded (step 2 left its status as it was), else deleted.
+//! 4. **VDIs** ([`vdis::recover_after_restart`]): no claim survives; VDIs
+//!    still being made are kept if the task that made them succeeded (step 2
+//!    left its status as it was), else deleted; then
+//!    ([`snapshots::recover_after_restart`]) snapshots still being taken or
+//!    undone end complete or gone, as their files say.
 //! 5. **Partial files** ([`srs::sweep_partials`]): overlays of snapshots
 //!    that never got their name.
-//! 6. **Scan** ([`srs::scan_all`]): files placed by hand are introduced,
+//! 6. **Scan** ([`scan::scan_all`]): files placed by hand are introduced,
 //!    VDIs whose file is gone are forgotten; only now, so no half-made file
 //!    is introduced as a VDI.
 //! 7. **VMs** ([`vms::recover_after_restart`]): VMs still being made go,
@@ -29,7 +30,7 @@ use std::time::Duration;
 
 use crate::api::Api;
 use crate::config::Config;
-use crate::domain::{sessions, srs, tasks, vdis, vms, Domain};
+use crate::domain::{scan, sessions, snapshots, srs, tasks, vdis, vms, Domain};
 use crate::jobs::{self, Jobs};
 
 /// Builds everything and recovers from the last run; returns the API.
@@ -44,8 +45,9 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Api>> {
     tasks::recover_after_restart(&domain).await?;
     srs::bootstrap(&domain).await?;
     vdis::recover_after_restart(&domain).await?;
+    snapshots::recover_after_restart(&domain).await?;
     srs::sweep_partials(&domain);
-    srs::scan_all(&domain).await;
+    scan::scan_all(&domain).await;
     vms::recover_after_restart(&domain).await?;
     Ok(Arc::new(Api::new(domain, jobs)?))
 }

@@ -2,13 +2,13 @@
 //! totals) are in [`crate::domain::srs`].
 
 use super::{ApiResult, Ctx};
-use crate::domain::srs;
+use crate::domain::scan;
 use crate::model::schema::args::SrScan;
 use crate::wire::Value;
 
 /// `SR.scan(sr)`.
 pub async fn scan(cx: Ctx, a: SrScan) -> ApiResult<Value> {
     let SrScan { sr } = a;
-    srs::scan_sr(cx.domain(), sr).await?;
+    scan::scan_sr(cx.domain(), sr).await?;
     Ok(Value::void())
 }

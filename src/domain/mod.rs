@@ -19,6 +19,7 @@ pub mod claims;
 pub mod eta;
 pub mod host;
 pub mod ids;
+pub mod scan;
 pub mod sessions;
 pub mod snapshots;
 pub mod srs;

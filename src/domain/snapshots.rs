@@ -148,10 +148,25 @@ async fn restore(d: &Domain, vdi: Ref, snap: Ref, format: Format) -> ApiResult<(
     vdis::forget(d, snap).await
 }
 
-/// After a restart: a snapshot `snap` of `of` that was still being taken
-/// or undone ends complete or gone, as its files say (see the table in the
-/// module doc). Nothing that holds data is removed.
-pub async fn recover(d: &Arc<Domain>, snap: Ref, of: Ref) -> anyhow::Result<()> {
+/// After a restart: every snapshot still being taken or undone ends
+/// complete or gone, as its files say (see the table in the module doc).
+pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
+    let mut pending = Vec::new();
+    d.registry.for_each(vdi::CLASS, |r, row| {
+        let of = row.get(vdi::SNAPSHOT_OF);
+        if !row.get(vdi::BUILDING).is_null() && row.get(vdi::IS_A_SNAPSHOT) && !of.is_null() {
+            pending.push((r, of));
+        }
+    });
+    for (snap, of) in pending {
+        recover(d, snap, of).await?;
+    }
+    Ok(())
+}
+
+/// Recovers one snapshot `snap` of `of`. Nothing that holds data is
+/// removed.
+async fn recover(d: &Arc<Domain>, snap: Ref, of: Ref) -> anyhow::Result<()> {
     let (Ok((_, dir, snap_loc)), Ok((_, _, cur))) = (file_of(d, snap), file_of(d, of)) else {
         // The VDI or an SR is gone: keep whatever file the snapshot has.
         tracing::warn!(vdi = %snap, "snapshot of a VDI that is gone: keeping it as it is");

@@ -9,13 +9,12 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::{backend_failure, claims, durable, to_int, vdis, Domain};
+use super::{durable, to_int, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{sr, vdi, StorageOperations};
 use crate::model::{Map, RowExt};
 use crate::registry::Write;
-use crate::storage::files::{self, fs_size, PARTIAL};
-use crate::storage::image::{self, Format, Probe};
+use crate::storage::files;
 use crate::storage::path::SrDir;
 use crate::wire::Ref;
 
@@ -29,7 +28,7 @@ pub struct SrState {
     pub lock: tokio::sync::Mutex<()>,
 }
 
-/// The SRs this d serves, by ref.
+/// The SRs this server serves, by ref.
 #[derive(Debug, Default)]
 pub struct Srs {
     dirs: DashMap<Ref, Arc<SrState>>,
@@ -44,6 +43,11 @@ impl Srs {
             .ok_or_else(|| ApiError::handle_invalid("SR", sr))
     }
 
+    /// The refs of every served SR.
+    pub fn refs(&self) -> Vec<Ref> {
+        self.dirs.iter().map(|e| *e.key()).collect()
+    }
+
     /// Every served SR.
     pub fn all(&self) -> Vec<Arc<SrState>> {
         self.dirs.iter().map(|e| e.value().clone()).collect()
@@ -52,7 +56,7 @@ impl Srs {
 
 /// Finds or creates the configured SRs (a default one under the state
 /// directory when none is configured) and serves every SR whose directory
-/// is there. (Scanning comes after VDI recovery: [`scan_all`].)
+/// is there. (Scanning comes after VDI recovery: `scan::scan_all`.)
 pub async fn bootstrap(d: &Arc<Domain>) -> anyhow::Result<()> {
     let mut configured = d.config.srs.clone();
     if configured.is_empty() {
@@ -121,16 +125,6 @@ pub async fn bootstrap(d: &Arc<Domain>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Scans every served SR (start-up, after VDI recovery); a failing scan is
-/// logged and the SR still served.
-pub async fn scan_all(d: &Arc<Domain>) {
-    for r in d.srs.dirs.iter().map(|e| *e.key()).collect::<Vec<_>>() {
-        if let Err(e) = scan_sr(d, r).await {
-            tracing::warn!(sr = %r, error = %e, "SR scan failed at start-up");
-        }
-    }
-}
-
 /// Removes the partial files (overlays of unfinished snapshots) of every
 /// served SR (start-up).
 pub fn sweep_partials(d: &Domain) {
@@ -141,82 +135,6 @@ pub fn sweep_partials(d: &Domain) {
             Err(e) => tracing::warn!(error = %e, "could not sweep partial files"),
         }
     }
-}
-
-/// What a scan read from the directory.
-struct Listing {
-    files: Vec<(String, std::io::Result<Probe>)>,
-    fs_size: u64,
-}
-
-/// Re-reads the SR's directory: new files become VDIs, VDIs without a file
-/// are forgotten, sizes are refreshed.
-pub async fn scan_sr(d: &Arc<Domain>, r: Ref) -> ApiResult<()> {
-    let st = d.srs.get(r)?;
-    let _guard = st.lock.lock().await;
-    let dir = st.dir.clone();
-    // What the registry knows of this SR: file name -> (VDI, format).
-    let mut known: HashMap<String, (Ref, Format)> = HashMap::new();
-    let mut building = std::collections::HashSet::new();
-    d.registry.for_each(vdi::CLASS, |v, row| {
-        if row.get(vdi::SR) == r {
-            if !row.get(vdi::BUILDING).is_null() {
-                building.insert(v);
-            }
-            let f = vdis::format_of(&row.fields[vdi::SM_CONFIG]);
-            known.insert(row.get(vdi::LOCATION), (v, f));
-        }
-    });
-    let formats: HashMap<String, Format> =
-        known.iter().map(|(k, (_, f))| (k.clone(), *f)).collect();
-    let listing = tokio::task::spawn_blocking(move || -> std::io::Result<Listing> {
-        let names = dir.list()?;
-        let files = names
-            .into_iter()
-            .filter(|n| !n.ends_with(PARTIAL))
-            .map(|n| {
-                // A known VDI keeps its format: a raw disk is never read as
-                // a qcow2, whatever a guest wrote into it.
-                let p = match formats.get(&n) {
-                    Some(f) => image::probe_known(&dir, &n, *f),
-                    None => image::probe(&dir, &n),
-                };
-                (n, p)
-            })
-            .collect();
-        Ok(Listing {
-            files,
-            fs_size: fs_size(dir.root()),
-        })
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| backend_failure("cannot list the SR directory", e))?;
-
-    let listed: std::collections::HashSet<&str> =
-        listing.files.iter().map(|(n, _)| n.as_str()).collect();
-    // Forget VDIs whose file is gone (unless an operation holds them); a
-    // file that is there but unreadable keeps its VDI.
-    for (loc, (v, _)) in &known {
-        // (A VDI being made has its row before its file.)
-        if !listed.contains(loc.as_str()) && !claims::is_busy(d, *v) && !building.contains(v) {
-            tracing::info!(vdi = %v, file = %loc, "VDI file is gone: forgetting the VDI");
-            vdis::forget(d, *v).await?;
-        }
-    }
-    for (name, probe) in &listing.files {
-        match (probe, known.get(name)) {
-            (Ok(p), Some((v, _))) => vdis::apply_probe(d, *v, p).await?,
-            (Ok(p), None) => {
-                tracing::info!(sr = %r, file = %name, "introducing an image file as a VDI");
-                vdis::introduce(d, r, name, p).await?;
-            }
-            (Err(e), _) => {
-                tracing::warn!(sr = %r, file = %name, error = %e, "image skipped by scan");
-            }
-        }
-    }
-    refresh_totals(d, r, Some(listing.fs_size)).await
 }
 
 /// Recomputes `VDIs`, `virtual_allocation` and `physical_utilisation` of an

@@ -18,9 +18,7 @@ use uuid::Uuid;
 
 use super::srs::{refresh_totals, SrState};
 use super::Domain;
-use super::{
-    backend_failure, blocking, claims, durable, invalid, io_error, snapshots, tasks, to_int, vms,
-};
+use super::{backend_failure, blocking, claims, durable, invalid, io_error, tasks, to_int, vms};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{codes, vdi};
 use crate::model::RowExt;
@@ -362,10 +360,10 @@ pub async fn mark_incomplete(d: &Domain, vdi: Ref, why: Option<&str>) -> ApiResu
     }
 }
 
-/// After a restart: no operation holds any VDI; snapshots that were being
-/// taken or undone are finished one way or the other
-/// ([`snapshots::recover`]); other VDIs still being made are kept if the
-/// task that made them succeeded and deleted otherwise.
+/// After a restart: no operation holds any VDI, and VDIs still being made
+/// are kept if the task that made them succeeded and deleted otherwise.
+/// (Snapshots still being taken or undone are left to
+/// `snapshots::recover_after_restart`, which decides from their files.)
 pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
     let mut building = Vec::new();
     for r in d.registry.refs(vdi::CLASS) {
@@ -387,7 +385,7 @@ pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
     }
     for (r, maker, is_snapshot, of) in building {
         if is_snapshot && !of.is_null() {
-            snapshots::recover(d, r, of).await?;
+            // Decided by its files: `snapshots::recover_after_restart`.
             continue;
         }
         if tasks::succeeded(d, maker) {
