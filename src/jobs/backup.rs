@@ -12,9 +12,10 @@ use std::time::Duration;
 use super::copy::{
     chain_status, chunk_for, copy_data, copy_plain, copy_zero, flush, with_policy, Bitmap, End,
 };
+use super::error::JobError;
 use super::job::Job;
 use super::options::{Side, SyncMode};
-use super::work::{Effect, Ended, Stopped, Work};
+use super::work::{Effect, Ended, Work};
 use crate::domain::claims::{Hook, WriteHook};
 use crate::storage::image::{Alloc, Image};
 use crate::wire::Ref;
@@ -101,7 +102,7 @@ impl WriteHook for Shared {
 }
 
 impl Work for Backup {
-    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+    fn run(&mut self, job: &Job) -> Result<Ended, JobError> {
         let s = self.shared.clone();
         let size = s.src.size();
         let depth = s.src.layers().len();

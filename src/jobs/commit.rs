@@ -7,9 +7,10 @@ use std::io;
 use std::sync::Arc;
 
 use super::copy::{chain_status, chunk_for, copy_data, copy_zero, flush, with_policy, End};
+use super::error::JobError;
 use super::job::Job;
 use super::options::Side;
-use super::work::{Effect, Ended, Stopped, Work};
+use super::work::{Effect, Ended, Work};
 use crate::storage::image::{self, Alloc, Image};
 use crate::storage::path::SrDir;
 use crate::wire::Ref;
@@ -52,7 +53,7 @@ impl Commit {
 }
 
 impl Work for Commit {
-    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+    fn run(&mut self, job: &Job) -> Result<Ended, JobError> {
         let img = self.img.clone();
         let size = img.size();
         job.set_total(size);

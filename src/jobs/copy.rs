@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::error::JobError;
 use super::job::Job;
 use super::options::{Policy, Side};
-use super::work::{OnError, Stopped};
+use super::work::OnError;
 use crate::storage::image::{Alloc, Image};
 use crate::storage::sparse::is_zero;
 
@@ -108,12 +109,12 @@ pub fn with_policy<T>(
     job: &Job,
     side: Side,
     mut op: impl FnMut() -> std::io::Result<T>,
-) -> Result<T, Stopped> {
+) -> Result<T, JobError> {
     loop {
         match op() {
             Ok(v) => return Ok(v),
-            Err(e) => match job.io_error(side, &e) {
-                OnError::Fail(err) => return Err(Stopped::Failed(err)),
+            Err(e) => match job.io_error(side, e) {
+                OnError::Fail(err) => return Err(err),
                 OnError::Retry => {
                     if job.policy(side) == Policy::Ignore {
                         // Retried later (QEMU marks the range dirty again).
@@ -140,7 +141,7 @@ pub fn copy_data(
     off: u64,
     len: u64,
     buf: &mut Vec<u8>,
-) -> Result<u64, Stopped> {
+) -> Result<u64, JobError> {
     buf.resize(len as usize, 0);
     loop {
         let attempt = {
@@ -166,8 +167,8 @@ pub fn copy_data(
         // here until the job is resumed).
         match attempt {
             Ok(n) => return Ok(n),
-            Err((side, e)) => match job.io_error(side, &e) {
-                OnError::Fail(err) => return Err(Stopped::Failed(err)),
+            Err((side, e)) => match job.io_error(side, e) {
+                OnError::Fail(err) => return Err(err),
                 OnError::Retry => {
                     if job.policy(side) == Policy::Ignore {
                         job.sleep(Duration::from_millis(100))?;
@@ -182,7 +183,7 @@ pub fn copy_data(
 
 /// Makes `[off, off + len)` of `dst` read as zeroes (nothing to do in a
 /// fresh target).
-pub fn copy_zero(job: &Job, dst: &End, fresh: bool, off: u64, len: u64) -> Result<(), Stopped> {
+pub fn copy_zero(job: &Job, dst: &End, fresh: bool, off: u64, len: u64) -> Result<(), JobError> {
     if fresh {
         return Ok(());
     }
@@ -235,7 +236,7 @@ pub fn copy_plain(
 }
 
 /// Flushes the target under the target error policy.
-pub fn flush(job: &Job, dst: &Image) -> Result<(), Stopped> {
+pub fn flush(job: &Job, dst: &Image) -> Result<(), JobError> {
     with_policy(job, Side::Target, || dst.flush())
 }
 

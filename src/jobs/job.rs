@@ -10,16 +10,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 
+use super::error::JobError;
 use super::faults::refresh_faults;
 use super::options::{JobKind, Policy, Side};
 use super::ratelimit::RateLimit;
 use super::state::{Machine, Refused, Status, Verb};
 use super::table::Jobs;
 use super::txn::Txn;
-use super::work::{OnError, Stopped};
-use crate::domain::{io_error, Domain};
+use super::work::OnError;
+use crate::domain::Domain;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::Write;
+use crate::registry::{Commit, Write};
 use crate::wire::{Ref, Value};
 
 /// The control state that verbs and the work share.
@@ -102,6 +103,16 @@ fn refused(e: Refused) -> ApiError {
     ApiError::not_allowed(e.0)
 }
 
+/// Lets the status write of a job that has not finished reach the store
+/// without waiting for it (from the work's thread or a verb, which cannot
+/// or should not wait): whatever such a write says, a restart concludes
+/// the job with an error (see `recover`), so nothing depends on it being on
+/// disk. The writes that do matter (concluded) are awaited by the
+/// coordinator.
+pub(super) fn unfinished(commit: Commit) {
+    drop(commit);
+}
+
 pub(super) fn lock(m: &Mutex<Ctl>) -> MutexGuard<'_, Ctl> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -117,15 +128,17 @@ impl Job {
     }
 
     /// Writes the status (and what goes with it) to the registry, durably
-    /// for the states a restart must know.
-    pub(super) fn publish_status(&self, c: &Ctl) {
+    /// for the states a restart must know; returns the change's commit for
+    /// the caller to await (or to let go, where it says why).
+    #[must_use = "await the commit, or say why the status need not be on disk"]
+    pub(super) fn publish_status(&self, c: &Ctl) -> Commit {
         let j = self.ids();
         let status = c.m.status;
         let write = match status {
             Status::Paused | Status::Standby | Status::Running | Status::Ready => Write::Volatile,
             _ => Write::Durable,
         };
-        let _ = self
+        let updated = self
             .jobs
             .domain
             .registry
@@ -137,22 +150,39 @@ impl Job {
                 f[j.speed] = Value::Int(c.speed.min(i64::MAX as u64) as i64);
                 Ok(())
             });
+        match updated {
+            Ok(((), commit)) => commit,
+            Err(e) => {
+                tracing::warn!(job = %self.id, error = %e, "could not record the job's status");
+                Commit::none()
+            }
+        }
     }
 
-    pub(super) fn transition(&self, c: &mut Ctl, to: Status) {
+    /// Moves to `to` and publishes it; returns the status write's commit.
+    #[must_use = "await the commit, or say why the status need not be on disk"]
+    pub(super) fn transition(&self, c: &mut Ctl, to: Status) -> Commit {
         if let Err(e) = c.m.transition(to) {
             tracing::error!(job = %self.id, error = %e, "job state machine");
-            return;
+            return Commit::none();
         }
         tracing::debug!(job = %self.id, status = to.name(), "job status");
-        self.publish_status(c);
+        self.publish_status(c)
+    }
+
+    /// Waits until a status write is on disk; a failure is logged (the
+    /// job goes on: a restart concludes it with an error either way).
+    pub(super) async fn settle(&self, commit: Commit) {
+        if let Err(e) = commit.wait().await {
+            tracing::error!(job = %self.id, error = %e, "could not persist the job's status");
+        }
     }
 
     // ----- called by the work, on its thread -----
 
     /// A pause point: waits while the job is paused, and tells the work to
     /// stop if it was cancelled (forced, or not yet ready).
-    pub fn pause_point(&self) -> Result<(), Stopped> {
+    pub fn pause_point(&self) -> Result<(), JobError> {
         let mut c = lock(&self.ctl);
         loop {
             if self.must_stop(&c) {
@@ -163,13 +193,13 @@ impl Job {
                 if c.m.pause_point() {
                     unreachable!("no pause is outstanding");
                 }
-                self.publish_status(&c);
-                return Err(Stopped::Cancelled);
+                unfinished(self.publish_status(&c));
+                return Err(JobError::Cancelled);
             }
             let before = c.m.status;
             let wait = c.m.pause_point();
             if c.m.status != before {
-                self.publish_status(&c);
+                unfinished(self.publish_status(&c));
             }
             if !wait {
                 return Ok(());
@@ -206,7 +236,7 @@ impl Job {
     /// Accounts `n` bytes of copied data under the speed limit and sleeps
     /// as long as the limit says (re-computing when the speed changes);
     /// also a pause point.
-    pub fn throttle(&self, n: u64) -> Result<(), Stopped> {
+    pub fn throttle(&self, n: u64) -> Result<(), JobError> {
         self.copied.fetch_add(n, Ordering::Relaxed);
         {
             let mut c = lock(&self.ctl);
@@ -224,7 +254,7 @@ impl Job {
     }
 
     /// Sleeps up to `d` (woken early by verbs); a pause point after.
-    pub fn sleep(&self, d: Duration) -> Result<(), Stopped> {
+    pub fn sleep(&self, d: Duration) -> Result<(), JobError> {
         {
             let c = lock(&self.ctl);
             if !self.must_stop(&c)
@@ -285,24 +315,18 @@ impl Job {
         let mut c = lock(&self.ctl);
         c.ready = true;
         if c.m.status == Status::Running {
-            self.transition(&mut c, Status::Ready);
+            unfinished(self.transition(&mut c, Status::Ready));
         }
     }
 
     /// An I/O error: what the policy of that side says to do. Under `stop`
     /// (and `enospc`/`auto` on ENOSPC) the job pauses here until resumed,
     /// with `io_status` failed or nospace, and then retries.
-    pub fn io_error(&self, side: Side, e: &io::Error) -> OnError {
-        let policy = match side {
-            Side::Source => self.on_source_error,
-            Side::Target => self.on_target_error,
-        };
-        let nospace = e.raw_os_error() == Some(libc::ENOSPC);
-        let what = match side {
-            Side::Source => "reading the source",
-            Side::Target => "writing the target",
-        };
-        tracing::warn!(job = %self.id, error = %e, policy = policy.name(), "{what} failed");
+    pub fn io_error(&self, side: Side, e: io::Error) -> OnError {
+        let policy = self.policy(side);
+        let e = JobError::io(side, e);
+        let nospace = e.is_nospace();
+        tracing::warn!(job = %self.id, error = %e, policy = policy.name(), "job I/O failed");
         let stop = match policy {
             Policy::Report => false,
             Policy::Ignore => return OnError::Retry,
@@ -310,11 +334,7 @@ impl Job {
             Policy::Enospc | Policy::Auto => nospace,
         };
         if !stop {
-            return OnError::Fail(if nospace {
-                ApiError::new("SR_FULL", ["0".to_string(), "0".to_string()])
-            } else {
-                io_error(what, e)
-            });
+            return OnError::Fail(e);
         }
         {
             let mut c = lock(&self.ctl);
@@ -323,7 +343,7 @@ impl Job {
                 c.m.user_paused = true;
                 c.m.pause_count += 1;
             }
-            self.publish_status(&c);
+            unfinished(self.publish_status(&c));
         }
         OnError::Retry
     }
@@ -343,7 +363,7 @@ impl Job {
         let mut c = lock(&self.ctl);
         c.m.user_pause(&self.id).map_err(refused)?;
         if c.m.status == Status::Created {
-            self.publish_status(&c);
+            unfinished(self.publish_status(&c));
         }
         self.cv.notify_all();
         Ok(())
@@ -354,7 +374,7 @@ impl Job {
         let mut c = lock(&self.ctl);
         c.m.user_resume(&self.id).map_err(refused)?;
         c.io_status = "ok";
-        self.publish_status(&c);
+        unfinished(self.publish_status(&c));
         drop(c);
         refresh_faults(self.domain(), &self.vdis());
         self.cv.notify_all();
@@ -373,7 +393,7 @@ impl Job {
         }
         c.speed = speed as u64;
         c.limit.set_speed(speed as u64);
-        self.publish_status(&c);
+        unfinished(self.publish_status(&c));
         self.cv.notify_all();
         Ok(())
     }

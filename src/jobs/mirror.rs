@@ -10,9 +10,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::copy::{chain_status, chunk_for, copy_data, copy_zero, flush, with_policy, Bitmap, End};
+use super::error::JobError;
 use super::job::Job;
 use super::options::{Side, SyncMode};
-use super::work::{Effect, Ended, Stopped, Work};
+use super::work::{Effect, Ended, Work};
 use crate::domain::claims::{Hook, WriteHook};
 use crate::storage::image::{Alloc, Image};
 use crate::wire::Ref;
@@ -117,7 +118,7 @@ impl Mirror {
     }
 
     /// Marks what the sync mode copies as dirty.
-    fn initial(&self, job: &Job) -> Result<(), Stopped> {
+    fn initial(&self, job: &Job) -> Result<(), JobError> {
         if self.sync == SyncMode::None {
             return Ok(());
         }
@@ -146,7 +147,7 @@ impl Mirror {
 }
 
 impl Work for Mirror {
-    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+    fn run(&mut self, job: &Job) -> Result<Ended, JobError> {
         let s = self.shared.clone();
         let size = s.src.size();
         job.set_total(0);

@@ -29,6 +29,7 @@ pub mod commit;
 pub mod coordinator;
 pub mod copies;
 pub mod copy;
+pub mod error;
 pub mod faults;
 pub mod job;
 pub mod mirror;
@@ -43,7 +44,8 @@ pub mod table;
 pub mod txn;
 pub mod work;
 
+pub use error::JobError;
 pub use job::Job;
 pub use options::{JobKind, Policy, Side, Spec, SyncMode};
 pub use table::Jobs;
-pub use work::{Effect, Ended, OnError, Stopped, Work};
+pub use work::{Effect, Ended, OnError, Work};

@@ -58,12 +58,18 @@ pub(super) fn publish_progress(job: &Job, rate: &mut RateMeter) {
         Write::Volatile
     };
     rate.ticks += 1;
-    let _ = server.registry.update(j.class, job.r, write, |f| {
+    let updated = server.registry.update(j.class, job.r, write, |f| {
         f[j.current_progress] = Value::Int(cur.min(i64::MAX as u64) as i64);
         f[j.total_progress] = Value::Int(total.min(i64::MAX as u64) as i64);
         f[j.rate] = Value::Int(r.min(i64::MAX as u64) as i64);
         Ok(())
     });
+    match updated {
+        // Not awaited: progress is advisory, and the ticks must not wait
+        // for the disk; the store writes it in order all the same.
+        Ok(((), commit)) => drop(commit),
+        Err(e) => tracing::warn!(job = %job.id, error = %e, "could not record the job's progress"),
+    }
     if total > 0 {
         tasks::set_progress_volatile(server, job.task, cur as f64 / total as f64);
     }

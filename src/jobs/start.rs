@@ -476,13 +476,15 @@ pub async fn start_prepared(
             None => tracing::error!(job = %id, "a job's hooked device is not claimed"),
         }
     }
-    {
+    let running = {
         let mut c = lock(&job.ctl);
         if let Err(e) = c.m.start() {
             tracing::error!(error = %e, "job start");
         }
-        job.publish_status(&c);
-    }
+        job.publish_status(&c)
+    };
+    // (Running is volatile: nothing to wait for.)
+    job.settle(running).await;
     d.tracker.spawn(coordinate(job.clone(), held, cancel));
     Ok(job)
 }

@@ -8,11 +8,10 @@ use std::io;
 use std::sync::Arc;
 
 use super::copy::{chain_status, chunk_for, copy_data, with_policy, End};
+use super::error::JobError;
 use super::job::Job;
 use super::options::{Policy, Side};
-use super::work::{Effect, Ended, Stopped, Work};
-use crate::domain::io_error;
-use crate::error::ApiError;
+use super::work::{Effect, Ended, Work};
 use crate::storage::image::{self, Alloc, Image};
 use crate::storage::path::SrDir;
 use crate::wire::Ref;
@@ -26,7 +25,7 @@ pub struct Stream {
     device: Ref,
     /// An error that `ignore` let pass: the job still fails at the end,
     /// keeping the backing file.
-    ignored: Option<ApiError>,
+    ignored: Option<JobError>,
 }
 
 impl Stream {
@@ -44,7 +43,7 @@ impl Stream {
 }
 
 impl Work for Stream {
-    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+    fn run(&mut self, job: &Job) -> Result<Ended, JobError> {
         let img = self.img.clone();
         let size = img.size();
         job.set_total(size);
@@ -78,7 +77,11 @@ impl Work for Stream {
                                 {
                                     Ok(()) => Ok(m),
                                     Err(e) => {
-                                        self.ignored = Some(io_error("streaming", e));
+                                        self.ignored = Some(JobError::Io {
+                                            side: Side::Source,
+                                            what: "streaming",
+                                            source: e,
+                                        });
                                         Ok(0)
                                     }
                                 }
@@ -105,7 +108,7 @@ impl Work for Stream {
         }
         super::copy::flush(job, &img)?;
         if let Some(e) = self.ignored.take() {
-            return Err(Stopped::Failed(e));
+            return Err(e);
         }
         Ok(Ended::Done)
     }
