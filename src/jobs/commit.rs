@@ -6,7 +6,7 @@
 use std::io;
 use std::sync::Arc;
 
-use super::copy::{chain_status, chunk_for, copy_data, copy_zero, flush, with_policy, End};
+use super::copy::{chunk_for, copy_data, copy_zero, flush, with_policy, End};
 use super::error::JobError;
 use super::job::Job;
 use super::options::Side;
@@ -70,7 +70,7 @@ impl Work for Commit {
             let mut pos = off;
             while pos < off + piece {
                 let (n, a) = with_policy(job, Side::Source, || {
-                    chain_status(&img, self.top, self.base, pos, off + piece - pos)
+                    img.chain_status(self.top, self.base, pos, off + piece - pos)
                 })?;
                 match a {
                     Alloc::Data => {

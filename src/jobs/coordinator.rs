@@ -20,7 +20,8 @@ use super::work::Effect;
 use crate::domain::claims::Claim;
 use crate::domain::{tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
-use crate::model::schema::codes;
+use crate::model::schema::{block_job, codes};
+use crate::model::RowExt;
 use crate::registry::Write;
 use crate::wire::{Ref, Value};
 
@@ -179,7 +180,6 @@ fn background_priority() {
 async fn finish(job: &Arc<Job>, claims: Vec<Claim>, outcome: Result<(), JobError>) {
     let server = job.domain();
     let result: ApiResult<()> = outcome.map_err(|e| e.into_api(job.task));
-    let j = &server.ids.job;
     let error = match &result {
         Err(e) if e.code != codes::TASK_CANCELLED => e.to_vec().join(" "),
         _ => String::new(),
@@ -188,8 +188,8 @@ async fn finish(job: &Arc<Job>, claims: Vec<Claim>, outcome: Result<(), JobError
     // whole row (this field included) to the store.
     if let Err(e) = server
         .registry
-        .update(j.class, job.r, Write::Volatile, |f| {
-            f[j.error] = Value::from(error);
+        .update(block_job::CLASS, job.r, Write::Volatile, |f| {
+            f.set(block_job::ERROR, error);
             Ok(())
         })
     {
@@ -236,7 +236,7 @@ async fn finish(job: &Arc<Job>, claims: Vec<Claim>, outcome: Result<(), JobError
 
 /// Removes a job's object (dismissal).
 pub(super) async fn dismiss_row(d: &Domain, r: Ref) {
-    if let Some((_, c)) = d.registry.remove(d.ids.job.class, r) {
+    if let Some((_, c)) = d.registry.remove(block_job::CLASS, r) {
         if let Err(e) = c.wait().await {
             // A restart finds the row again and dismisses it then.
             tracing::error!(job = %r, error = %e, "could not persist a job's dismissal");

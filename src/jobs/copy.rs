@@ -64,21 +64,6 @@ pub fn chunk_for(speed: u64) -> u64 {
     ((speed / 10) & !0xffff).clamp(64 << 10, CHUNK)
 }
 
-/// Where `[off, off + max)` is served from, looking down the chain from
-/// layer `from` to just above `until`: the first layer that has the start
-/// of the range decides, for the longest run with one answer.
-/// `Unallocated` means no layer in `from..until` has it. Kept for its
-/// callers: [`Image::chain_status`] is the query.
-pub fn chain_status(
-    img: &Image,
-    from: usize,
-    until: usize,
-    off: u64,
-    max: u64,
-) -> std::io::Result<(u64, Alloc)> {
-    img.chain_status(from, until, off, max)
-}
-
 /// One end of a copy: an image, and the layer written (`None`: the top).
 #[derive(Clone)]
 pub struct End {
@@ -208,7 +193,7 @@ pub fn copy_plain(
         let (n, a) = if top_only {
             src.status(0, pos, end - pos)?
         } else {
-            chain_status(src, 0, src.layers().len(), pos, end - pos)?
+            src.chain_status(0, src.layers().len(), pos, end - pos)?
         };
         match a {
             Alloc::Unallocated if top_only => {}

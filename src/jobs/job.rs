@@ -20,8 +20,10 @@ use super::txn::Txn;
 use super::work::OnError;
 use crate::domain::Domain;
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::{block_job, BlockJobIoStatus, BlockJobStatus};
+use crate::model::RowExt;
 use crate::registry::{Commit, Write};
-use crate::wire::{Ref, Value};
+use crate::wire::Ref;
 
 /// The control state that verbs and the work share.
 #[derive(Debug)]
@@ -35,7 +37,7 @@ pub(super) struct Ctl {
     pub(super) finalize: bool,
     pub(super) dismiss: bool,
     pub(super) ready: bool,
-    pub(super) io_status: &'static str,
+    pub(super) io_status: BlockJobIoStatus,
 }
 
 impl Ctl {
@@ -50,7 +52,7 @@ impl Ctl {
             finalize: false,
             dismiss: false,
             ready: false,
-            io_status: "ok",
+            io_status: BlockJobIoStatus::Ok,
         }
     }
 }
@@ -123,16 +125,11 @@ impl Job {
         &self.jobs.domain
     }
 
-    fn ids(&self) -> &crate::domain::ids::JobIds {
-        &self.jobs.domain.ids.job
-    }
-
     /// Writes the status (and what goes with it) to the registry, durably
     /// for the states a restart must know; returns the change's commit for
     /// the caller to await (or to let go, where it says why).
     #[must_use = "await the commit, or say why the status need not be on disk"]
     pub(super) fn publish_status(&self, c: &Ctl) -> Commit {
-        let j = self.ids();
         let status = c.m.status;
         let write = match status {
             Status::Paused | Status::Standby | Status::Running | Status::Ready => Write::Volatile,
@@ -142,12 +139,14 @@ impl Job {
             .jobs
             .domain
             .registry
-            .update(j.class, self.r, write, |f| {
-                f[j.status] = Value::from(status.name());
-                f[j.ready] =
-                    Value::Bool(c.ready && matches!(status, Status::Ready | Status::Standby));
-                f[j.io_status] = Value::from(c.io_status);
-                f[j.speed] = Value::Int(c.speed.min(i64::MAX as u64) as i64);
+            .update(block_job::CLASS, self.r, write, |f| {
+                f.set(block_job::STATUS, BlockJobStatus::from(status));
+                f.set(
+                    block_job::READY,
+                    c.ready && matches!(status, Status::Ready | Status::Standby),
+                );
+                f.set(block_job::IO_STATUS, c.io_status);
+                f.set(block_job::SPEED, i64::try_from(c.speed).unwrap_or(i64::MAX));
                 Ok(())
             });
         match updated {
@@ -338,7 +337,11 @@ impl Job {
         }
         {
             let mut c = lock(&self.ctl);
-            c.io_status = if nospace { "nospace" } else { "failed" };
+            c.io_status = if nospace {
+                BlockJobIoStatus::Nospace
+            } else {
+                BlockJobIoStatus::Failed
+            };
             if !c.m.user_paused {
                 c.m.user_paused = true;
                 c.m.pause_count += 1;
@@ -373,7 +376,7 @@ impl Job {
     pub fn resume(&self) -> ApiResult<()> {
         let mut c = lock(&self.ctl);
         c.m.user_resume(&self.id).map_err(refused)?;
-        c.io_status = "ok";
+        c.io_status = BlockJobIoStatus::Ok;
         unfinished(self.publish_status(&c));
         drop(c);
         refresh_faults(self.domain(), &self.vdis());
@@ -386,10 +389,7 @@ impl Job {
         let mut c = lock(&self.ctl);
         c.m.check_verb(&self.id, Verb::SetSpeed).map_err(refused)?;
         if speed < 0 {
-            return Err(ApiError::new(
-                "INVALID_VALUE",
-                ["speed".to_string(), speed.to_string()],
-            ));
+            return Err(ApiError::invalid_value("speed", speed));
         }
         c.speed = speed as u64;
         c.limit.set_speed(speed as u64);
@@ -474,33 +474,27 @@ impl Job {
     }
 
     pub(super) fn target(&self) -> Option<Ref> {
-        let j = self.ids();
-        match self.jobs.domain.registry.field(j.class, self.r, j.target) {
-            Ok(Value::Ref(r)) if !r.is_null() => Some(r),
-            _ => None,
-        }
+        let d = &self.jobs.domain;
+        d.registry
+            .get_field(block_job::TARGET, self.r)
+            .ok()
+            .filter(|r| !r.is_null())
     }
 
     pub(super) fn device(&self) -> Ref {
-        let j = self.ids();
-        match self.jobs.domain.registry.field(j.class, self.r, j.device) {
-            Ok(Value::Ref(r)) => r,
-            _ => Ref::NULL,
-        }
+        let d = &self.jobs.domain;
+        d.registry
+            .get_field(block_job::DEVICE, self.r)
+            .unwrap_or(Ref::NULL)
     }
 
     fn vdis(&self) -> Vec<Ref> {
-        let j = self.ids();
-        self.jobs
-            .domain
-            .registry
-            .read(j.class, self.r, |row| {
-                [row.fields[j.device].clone(), row.fields[j.target].clone()]
+        let d = &self.jobs.domain;
+        d.registry
+            .read(block_job::CLASS, self.r, |row| {
+                [row.get(block_job::DEVICE), row.get(block_job::TARGET)]
                     .into_iter()
-                    .filter_map(|v| match v {
-                        Value::Ref(r) if !r.is_null() => Some(r),
-                        _ => None,
-                    })
+                    .filter(|r| !r.is_null())
                     .collect()
             })
             .unwrap_or_default()

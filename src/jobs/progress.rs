@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::job::Job;
 use crate::domain::tasks;
+use crate::model::schema::block_job;
+use crate::model::RowExt;
 use crate::registry::Write;
-use crate::wire::Value;
 
 /// The window over which `rate` is measured.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
@@ -46,7 +47,6 @@ impl RateMeter {
 
 pub(super) fn publish_progress(job: &Job, rate: &mut RateMeter) {
     let server = job.domain();
-    let j = &server.ids.job;
     let cur = job.current.load(Ordering::Relaxed);
     let total = job.total.load(Ordering::Relaxed).max(cur);
     let r = rate.observe(Instant::now(), job.copied.load(Ordering::Relaxed));
@@ -58,10 +58,11 @@ pub(super) fn publish_progress(job: &Job, rate: &mut RateMeter) {
         Write::Volatile
     };
     rate.ticks += 1;
-    let updated = server.registry.update(j.class, job.r, write, |f| {
-        f[j.current_progress] = Value::Int(cur.min(i64::MAX as u64) as i64);
-        f[j.total_progress] = Value::Int(total.min(i64::MAX as u64) as i64);
-        f[j.rate] = Value::Int(r.min(i64::MAX as u64) as i64);
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let updated = server.registry.update(block_job::CLASS, job.r, write, |f| {
+        f.set(block_job::CURRENT_PROGRESS, int(cur));
+        f.set(block_job::TOTAL_PROGRESS, int(total));
+        f.set(block_job::RATE, int(r));
         Ok(())
     });
     match updated {

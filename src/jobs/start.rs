@@ -8,13 +8,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
-use super::backup::Backup;
+use super::backup::{Backup, BackupOptions};
 use super::commit::Commit;
 use super::coordinator::coordinate;
 use super::copy::End;
 use super::faults::refresh_faults;
 use super::job::{lock, Ctl, Job};
-use super::mirror::Mirror;
+use super::mirror::{Mirror, MirrorOptions};
 use super::options::{JobKind, Spec, SyncMode};
 use super::state::Status;
 use super::stream::Stream;
@@ -24,9 +24,11 @@ use super::work::Work;
 use crate::domain::claims::{self, Claim, Mode};
 use crate::domain::{blocking, invalid, io_error, tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::{block_job, vdi, BlockJobStatus};
+use crate::model::RowExt;
 use crate::storage::image::{self, Format, Image, OpenOptions};
 use crate::storage::path::SrDir;
-use crate::wire::{Ref, Value};
+use crate::wire::Ref;
 
 /// What setup needs to know of a VDI.
 struct Disk {
@@ -40,16 +42,12 @@ struct Disk {
 }
 
 fn disk(d: &Domain, r: Ref) -> ApiResult<Disk> {
-    let v = &d.ids.vdi;
     let (sr, dir, loc) = vdis::file_of(d, r)?;
-    let (format, size, read_only) = d.registry.read_or(v.class, r, |row| {
+    let (format, size, read_only) = d.registry.read_or(vdi::CLASS, r, |row| {
         (
-            vdis::format_of(&row.fields[v.sm_config]),
-            match row.fields[v.virtual_size] {
-                Value::Int(n) => n.max(0) as u64,
-                _ => 0,
-            },
-            row.fields[v.read_only] == Value::Bool(true),
+            vdis::format_of(&row.fields[vdi::SM_CONFIG]),
+            u64::try_from(row.get(vdi::VIRTUAL_SIZE)).unwrap_or(0),
+            row.get(vdi::READ_ONLY),
         )
     })?;
     Ok(Disk {
@@ -135,7 +133,7 @@ pub async fn prepare_job(jobs: &Arc<Jobs>, mut spec: Spec) -> ApiResult<Prepared
                 return Err(invalid("target", "the device itself"));
             }
             if tgt.read_only {
-                return Err(ApiError::new("VDI_READ_ONLY", [tgt.r.to_string()]));
+                return Err(ApiError::vdi_read_only(tgt.r));
             }
             if matches!(spec.kind, JobKind::Mirror { .. }) && tgt.size != dev.size {
                 return Err(invalid(
@@ -147,15 +145,12 @@ pub async fn prepare_job(jobs: &Arc<Jobs>, mut spec: Spec) -> ApiResult<Prepared
                 ));
             }
             if tgt.size < dev.size {
-                return Err(ApiError::new(
-                    "VDI_TOO_SMALL",
-                    [tgt.r.to_string(), dev.size.to_string()],
-                ));
+                return Err(ApiError::vdi_too_small(tgt.r, dev.size));
             }
         }
         JobKind::Stream { .. } | JobKind::Commit { .. } => {
             if dev.read_only && matches!(spec.kind, JobKind::Stream { .. }) {
-                return Err(ApiError::new("VDI_READ_ONLY", [dev.r.to_string()]));
+                return Err(ApiError::vdi_read_only(dev.r));
             }
         }
     }
@@ -169,8 +164,7 @@ pub async fn prepare_job(jobs: &Arc<Jobs>, mut spec: Spec) -> ApiResult<Prepared
     let t = match spec.task {
         Some(t) => t,
         None => {
-            tasks::create_managed(dom, &format!("block_job.{}", spec.kind.type_name()), None)
-                .await?
+            tasks::create_managed(dom, &format!("block_job.{}", spec.kind.job_type()), None).await?
         }
     };
     spec.task = Some(t);
@@ -229,15 +223,15 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             claims.push(claims::claim_as(dom, tgt.r, "backup", t, Mode::Write)?);
             let src = open_async(&dev, hooked && !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
-            Box::new(Backup::new(
-                dev.r,
-                tgt.r,
+            Box::new(Backup::new(BackupOptions {
+                device: dev.r,
+                target: tgt.r,
                 src,
                 dst,
                 sync,
-                spec.fresh_target,
+                fresh_target: spec.fresh_target,
                 hooked,
-            ))
+            }))
         }
         JobKind::Mirror { sync, granularity } => {
             let tgt = disk(dom, spec.target)?;
@@ -254,16 +248,15 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
                 img: dst,
                 layer: None,
             };
-            Box::new(Mirror::new(
-                dev.r,
-                tgt.r,
+            Box::new(Mirror::new(MirrorOptions {
+                device: dev.r,
+                target: tgt.r,
                 src,
                 dst,
                 sync,
                 until,
                 granularity,
-                false,
-            ))
+            }))
         }
         JobKind::Stream { base } => {
             claims.push(claims::claim_as(dom, dev.r, "stream", t, Mode::Write)?);
@@ -328,16 +321,15 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
                     img: img.clone(),
                     layer: Some(base_i),
                 };
-                Box::new(Mirror::new(
-                    dev.r,
-                    base_vdi,
-                    img,
+                Box::new(Mirror::new(MirrorOptions {
+                    device: dev.r,
+                    target: base_vdi,
+                    src: img,
                     dst,
-                    SyncMode::Full,
-                    base_i,
-                    64 << 10,
-                    false,
-                ))
+                    sync: SyncMode::Full,
+                    until: base_i,
+                    granularity: 64 << 10,
+                }))
             } else {
                 let overlay = vdis::at(dom, dev.sr, &layers[top_i - 1])
                     .ok_or_else(|| invalid("top", "the image above top is not a VDI"))?;
@@ -374,14 +366,7 @@ fn job_id(d: &Domain, spec: &Spec) -> ApiResult<String> {
             }
             Ok(id.clone())
         }
-        None => {
-            let v = &d.ids.vdi;
-            Ok(d.registry
-                .field(v.class, spec.device, v.uuid)?
-                .as_str()
-                .unwrap_or("")
-                .to_string())
-        }
+        None => d.registry.get_field(vdi::UUID, spec.device),
     }
 }
 
@@ -395,7 +380,6 @@ pub async fn start_prepared(
     txn: Option<Arc<Txn>>,
 ) -> ApiResult<Arc<Job>> {
     let d = &jobs.domain;
-    let j = &d.ids.job;
     let id = job_id(d, &spec)?;
     let r = Ref::new();
     match jobs.ids.entry(id.clone()) {
@@ -421,24 +405,30 @@ pub async fn start_prepared(
         unregister();
         return Err(e);
     }
-    let mut f = d.model.default_row(j.class);
-    f[j.uuid] = Value::from(Uuid::new_v4().to_string());
-    f[j.job_id] = Value::from(id.as_str());
-    f[j.ty] = Value::from(spec.kind.type_name());
-    f[j.status] = Value::from(Status::Created.name());
-    f[j.device] = Value::Ref(spec.device);
-    f[j.target] = Value::Ref(spec.target);
-    f[j.speed] = Value::Int(spec.speed.min(i64::MAX as u64) as i64);
-    f[j.auto_finalize] = Value::Bool(spec.auto_finalize);
-    f[j.auto_dismiss] = Value::Bool(spec.auto_dismiss);
-    f[j.on_source_error] = Value::from(spec.on_source_error.name());
-    f[j.on_target_error] = Value::from(spec.on_target_error.name());
-    f[j.task] = Value::Ref(task);
-    f[j.sync] = Value::from(match spec.kind {
-        JobKind::Backup { sync } | JobKind::Mirror { sync, .. } => sync.name(),
-        _ => "",
-    });
-    if let Err(e) = d.registry.insert(j.class, r, f).wait().await {
+    let mut f = d.model.default_row(block_job::CLASS);
+    f.set(block_job::UUID, Uuid::new_v4().to_string());
+    f.set(block_job::JOB_ID, id.as_str());
+    f.set(block_job::TYPE, spec.kind.job_type());
+    f.set(block_job::STATUS, BlockJobStatus::from(Status::Created));
+    f.set(block_job::DEVICE, spec.device);
+    f.set(block_job::TARGET, spec.target);
+    f.set(
+        block_job::SPEED,
+        i64::try_from(spec.speed).unwrap_or(i64::MAX),
+    );
+    f.set(block_job::AUTO_FINALIZE, spec.auto_finalize);
+    f.set(block_job::AUTO_DISMISS, spec.auto_dismiss);
+    f.set(block_job::ON_SOURCE_ERROR, spec.on_source_error);
+    f.set(block_job::ON_TARGET_ERROR, spec.on_target_error);
+    f.set(block_job::TASK, task);
+    f.set(
+        block_job::SYNC,
+        match spec.kind {
+            JobKind::Backup { sync } | JobKind::Mirror { sync, .. } => sync.name(),
+            _ => "",
+        },
+    );
+    if let Err(e) = d.registry.insert(block_job::CLASS, r, f).wait().await {
         unregister();
         return Err(ApiError::internal(e));
     }

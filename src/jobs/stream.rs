@@ -7,7 +7,7 @@
 use std::io;
 use std::sync::Arc;
 
-use super::copy::{chain_status, chunk_for, copy_data, with_policy, End};
+use super::copy::{chunk_for, copy_data, with_policy, End};
 use super::error::JobError;
 use super::job::Job;
 use super::options::{Policy, Side};
@@ -62,9 +62,8 @@ impl Work for Stream {
                 let (n, top) =
                     with_policy(job, Side::Source, || img.status(0, pos, off + piece - pos))?;
                 if top == Alloc::Unallocated {
-                    let (m, below) = with_policy(job, Side::Source, || {
-                        chain_status(&img, 1, self.base, pos, n)
-                    })?;
+                    let (m, below) =
+                        with_policy(job, Side::Source, || img.chain_status(1, self.base, pos, n))?;
                     match below {
                         Alloc::Data => {
                             let r = if job.policy(Side::Source) == Policy::Ignore {
