@@ -35,9 +35,12 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
     let Held { claims, mut work } = held;
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     let worker_job = job.clone();
+    // The work's waits and clock are this runtime's (see `clock`).
+    let rt = tokio::runtime::Handle::current();
     let spawned = std::thread::Builder::new()
         .name(format!("job-{}", job.r))
         .spawn(move || {
+            let _rt = rt.enter();
             background_priority();
             let out = work.run(&worker_job);
             let _ = tx.send((out, work));
@@ -218,7 +221,10 @@ async fn finish(job: &Arc<Job>, claims: Vec<Claim>, outcome: Result<(), JobError
     if job.own_task {
         tasks::finish(server, job.task, result.clone().map(|()| Value::Ref(job.r))).await;
     }
-    let _ = job.done.send(Some(result));
+    // `send_replace`, not `send`: the result must stay for a waiter that
+    // subscribes only after the job has concluded (`send` drops the value
+    // when nobody is subscribed yet).
+    job.done.send_replace(Some(result));
     if !job.auto_dismiss {
         // Kept until dismissed; at shutdown it stays concluded in the store.
         tokio::select! {

@@ -6,10 +6,11 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
+use super::clock::{now, Alarm};
 use super::error::JobError;
 use super::faults::refresh_faults;
 use super::options::{JobKind, Policy, Side};
@@ -46,7 +47,7 @@ impl Ctl {
         Ctl {
             m: Machine::new(),
             speed,
-            limit: RateLimit::new(speed, Instant::now()),
+            limit: RateLimit::new(speed, now()),
             cancel: None,
             complete: false,
             finalize: false,
@@ -78,7 +79,10 @@ pub struct Job {
     pub(super) on_source_error: Policy,
     pub(super) on_target_error: Policy,
     pub(super) ctl: Mutex<Ctl>,
+    /// Wakes the work's waits at a pause point.
     pub(super) cv: Condvar,
+    /// Wakes the work's timed waits (throttle, sleep).
+    pub(super) alarm: Alarm,
     /// Progress: current and total (QEMU's units: bytes of the image).
     pub(super) current: AtomicU64,
     pub(super) total: AtomicU64,
@@ -239,14 +243,13 @@ impl Job {
         self.copied.fetch_add(n, Ordering::Relaxed);
         {
             let mut c = lock(&self.ctl);
-            let mut delay = c.limit.account(n, Instant::now());
+            let mut t = now();
+            let mut delay = c.limit.account(n, t);
             while !delay.is_zero() && !self.must_stop(&c) && !c.m.should_pause() {
-                let (g, _) = self
-                    .cv
-                    .wait_timeout(c, delay)
-                    .unwrap_or_else(|p| p.into_inner());
-                c = g;
-                delay = c.limit.account(0, Instant::now());
+                self.alarm.wait_until(c, t + delay);
+                c = lock(&self.ctl);
+                t = now();
+                delay = c.limit.account(0, t);
             }
         }
         self.pause_point()
@@ -261,7 +264,7 @@ impl Job {
                 && !c.complete
                 && !self.soft_cancelled_locked(&c)
             {
-                let _ = self.cv.wait_timeout(c, d);
+                self.alarm.wait_until(c, now() + d);
             }
         }
         self.pause_point()
@@ -271,9 +274,11 @@ impl Job {
         c.cancel == Some(false) && c.ready
     }
 
-    /// Wakes a work sleeping in [`Job::sleep`] (a mirror's new writes).
+    /// Wakes the work wherever it waits: paused, or sleeping in
+    /// [`Job::sleep`] or [`Job::throttle`] (a verb, a mirror's new writes).
     pub fn wake(&self) {
         self.cv.notify_all();
+        self.alarm.ring();
     }
 
     /// Moves progress on by `n` bytes.
@@ -368,7 +373,7 @@ impl Job {
         if c.m.status == Status::Created {
             unfinished(self.publish_status(&c));
         }
-        self.cv.notify_all();
+        self.wake();
         Ok(())
     }
 
@@ -380,7 +385,7 @@ impl Job {
         unfinished(self.publish_status(&c));
         drop(c);
         refresh_faults(self.domain(), &self.vdis());
-        self.cv.notify_all();
+        self.wake();
         Ok(())
     }
 
@@ -394,7 +399,7 @@ impl Job {
         c.speed = speed as u64;
         c.limit.set_speed(speed as u64);
         unfinished(self.publish_status(&c));
-        self.cv.notify_all();
+        self.wake();
         Ok(())
     }
 
@@ -421,7 +426,7 @@ impl Job {
         if let (true, Some(txn)) = (waiting, &self.txn) {
             txn.failed(self);
         }
-        self.cv.notify_all();
+        self.wake();
         self.notify.notify_one();
         Ok(())
     }
@@ -449,7 +454,7 @@ impl Job {
         }
         c.complete = true;
         drop(c);
-        self.cv.notify_all();
+        self.wake();
         Ok(())
     }
 

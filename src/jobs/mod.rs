@@ -25,6 +25,7 @@
 //! API or HTTP layers.
 
 pub mod backup;
+pub mod clock;
 pub mod commit;
 pub mod coordinator;
 pub mod copies;
@@ -43,6 +44,9 @@ pub mod stream;
 pub mod table;
 pub mod txn;
 pub mod work;
+
+#[cfg(test)]
+mod tests;
 
 pub use error::JobError;
 pub use job::Job;

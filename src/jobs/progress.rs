@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::clock::now;
 use super::job::Job;
 use crate::domain::tasks;
 use crate::model::schema::block_job;
@@ -49,7 +50,7 @@ pub(super) fn publish_progress(job: &Job, rate: &mut RateMeter) {
     let server = job.domain();
     let cur = job.current.load(Ordering::Relaxed);
     let total = job.total.load(Ordering::Relaxed).max(cur);
-    let r = rate.observe(Instant::now(), job.copied.load(Ordering::Relaxed));
+    let r = rate.observe(now(), job.copied.load(Ordering::Relaxed));
     // Every few seconds the progress reaches the disk too, so a job
     // interrupted by a crash shows how far it got.
     let write = if rate.ticks % DURABLE_EVERY == 0 {

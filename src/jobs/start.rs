@@ -6,9 +6,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::backup::{Backup, BackupOptions};
+use super::clock::Alarm;
 use super::commit::Commit;
 use super::coordinator::coordinate;
 use super::copy::End;
@@ -379,8 +381,21 @@ pub async fn start_prepared(
     own: bool,
     txn: Option<Arc<Txn>>,
 ) -> ApiResult<Arc<Job>> {
+    let job = create(jobs, &spec, own, txn).await?;
+    run(&job, held, spec.cancel).await;
+    Ok(job)
+}
+
+/// QEMU's `job_create`: takes the job's id, names it in its task, and
+/// makes its object, `created` (the job is in the table, not yet started).
+pub(super) async fn create(
+    jobs: &Arc<Jobs>,
+    spec: &Spec,
+    own: bool,
+    txn: Option<Arc<Txn>>,
+) -> ApiResult<Arc<Job>> {
     let d = &jobs.domain;
-    let id = job_id(d, &spec)?;
+    let id = job_id(d, spec)?;
     let r = Ref::new();
     match jobs.ids.entry(id.clone()) {
         dashmap::Entry::Occupied(_) => {
@@ -399,7 +414,6 @@ pub async fn start_prepared(
         unregister();
         return Err(ApiError::internal("a job without a task"));
     };
-    let cancel = spec.cancel.clone();
     // The task names its job.
     if let Err(e) = tasks::name_job(d, task, r).await {
         unregister();
@@ -447,6 +461,7 @@ pub async fn start_prepared(
         on_target_error: spec.on_target_error,
         ctl: Mutex::new(Ctl::new(spec.speed)),
         cv: Condvar::new(),
+        alarm: Alarm::default(),
         current: AtomicU64::new(0),
         total: AtomicU64::new(0),
         copied: AtomicU64::new(0),
@@ -459,11 +474,18 @@ pub async fn start_prepared(
         t.add(&job);
     }
     refresh_faults(d, &[spec.device, spec.target]);
+    Ok(job)
+}
+
+/// QEMU's `job_start`: hooks the device's writes if the work wants them,
+/// moves the job to running and hands the work to its coordinator
+/// (`cancel` is its task's cancellation).
+pub(super) async fn run(job: &Arc<Job>, held: Held, cancel: Option<CancellationToken>) {
     if let Some((vdi, hook)) = held.work.hook() {
         // Imports into the device write through the job from now on.
         match held.claims.iter().find(|c| c.vdi() == vdi) {
             Some(c) => c.set_hook(hook),
-            None => tracing::error!(job = %id, "a job's hooked device is not claimed"),
+            None => tracing::error!(job = %job.id, "a job's hooked device is not claimed"),
         }
     }
     let running = {
@@ -475,6 +497,7 @@ pub async fn start_prepared(
     };
     // (Running is volatile: nothing to wait for.)
     job.settle(running).await;
-    d.tracker.spawn(coordinate(job.clone(), held, cancel));
-    Ok(job)
+    job.domain()
+        .tracker
+        .spawn(coordinate(job.clone(), held, cancel));
 }
