@@ -196,6 +196,8 @@ impl Work for Backup {
     }
 
     fn abort(&mut self) {
+        // Best effort: the job has failed already and its result is not
+        // used (targets are marked incomplete; chains keep their backing).
         let _ = self.shared.dst.img.flush();
     }
 

@@ -101,6 +101,8 @@ impl Work for Commit {
     }
 
     fn abort(&mut self) {
+        // Best effort: the job has failed already and its result is not
+        // used (targets are marked incomplete; chains keep their backing).
         let _ = self.img.flush();
     }
 }

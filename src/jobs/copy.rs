@@ -1,7 +1,8 @@
-//! What every job type's work shares: where a range's data comes from in a
-//! backing chain, and reads and writes that follow the job's error policy
-//! (retry after `stop` is resumed, retry under `ignore`, fail under
-//! `report`), skipping zero data.
+//! What every job type's work shares: reads and writes that follow the
+//! job's error policy (retry after `stop` is resumed, retry under
+//! `ignore`, fail under `report`), skipping zero data, the dirty/done
+//! bitmaps, and the slots that keep a CPU free. (Where a range's data comes
+//! from in a backing chain is `Image::chain_status`.)
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -247,6 +247,8 @@ impl Work for Mirror {
 
     fn abort(&mut self) {
         self.shared.thaw();
+        // Best effort: the job has failed already and its result is not
+        // used (targets are marked incomplete; chains keep their backing).
         let _ = self.dst.img.flush();
     }
 

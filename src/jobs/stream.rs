@@ -126,6 +126,8 @@ impl Work for Stream {
     }
 
     fn abort(&mut self) {
+        // Best effort: the job has failed already and its result is not
+        // used (targets are marked incomplete; chains keep their backing).
         let _ = self.img.flush();
     }
 }
