@@ -9,12 +9,11 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::copy::{
-    chain_status, chunk_for, copy_data, copy_plain, copy_zero, flush, with_policy, Bitmap, End,
-};
+use super::copy::{chunk_for, copy_data, copy_plain, copy_zero, flush, with_policy, Bitmap, End};
+use super::error::JobError;
 use super::job::Job;
 use super::options::{Side, SyncMode};
-use super::work::{Effect, Ended, Stopped, Work};
+use super::work::{Effect, Ended, Work};
 use crate::domain::claims::{Hook, WriteHook};
 use crate::storage::image::{Alloc, Image};
 use crate::wire::Ref;
@@ -41,34 +40,45 @@ pub struct Backup {
     hooked: bool,
 }
 
+/// What a backup is asked to do.
+pub struct BackupOptions {
+    /// The VDI copied.
+    pub device: Ref,
+    /// The VDI written.
+    pub target: Ref,
+    /// The device's open image.
+    pub src: Arc<Image>,
+    /// The target's open image.
+    pub dst: Arc<Image>,
+    /// What is copied.
+    pub sync: SyncMode,
+    /// The target was just created (reads as zeroes): zero ranges need not
+    /// be written.
+    pub fresh_target: bool,
+    /// Writes made to the device through the server first copy the old
+    /// data (copy-before-write); false when the device is only read.
+    pub hooked: bool,
+}
+
 impl Backup {
-    /// A backup of `src` (the device's open image) into `dst`; `fresh`
-    /// when the target was just created (all zero).
-    pub fn new(
-        device: Ref,
-        target: Ref,
-        src: Arc<Image>,
-        dst: Arc<Image>,
-        sync: SyncMode,
-        fresh: bool,
-        hooked: bool,
-    ) -> Backup {
-        let size = src.size();
+    /// A backup as `o` says.
+    pub fn new(o: BackupOptions) -> Backup {
+        let size = o.src.size();
         Backup {
             shared: Arc::new(Shared {
-                src,
+                src: o.src,
                 dst: End {
-                    img: dst,
+                    img: o.dst,
                     layer: None,
                 },
-                fresh,
-                top_only: sync == SyncMode::Top,
+                fresh: o.fresh_target,
+                top_only: o.sync == SyncMode::Top,
                 done: Mutex::new(Bitmap::new(size, CLUSTER)),
             }),
-            sync,
-            device,
-            target,
-            hooked,
+            sync: o.sync,
+            device: o.device,
+            target: o.target,
+            hooked: o.hooked,
         }
     }
 }
@@ -101,7 +111,7 @@ impl WriteHook for Shared {
 }
 
 impl Work for Backup {
-    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+    fn run(&mut self, job: &Job) -> Result<Ended, JobError> {
         let s = self.shared.clone();
         let size = s.src.size();
         let depth = s.src.layers().len();
@@ -147,7 +157,7 @@ impl Work for Backup {
                             if s.top_only {
                                 s.src.status(0, pos, run_end - pos)
                             } else {
-                                chain_status(&s.src, 0, depth, pos, run_end - pos)
+                                s.src.chain_status(0, depth, pos, run_end - pos)
                             }
                         })?;
                         match a {
@@ -186,6 +196,8 @@ impl Work for Backup {
     }
 
     fn abort(&mut self) {
+        // Best effort: the job has failed already and its result is not
+        // used (targets are marked incomplete; chains keep their backing).
         let _ = self.shared.dst.img.flush();
     }
 

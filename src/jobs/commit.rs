@@ -6,10 +6,11 @@
 use std::io;
 use std::sync::Arc;
 
-use super::copy::{chain_status, chunk_for, copy_data, copy_zero, flush, with_policy, End};
+use super::copy::{chunk_for, copy_data, copy_zero, flush, with_policy, End};
+use super::error::JobError;
 use super::job::Job;
 use super::options::Side;
-use super::work::{Effect, Ended, Stopped, Work};
+use super::work::{Effect, Ended, Work};
 use crate::storage::image::{self, Alloc, Image};
 use crate::storage::path::SrDir;
 use crate::wire::Ref;
@@ -52,7 +53,7 @@ impl Commit {
 }
 
 impl Work for Commit {
-    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+    fn run(&mut self, job: &Job) -> Result<Ended, JobError> {
         let img = self.img.clone();
         let size = img.size();
         job.set_total(size);
@@ -69,7 +70,7 @@ impl Work for Commit {
             let mut pos = off;
             while pos < off + piece {
                 let (n, a) = with_policy(job, Side::Source, || {
-                    chain_status(&img, self.top, self.base, pos, off + piece - pos)
+                    img.chain_status(self.top, self.base, pos, off + piece - pos)
                 })?;
                 match a {
                     Alloc::Data => {
@@ -100,6 +101,8 @@ impl Work for Commit {
     }
 
     fn abort(&mut self) {
+        // Best effort: the job has failed already and its result is not
+        // used (targets are marked incomplete; chains keep their backing).
         let _ = self.img.flush();
     }
 }

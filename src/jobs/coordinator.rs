@@ -10,15 +10,18 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::job::{lock, Job};
-use super::options::JobKind;
+use super::error::JobError;
+use super::job::{lock, unfinished, Job};
+use super::options::{JobKind, Side};
 use super::progress::{publish_progress, RateMeter};
 use super::start::Held;
 use super::state::Status;
-use super::work::{Effect, Stopped};
+use super::work::Effect;
 use crate::domain::claims::Claim;
-use crate::domain::{io_error, tasks, vdis, Domain};
+use crate::domain::{tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::{block_job, codes};
+use crate::model::RowExt;
 use crate::registry::Write;
 use crate::wire::{Ref, Value};
 
@@ -32,9 +35,12 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
     let Held { claims, mut work } = held;
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     let worker_job = job.clone();
+    // The work's waits and clock are this runtime's (see `clock`).
+    let rt = tokio::runtime::Handle::current();
     let spawned = std::thread::Builder::new()
         .name(format!("job-{}", job.r))
         .spawn(move || {
+            let _rt = rt.enter();
             background_priority();
             let out = work.run(&worker_job);
             let _ = tx.send((out, work));
@@ -54,7 +60,8 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
                 Ok(x) => break x,
                 Err(_) => {
                     tracing::error!(job = %job.id, "job thread died");
-                    finish(&job, claims, Err(ApiError::internal("the job's thread died"))).await;
+                    let e = ApiError::internal("the job's thread died");
+                    finish(&job, claims, Err(e.into())).await;
                     return;
                 }
             },
@@ -67,13 +74,10 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
     };
     publish_progress(&job, &mut rate);
     let mut work = Some(work);
-    let j = &server.ids.job;
-    let result: ApiResult<Vec<Effect>> = match out {
+    let result: Result<Vec<Effect>, JobError> = match out {
         Ok(ended) => {
-            {
-                let mut c = lock(&job.ctl);
-                job.transition(&mut c, Status::Waiting);
-            }
+            let waiting = job.transition(&mut lock(&job.ctl), Status::Waiting);
+            job.settle(waiting).await;
             // In a grouped transaction the job waits for the others; a
             // single job is a transaction of one, all done.
             let group_failed = match &job.txn {
@@ -81,8 +85,8 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
                 None => false,
             };
             if !group_failed {
-                let mut c = lock(&job.ctl);
-                job.transition(&mut c, Status::Pending);
+                let pending = job.transition(&mut lock(&job.ctl), Status::Pending);
+                job.settle(pending).await;
             }
             if group_failed {
                 // (Handled below as a cancel.)
@@ -101,7 +105,7 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
                     && !lock(&job.ctl).finalize
                     && !job.auto_finalize);
             if cancelled {
-                Err(cancelled_error(&job))
+                Err(JobError::Cancelled)
             } else {
                 // The work (and its open images) ends on a blocking thread:
                 // dropping an image may flush it.
@@ -120,16 +124,14 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
                 .unwrap_or_else(|e| {
                     Err(std::io::Error::other(format!("finalization failed: {e}")))
                 });
-                r.map_err(|e| io_error("finalizing the job", e))
+                r.map_err(|source| JobError::Io {
+                    side: Side::Target,
+                    what: "finalizing the job",
+                    source,
+                })
             }
         }
-        Err(Stopped::Cancelled) => {
-            if let Some(txn) = &job.txn {
-                txn.failed(&job);
-            }
-            Err(cancelled_error(&job))
-        }
-        Err(Stopped::Failed(e)) => {
+        Err(e) => {
             if let Some(txn) = &job.txn {
                 txn.failed(&job);
             }
@@ -145,12 +147,10 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
         }
     }
     let result = match result {
-        Ok(effects) => apply_effects(&server, effects).await,
+        Ok(effects) => apply_effects(&server, effects).await.map_err(JobError::Api),
         Err(e) => {
-            {
-                let mut c = lock(&job.ctl);
-                job.transition(&mut c, Status::Aborting);
-            }
+            let aborting = job.transition(&mut lock(&job.ctl), Status::Aborting);
+            job.settle(aborting).await;
             if let Some(mut w) = work.take() {
                 let _ = tokio::task::spawn_blocking(move || w.abort()).await;
             }
@@ -162,26 +162,6 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
         job.total.store(t, Ordering::Relaxed);
         job.current.store(t, Ordering::Relaxed);
         publish_progress(&job, &mut rate);
-    }
-    let error = match &result {
-        Err(e) if e.code != "TASK_CANCELLED" => e.to_vec().join(" "),
-        _ => String::new(),
-    };
-    let _ = server
-        .registry
-        .update(j.class, job.r, Write::Volatile, |f| {
-            f[j.error] = Value::from(error);
-            Ok(())
-        });
-    // A backup's or mirror's target is only a good copy if the job
-    // succeeded.
-    if let (JobKind::Backup { .. } | JobKind::Mirror { .. }, Some(target)) =
-        (job.kind, job.target())
-    {
-        let why = result.as_ref().err().map(|e| e.code);
-        if let Err(e) = vdis::mark_incomplete(&server, target, why).await {
-            tracing::error!(job = %job.id, error = %e, "could not mark the job's target");
-        }
     }
     finish(&job, claims, result).await;
 }
@@ -196,27 +176,55 @@ fn background_priority() {
     }
 }
 
-fn cancelled_error(job: &Job) -> ApiError {
-    ApiError::new("TASK_CANCELLED", [job.task.to_string()])
-}
-
-/// Concluded: releases the VDIs, finishes the task, tells waiters, and
-/// dismisses (now, or when asked).
-async fn finish(job: &Arc<Job>, claims: Vec<Claim>, result: ApiResult<()>) {
+/// Concluded: turns the outcome into the error clients see (the one place
+/// a job's error becomes a XenAPI error), records it, marks a failed
+/// backup's or mirror's target, releases the VDIs, finishes the task,
+/// tells waiters, and dismisses (now, or when asked).
+async fn finish(job: &Arc<Job>, claims: Vec<Claim>, outcome: Result<(), JobError>) {
     let server = job.domain();
+    let result: ApiResult<()> = outcome.map_err(|e| e.into_api(job.task));
+    let error = match &result {
+        Err(e) if e.code != codes::TASK_CANCELLED => e.to_vec().join(" "),
+        _ => String::new(),
+    };
+    // Volatile: the concluded status, written durably below, carries the
+    // whole row (this field included) to the store.
+    if let Err(e) = server
+        .registry
+        .update(block_job::CLASS, job.r, Write::Volatile, |f| {
+            f.set(block_job::ERROR, error);
+            Ok(())
+        })
+    {
+        tracing::warn!(job = %job.id, error = %e, "could not record the job's error");
+    }
+    // A backup's or mirror's target is only a good copy if the job
+    // succeeded.
+    if let (JobKind::Backup { .. } | JobKind::Mirror { .. }, Some(target)) =
+        (job.kind, job.target())
+    {
+        let why = result.as_ref().err().map(|e| e.code);
+        if let Err(e) = vdis::mark_incomplete(server, target, why).await {
+            tracing::error!(job = %job.id, error = %e, "could not mark the job's target");
+        }
+    }
     // The claims go, and with the device's claim its write hook.
     drop(claims);
-    {
+    let concluded = {
         let mut c = lock(&job.ctl);
         if c.m.status == Status::Running || c.m.status == Status::Ready {
-            job.transition(&mut c, Status::Aborting);
+            unfinished(job.transition(&mut c, Status::Aborting));
         }
-        job.transition(&mut c, Status::Concluded);
-    }
+        job.transition(&mut c, Status::Concluded)
+    };
+    job.settle(concluded).await;
     if job.own_task {
         tasks::finish(server, job.task, result.clone().map(|()| Value::Ref(job.r))).await;
     }
-    let _ = job.done.send(Some(result));
+    // `send_replace`, not `send`: the result must stay for a waiter that
+    // subscribes only after the job has concluded (`send` drops the value
+    // when nobody is subscribed yet).
+    job.done.send_replace(Some(result));
     if !job.auto_dismiss {
         // Kept until dismissed; at shutdown it stays concluded in the store.
         tokio::select! {
@@ -224,10 +232,8 @@ async fn finish(job: &Arc<Job>, claims: Vec<Claim>, result: ApiResult<()>) {
             _ = server.shutdown.cancelled() => return,
         }
     }
-    {
-        let mut c = lock(&job.ctl);
-        job.transition(&mut c, Status::Null);
-    }
+    // The row goes right after: its removal is what must be durable.
+    unfinished(job.transition(&mut lock(&job.ctl), Status::Null));
     dismiss_row(server, job.r).await;
     job.jobs.by_ref.remove(&job.r);
     job.jobs.ids.remove(&job.id);
@@ -236,7 +242,7 @@ async fn finish(job: &Arc<Job>, claims: Vec<Claim>, result: ApiResult<()>) {
 
 /// Removes a job's object (dismissal).
 pub(super) async fn dismiss_row(d: &Domain, r: Ref) {
-    if let Some((_, c)) = d.registry.remove(d.ids.job.class, r) {
+    if let Some((_, c)) = d.registry.remove(block_job::CLASS, r) {
         if let Err(e) = c.wait().await {
             // A restart finds the row again and dismisses it then.
             tracing::error!(job = %r, error = %e, "could not persist a job's dismissal");

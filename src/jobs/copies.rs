@@ -19,6 +19,8 @@ use super::table::Jobs;
 use crate::domain::vdis::{self, NewVdi};
 use crate::domain::{blocking, claims, durable, io_error, tasks, vms};
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::{self, codes, VbdType};
+use crate::model::RowExt;
 use crate::storage::crash;
 use crate::storage::image::probe_known;
 use crate::wire::{Ref, Value};
@@ -47,21 +49,20 @@ pub async fn full_copy(
     commit_with: Option<Ref>,
 ) -> ApiResult<Ref> {
     let d = &jobs.domain;
-    let v = &d.ids.vdi;
     let (_, sdir, sloc) = vdis::file_of(d, vdi)?;
     d.srs.get(sr)?;
     let _claim = claims::claim(d, vdi, op, caller.owner)?;
-    let mut fields = d.model.default_row(v.class);
-    d.registry.read_or(v.class, vdi, |row| {
-        for i in [
-            v.name_label,
-            v.name_description,
-            v.other_config,
-            v.ty,
-            v.sharable,
-        ] {
-            fields[i] = row.fields[i].clone();
-        }
+    let mut fields = d.model.default_row(schema::vdi::CLASS);
+    d.registry.read_or(schema::vdi::CLASS, vdi, |row| {
+        // What a copy keeps of its source's row.
+        fields.set(schema::vdi::NAME_LABEL, row.get(schema::vdi::NAME_LABEL));
+        fields.set(
+            schema::vdi::NAME_DESCRIPTION,
+            row.get(schema::vdi::NAME_DESCRIPTION),
+        );
+        fields[schema::vdi::OTHER_CONFIG] = row.fields[schema::vdi::OTHER_CONFIG].clone();
+        fields.set(schema::vdi::TYPE, row.get(schema::vdi::TYPE));
+        fields.set(schema::vdi::SHARABLE, row.get(schema::vdi::SHARABLE));
     })?;
     let sfmt = vdis::known_format(d, vdi)?;
     let p = blocking(move || probe_known(&sdir, &sloc, sfmt))
@@ -105,7 +106,7 @@ pub async fn full_copy(
     match done {
         Ok(()) => {
             match commit_with {
-                Some(t) => tasks::commit_on_success(d, t, v.class, new),
+                Some(t) => tasks::commit_on_success(d, t, schema::vdi::CLASS, new),
                 None => vdis::commit(d, new).await?,
             }
             Ok(new)
@@ -138,23 +139,22 @@ pub async fn copy_vm(
     subtask_of: Option<Ref>,
 ) -> ApiResult<Ref> {
     let d = &jobs.domain;
-    let (m, b, v) = (&d.ids.vm, &d.ids.vbd, &d.ids.vdi);
-    let (src, vbds) = d.registry.read_or(m.class, vm, |row| {
-        (row.fields.clone(), row.fields[m.vbds].refs())
+    let (src, vbds) = d.registry.read_or(schema::vm::CLASS, vm, |row| {
+        (row.fields.clone(), row.get(schema::vm::VBDS))
     })?;
     let mut drives = Vec::new();
     for r in vbds {
-        let Some(fields) = d.registry.read(b.class, r, |row| row.fields.clone()) else {
+        let Some(fields) = d
+            .registry
+            .read(schema::vbd::CLASS, r, |row| row.fields.clone())
+        else {
             continue;
         };
-        let vdi = fields[b.vdi].as_ref_or_null();
+        let vdi = fields.field(schema::vbd::VDI);
         let size = d
             .registry
-            .read(v.class, vdi, |row| match row.fields[v.virtual_size] {
-                Value::Int(n) => n as f64,
-                _ => 0.0,
-            })
-            .unwrap_or(0.0);
+            .get_field(schema::vdi::VIRTUAL_SIZE, vdi)
+            .map_or(0.0, |n| n as f64);
         drives.push(Drive {
             vbd_fields: fields,
             vdi,
@@ -169,12 +169,12 @@ pub async fn copy_vm(
     let cancel = tasks::make_cancellable(d, parent);
     // The new VM, marked as building until the parent task succeeds.
     let mut f = src.clone();
-    f[m.uuid] = Value::from(Uuid::new_v4().to_string());
-    f[m.name_label] = Value::from(name);
-    f[m.vbds] = Value::Array(Vec::new());
-    f[m.building] = Value::Ref(parent);
+    f.set(schema::vm::UUID, Uuid::new_v4().to_string());
+    f.set(schema::vm::NAME_LABEL, name);
+    f.set(schema::vm::VBDS, Vec::new());
+    f.set(schema::vm::BUILDING, parent);
     let new_vm = Ref::new();
-    durable(d.registry.insert(m.class, new_vm, f)).await?;
+    durable(d.registry.insert(schema::vm::CLASS, new_vm, f)).await?;
 
     // One subtask per disk (CD drives and empty drives are attached as
     // they are, not copied).
@@ -182,7 +182,8 @@ pub async fn copy_vm(
     let mut subs = Vec::new();
     let mut set = tokio::task::JoinSet::new();
     for (i, drive) in drives.iter().enumerate() {
-        let is_disk = drive.vbd_fields[b.ty].as_str() == Some("Disk") && !drive.vdi.is_null();
+        let is_disk =
+            drive.vbd_fields.field(schema::vbd::TYPE) == VbdType::Disk && !drive.vdi.is_null();
         if !is_disk {
             continue;
         }
@@ -190,8 +191,7 @@ pub async fn copy_vm(
             Some(x) => x,
             None => d
                 .registry
-                .field(v.class, drive.vdi, v.sr)
-                .map(|x| x.as_ref_or_null())
+                .get_field(schema::vdi::SR, drive.vdi)
                 .unwrap_or(Ref::NULL),
         };
         let sub = tasks::create_managed(d, &format!("VDI.{op}"), Some(parent)).await?;
@@ -220,7 +220,7 @@ pub async fn copy_vm(
                 let Some(done) = done else { break };
                 let (i, r) = done.map_err(ApiError::internal)?;
                 if let Err(e) = &r {
-                    if failed.is_none() && e.code != "TASK_CANCELLED" {
+                    if failed.is_none() && e.code != codes::TASK_CANCELLED {
                         failed = Some(e.clone());
                     }
                     for (sub, _) in &subs {
@@ -257,11 +257,11 @@ pub async fn copy_vm(
         }
         for (i, drive) in drives.iter().enumerate() {
             let mut f = drive.vbd_fields.clone();
-            f[b.vm] = Value::Ref(new_vm);
-            f[b.vdi] = Value::Ref(new_vdi[i].unwrap_or(drive.vdi));
+            f.set(schema::vbd::VM, new_vm);
+            f.set(schema::vbd::VDI, new_vdi[i].unwrap_or(drive.vdi));
             vms::insert_vbd(d, f).await?;
         }
-        tasks::commit_on_success(d, parent, m.class, new_vm);
+        tasks::commit_on_success(d, parent, schema::vm::CLASS, new_vm);
         Ok(new_vm)
     } else {
         // Nothing stays: the copies that finished and the new VM go.
@@ -273,7 +273,7 @@ pub async fn copy_vm(
             }
         }
         vms::remove_vm(d, new_vm).await?;
-        Err(failed.unwrap_or_else(|| ApiError::new("TASK_CANCELLED", [parent.to_string()])))
+        Err(failed.unwrap_or_else(|| ApiError::task_cancelled(parent)))
     };
     if own {
         tasks::finish(d, parent, outcome.clone().map(Value::Ref)).await;

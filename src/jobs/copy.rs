@@ -1,14 +1,16 @@
-//! What every job type's work shares: where a range's data comes from in a
-//! backing chain, and reads and writes that follow the job's error policy
-//! (retry after `stop` is resumed, retry under `ignore`, fail under
-//! `report`), skipping zero data.
+//! What every job type's work shares: reads and writes that follow the
+//! job's error policy (retry after `stop` is resumed, retry under
+//! `ignore`, fail under `report`), skipping zero data, the dirty/done
+//! bitmaps, and the slots that keep a CPU free. (Where a range's data comes
+//! from in a backing chain is `Image::chain_status`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::error::JobError;
 use super::job::Job;
 use super::options::{Policy, Side};
-use super::work::{OnError, Stopped};
+use super::work::OnError;
 use crate::storage::image::{Alloc, Image};
 use crate::storage::sparse::is_zero;
 
@@ -63,21 +65,6 @@ pub fn chunk_for(speed: u64) -> u64 {
     ((speed / 10) & !0xffff).clamp(64 << 10, CHUNK)
 }
 
-/// Where `[off, off + max)` is served from, looking down the chain from
-/// layer `from` to just above `until`: the first layer that has the start
-/// of the range decides, for the longest run with one answer.
-/// `Unallocated` means no layer in `from..until` has it. Kept for its
-/// callers: [`Image::chain_status`] is the query.
-pub fn chain_status(
-    img: &Image,
-    from: usize,
-    until: usize,
-    off: u64,
-    max: u64,
-) -> std::io::Result<(u64, Alloc)> {
-    img.chain_status(from, until, off, max)
-}
-
 /// One end of a copy: an image, and the layer written (`None`: the top).
 #[derive(Clone)]
 pub struct End {
@@ -108,12 +95,12 @@ pub fn with_policy<T>(
     job: &Job,
     side: Side,
     mut op: impl FnMut() -> std::io::Result<T>,
-) -> Result<T, Stopped> {
+) -> Result<T, JobError> {
     loop {
         match op() {
             Ok(v) => return Ok(v),
-            Err(e) => match job.io_error(side, &e) {
-                OnError::Fail(err) => return Err(Stopped::Failed(err)),
+            Err(e) => match job.io_error(side, e) {
+                OnError::Fail(err) => return Err(err),
                 OnError::Retry => {
                     if job.policy(side) == Policy::Ignore {
                         // Retried later (QEMU marks the range dirty again).
@@ -140,7 +127,7 @@ pub fn copy_data(
     off: u64,
     len: u64,
     buf: &mut Vec<u8>,
-) -> Result<u64, Stopped> {
+) -> Result<u64, JobError> {
     buf.resize(len as usize, 0);
     loop {
         let attempt = {
@@ -166,8 +153,8 @@ pub fn copy_data(
         // here until the job is resumed).
         match attempt {
             Ok(n) => return Ok(n),
-            Err((side, e)) => match job.io_error(side, &e) {
-                OnError::Fail(err) => return Err(Stopped::Failed(err)),
+            Err((side, e)) => match job.io_error(side, e) {
+                OnError::Fail(err) => return Err(err),
                 OnError::Retry => {
                     if job.policy(side) == Policy::Ignore {
                         job.sleep(Duration::from_millis(100))?;
@@ -182,7 +169,7 @@ pub fn copy_data(
 
 /// Makes `[off, off + len)` of `dst` read as zeroes (nothing to do in a
 /// fresh target).
-pub fn copy_zero(job: &Job, dst: &End, fresh: bool, off: u64, len: u64) -> Result<(), Stopped> {
+pub fn copy_zero(job: &Job, dst: &End, fresh: bool, off: u64, len: u64) -> Result<(), JobError> {
     if fresh {
         return Ok(());
     }
@@ -207,7 +194,7 @@ pub fn copy_plain(
         let (n, a) = if top_only {
             src.status(0, pos, end - pos)?
         } else {
-            chain_status(src, 0, src.layers().len(), pos, end - pos)?
+            src.chain_status(0, src.layers().len(), pos, end - pos)?
         };
         match a {
             Alloc::Unallocated if top_only => {}
@@ -235,7 +222,7 @@ pub fn copy_plain(
 }
 
 /// Flushes the target under the target error policy.
-pub fn flush(job: &Job, dst: &Image) -> Result<(), Stopped> {
+pub fn flush(job: &Job, dst: &Image) -> Result<(), JobError> {
     with_policy(job, Side::Target, || dst.flush())
 }
 

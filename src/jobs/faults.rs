@@ -3,6 +3,7 @@
 //! file (only when the configuration allows it).
 
 use crate::domain::{vdis, Domain};
+use crate::model::schema::vdi;
 use crate::storage::fault;
 use crate::wire::Ref;
 
@@ -12,15 +13,14 @@ pub fn refresh_faults(d: &Domain, list: &[Ref]) {
     if !d.config.fault_injection {
         return;
     }
-    let v = &d.ids.vdi;
-    for &vdi in list {
-        let Ok((_, dir, loc)) = vdis::file_of(d, vdi) else {
+    for &r in list {
+        let Ok((_, dir, loc)) = vdis::file_of(d, r) else {
             continue;
         };
         let spec = d
             .registry
-            .read(v.class, vdi, |row| {
-                row.fields[v.other_config]
+            .read(vdi::CLASS, r, |row| {
+                row.fields[vdi::OTHER_CONFIG]
                     .map_get("xapid-fault")
                     .map(str::to_owned)
             })
@@ -28,7 +28,7 @@ pub fn refresh_faults(d: &Domain, list: &[Ref]) {
         let rule = spec.and_then(|s| match fault::parse(&s) {
             Ok(r) => Some(r),
             Err(e) => {
-                tracing::warn!(vdi = %vdi, error = %e, "bad xapid-fault");
+                tracing::warn!(vdi = %r, error = %e, "bad xapid-fault");
                 None
             }
         });

@@ -6,21 +6,25 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
+use super::clock::{now, Alarm};
+use super::error::JobError;
 use super::faults::refresh_faults;
 use super::options::{JobKind, Policy, Side};
 use super::ratelimit::RateLimit;
 use super::state::{Machine, Refused, Status, Verb};
 use super::table::Jobs;
 use super::txn::Txn;
-use super::work::{OnError, Stopped};
-use crate::domain::{io_error, Domain};
+use super::work::OnError;
+use crate::domain::Domain;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::Write;
-use crate::wire::{Ref, Value};
+use crate::model::schema::{block_job, BlockJobIoStatus, BlockJobStatus};
+use crate::model::RowExt;
+use crate::registry::{Commit, Write};
+use crate::wire::Ref;
 
 /// The control state that verbs and the work share.
 #[derive(Debug)]
@@ -34,7 +38,7 @@ pub(super) struct Ctl {
     pub(super) finalize: bool,
     pub(super) dismiss: bool,
     pub(super) ready: bool,
-    pub(super) io_status: &'static str,
+    pub(super) io_status: BlockJobIoStatus,
 }
 
 impl Ctl {
@@ -43,13 +47,13 @@ impl Ctl {
         Ctl {
             m: Machine::new(),
             speed,
-            limit: RateLimit::new(speed, Instant::now()),
+            limit: RateLimit::new(speed, now()),
             cancel: None,
             complete: false,
             finalize: false,
             dismiss: false,
             ready: false,
-            io_status: "ok",
+            io_status: BlockJobIoStatus::Ok,
         }
     }
 }
@@ -75,7 +79,10 @@ pub struct Job {
     pub(super) on_source_error: Policy,
     pub(super) on_target_error: Policy,
     pub(super) ctl: Mutex<Ctl>,
+    /// Wakes the work's waits at a pause point.
     pub(super) cv: Condvar,
+    /// Wakes the work's timed waits (throttle, sleep).
+    pub(super) alarm: Alarm,
     /// Progress: current and total (QEMU's units: bytes of the image).
     pub(super) current: AtomicU64,
     pub(super) total: AtomicU64,
@@ -102,6 +109,16 @@ fn refused(e: Refused) -> ApiError {
     ApiError::not_allowed(e.0)
 }
 
+/// Lets the status write of a job that has not finished reach the store
+/// without waiting for it (from the work's thread or a verb, which cannot
+/// or should not wait): whatever such a write says, a restart concludes
+/// the job with an error (see `recover`), so nothing depends on it being on
+/// disk. The writes that do matter (concluded) are awaited by the
+/// coordinator.
+pub(super) fn unfinished(commit: Commit) {
+    drop(commit);
+}
+
 pub(super) fn lock(m: &Mutex<Ctl>) -> MutexGuard<'_, Ctl> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -112,47 +129,63 @@ impl Job {
         &self.jobs.domain
     }
 
-    fn ids(&self) -> &crate::domain::ids::JobIds {
-        &self.jobs.domain.ids.job
-    }
-
     /// Writes the status (and what goes with it) to the registry, durably
-    /// for the states a restart must know.
-    pub(super) fn publish_status(&self, c: &Ctl) {
-        let j = self.ids();
+    /// for the states a restart must know; returns the change's commit for
+    /// the caller to await (or to let go, where it says why).
+    #[must_use = "await the commit, or say why the status need not be on disk"]
+    pub(super) fn publish_status(&self, c: &Ctl) -> Commit {
         let status = c.m.status;
         let write = match status {
             Status::Paused | Status::Standby | Status::Running | Status::Ready => Write::Volatile,
             _ => Write::Durable,
         };
-        let _ = self
+        let updated = self
             .jobs
             .domain
             .registry
-            .update(j.class, self.r, write, |f| {
-                f[j.status] = Value::from(status.name());
-                f[j.ready] =
-                    Value::Bool(c.ready && matches!(status, Status::Ready | Status::Standby));
-                f[j.io_status] = Value::from(c.io_status);
-                f[j.speed] = Value::Int(c.speed.min(i64::MAX as u64) as i64);
+            .update(block_job::CLASS, self.r, write, |f| {
+                f.set(block_job::STATUS, BlockJobStatus::from(status));
+                f.set(
+                    block_job::READY,
+                    c.ready && matches!(status, Status::Ready | Status::Standby),
+                );
+                f.set(block_job::IO_STATUS, c.io_status);
+                f.set(block_job::SPEED, i64::try_from(c.speed).unwrap_or(i64::MAX));
                 Ok(())
             });
+        match updated {
+            Ok(((), commit)) => commit,
+            Err(e) => {
+                tracing::warn!(job = %self.id, error = %e, "could not record the job's status");
+                Commit::none()
+            }
+        }
     }
 
-    pub(super) fn transition(&self, c: &mut Ctl, to: Status) {
+    /// Moves to `to` and publishes it; returns the status write's commit.
+    #[must_use = "await the commit, or say why the status need not be on disk"]
+    pub(super) fn transition(&self, c: &mut Ctl, to: Status) -> Commit {
         if let Err(e) = c.m.transition(to) {
             tracing::error!(job = %self.id, error = %e, "job state machine");
-            return;
+            return Commit::none();
         }
         tracing::debug!(job = %self.id, status = to.name(), "job status");
-        self.publish_status(c);
+        self.publish_status(c)
+    }
+
+    /// Waits until a status write is on disk; a failure is logged (the
+    /// job goes on: a restart concludes it with an error either way).
+    pub(super) async fn settle(&self, commit: Commit) {
+        if let Err(e) = commit.wait().await {
+            tracing::error!(job = %self.id, error = %e, "could not persist the job's status");
+        }
     }
 
     // ----- called by the work, on its thread -----
 
     /// A pause point: waits while the job is paused, and tells the work to
     /// stop if it was cancelled (forced, or not yet ready).
-    pub fn pause_point(&self) -> Result<(), Stopped> {
+    pub fn pause_point(&self) -> Result<(), JobError> {
         let mut c = lock(&self.ctl);
         loop {
             if self.must_stop(&c) {
@@ -163,13 +196,13 @@ impl Job {
                 if c.m.pause_point() {
                     unreachable!("no pause is outstanding");
                 }
-                self.publish_status(&c);
-                return Err(Stopped::Cancelled);
+                unfinished(self.publish_status(&c));
+                return Err(JobError::Cancelled);
             }
             let before = c.m.status;
             let wait = c.m.pause_point();
             if c.m.status != before {
-                self.publish_status(&c);
+                unfinished(self.publish_status(&c));
             }
             if !wait {
                 return Ok(());
@@ -206,25 +239,24 @@ impl Job {
     /// Accounts `n` bytes of copied data under the speed limit and sleeps
     /// as long as the limit says (re-computing when the speed changes);
     /// also a pause point.
-    pub fn throttle(&self, n: u64) -> Result<(), Stopped> {
+    pub fn throttle(&self, n: u64) -> Result<(), JobError> {
         self.copied.fetch_add(n, Ordering::Relaxed);
         {
             let mut c = lock(&self.ctl);
-            let mut delay = c.limit.account(n, Instant::now());
+            let mut t = now();
+            let mut delay = c.limit.account(n, t);
             while !delay.is_zero() && !self.must_stop(&c) && !c.m.should_pause() {
-                let (g, _) = self
-                    .cv
-                    .wait_timeout(c, delay)
-                    .unwrap_or_else(|p| p.into_inner());
-                c = g;
-                delay = c.limit.account(0, Instant::now());
+                self.alarm.wait_until(c, t + delay);
+                c = lock(&self.ctl);
+                t = now();
+                delay = c.limit.account(0, t);
             }
         }
         self.pause_point()
     }
 
     /// Sleeps up to `d` (woken early by verbs); a pause point after.
-    pub fn sleep(&self, d: Duration) -> Result<(), Stopped> {
+    pub fn sleep(&self, d: Duration) -> Result<(), JobError> {
         {
             let c = lock(&self.ctl);
             if !self.must_stop(&c)
@@ -232,7 +264,7 @@ impl Job {
                 && !c.complete
                 && !self.soft_cancelled_locked(&c)
             {
-                let _ = self.cv.wait_timeout(c, d);
+                self.alarm.wait_until(c, now() + d);
             }
         }
         self.pause_point()
@@ -242,9 +274,11 @@ impl Job {
         c.cancel == Some(false) && c.ready
     }
 
-    /// Wakes a work sleeping in [`Job::sleep`] (a mirror's new writes).
+    /// Wakes the work wherever it waits: paused, or sleeping in
+    /// [`Job::sleep`] or [`Job::throttle`] (a verb, a mirror's new writes).
     pub fn wake(&self) {
         self.cv.notify_all();
+        self.alarm.ring();
     }
 
     /// Moves progress on by `n` bytes.
@@ -285,24 +319,18 @@ impl Job {
         let mut c = lock(&self.ctl);
         c.ready = true;
         if c.m.status == Status::Running {
-            self.transition(&mut c, Status::Ready);
+            unfinished(self.transition(&mut c, Status::Ready));
         }
     }
 
     /// An I/O error: what the policy of that side says to do. Under `stop`
     /// (and `enospc`/`auto` on ENOSPC) the job pauses here until resumed,
     /// with `io_status` failed or nospace, and then retries.
-    pub fn io_error(&self, side: Side, e: &io::Error) -> OnError {
-        let policy = match side {
-            Side::Source => self.on_source_error,
-            Side::Target => self.on_target_error,
-        };
-        let nospace = e.raw_os_error() == Some(libc::ENOSPC);
-        let what = match side {
-            Side::Source => "reading the source",
-            Side::Target => "writing the target",
-        };
-        tracing::warn!(job = %self.id, error = %e, policy = policy.name(), "{what} failed");
+    pub fn io_error(&self, side: Side, e: io::Error) -> OnError {
+        let policy = self.policy(side);
+        let e = JobError::io(side, e);
+        let nospace = e.is_nospace();
+        tracing::warn!(job = %self.id, error = %e, policy = policy.name(), "job I/O failed");
         let stop = match policy {
             Policy::Report => false,
             Policy::Ignore => return OnError::Retry,
@@ -310,20 +338,20 @@ impl Job {
             Policy::Enospc | Policy::Auto => nospace,
         };
         if !stop {
-            return OnError::Fail(if nospace {
-                ApiError::new("SR_FULL", ["0".to_string(), "0".to_string()])
-            } else {
-                io_error(what, e)
-            });
+            return OnError::Fail(e);
         }
         {
             let mut c = lock(&self.ctl);
-            c.io_status = if nospace { "nospace" } else { "failed" };
+            c.io_status = if nospace {
+                BlockJobIoStatus::Nospace
+            } else {
+                BlockJobIoStatus::Failed
+            };
             if !c.m.user_paused {
                 c.m.user_paused = true;
                 c.m.pause_count += 1;
             }
-            self.publish_status(&c);
+            unfinished(self.publish_status(&c));
         }
         OnError::Retry
     }
@@ -343,9 +371,9 @@ impl Job {
         let mut c = lock(&self.ctl);
         c.m.user_pause(&self.id).map_err(refused)?;
         if c.m.status == Status::Created {
-            self.publish_status(&c);
+            unfinished(self.publish_status(&c));
         }
-        self.cv.notify_all();
+        self.wake();
         Ok(())
     }
 
@@ -353,11 +381,11 @@ impl Job {
     pub fn resume(&self) -> ApiResult<()> {
         let mut c = lock(&self.ctl);
         c.m.user_resume(&self.id).map_err(refused)?;
-        c.io_status = "ok";
-        self.publish_status(&c);
+        c.io_status = BlockJobIoStatus::Ok;
+        unfinished(self.publish_status(&c));
         drop(c);
         refresh_faults(self.domain(), &self.vdis());
-        self.cv.notify_all();
+        self.wake();
         Ok(())
     }
 
@@ -366,15 +394,12 @@ impl Job {
         let mut c = lock(&self.ctl);
         c.m.check_verb(&self.id, Verb::SetSpeed).map_err(refused)?;
         if speed < 0 {
-            return Err(ApiError::new(
-                "INVALID_VALUE",
-                ["speed".to_string(), speed.to_string()],
-            ));
+            return Err(ApiError::invalid_value("speed", speed));
         }
         c.speed = speed as u64;
         c.limit.set_speed(speed as u64);
-        self.publish_status(&c);
-        self.cv.notify_all();
+        unfinished(self.publish_status(&c));
+        self.wake();
         Ok(())
     }
 
@@ -401,7 +426,7 @@ impl Job {
         if let (true, Some(txn)) = (waiting, &self.txn) {
             txn.failed(self);
         }
-        self.cv.notify_all();
+        self.wake();
         self.notify.notify_one();
         Ok(())
     }
@@ -429,7 +454,7 @@ impl Job {
         }
         c.complete = true;
         drop(c);
-        self.cv.notify_all();
+        self.wake();
         Ok(())
     }
 
@@ -454,33 +479,27 @@ impl Job {
     }
 
     pub(super) fn target(&self) -> Option<Ref> {
-        let j = self.ids();
-        match self.jobs.domain.registry.field(j.class, self.r, j.target) {
-            Ok(Value::Ref(r)) if !r.is_null() => Some(r),
-            _ => None,
-        }
+        let d = &self.jobs.domain;
+        d.registry
+            .get_field(block_job::TARGET, self.r)
+            .ok()
+            .filter(|r| !r.is_null())
     }
 
     pub(super) fn device(&self) -> Ref {
-        let j = self.ids();
-        match self.jobs.domain.registry.field(j.class, self.r, j.device) {
-            Ok(Value::Ref(r)) => r,
-            _ => Ref::NULL,
-        }
+        let d = &self.jobs.domain;
+        d.registry
+            .get_field(block_job::DEVICE, self.r)
+            .unwrap_or(Ref::NULL)
     }
 
     fn vdis(&self) -> Vec<Ref> {
-        let j = self.ids();
-        self.jobs
-            .domain
-            .registry
-            .read(j.class, self.r, |row| {
-                [row.fields[j.device].clone(), row.fields[j.target].clone()]
+        let d = &self.jobs.domain;
+        d.registry
+            .read(block_job::CLASS, self.r, |row| {
+                [row.get(block_job::DEVICE), row.get(block_job::TARGET)]
                     .into_iter()
-                    .filter_map(|v| match v {
-                        Value::Ref(r) if !r.is_null() => Some(r),
-                        _ => None,
-                    })
+                    .filter(|r| !r.is_null())
                     .collect()
             })
             .unwrap_or_default()

@@ -9,10 +9,11 @@ use std::io;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::copy::{chain_status, chunk_for, copy_data, copy_zero, flush, with_policy, Bitmap, End};
+use super::copy::{chunk_for, copy_data, copy_zero, flush, with_policy, Bitmap, End};
+use super::error::JobError;
 use super::job::Job;
 use super::options::{Side, SyncMode};
-use super::work::{Effect, Ended, Stopped, Work};
+use super::work::{Effect, Ended, Work};
 use crate::domain::claims::{Hook, WriteHook};
 use crate::storage::image::{Alloc, Image};
 use crate::wire::Ref;
@@ -73,51 +74,57 @@ impl WriteHook for Shared {
     }
 }
 
+/// What a mirror (or an active commit) is asked to do.
+pub struct MirrorOptions {
+    /// The VDI mirrored (its claim carries the write hook).
+    pub device: Ref,
+    /// The VDI it pivots onto (an active commit's base).
+    pub target: Ref,
+    /// The device's open image.
+    pub src: Arc<Image>,
+    /// Where the copy goes (a layer of `src` itself for an active commit).
+    pub dst: End,
+    /// What is copied before the job is in sync.
+    pub sync: SyncMode,
+    /// Layers of the source that count: the chain down to just above the
+    /// base for an active commit, 1 for sync=top, the whole chain else.
+    pub until: usize,
+    /// Bytes per bit of the dirty map.
+    pub granularity: u64,
+}
+
 /// A mirror's (or an active commit's) work.
 pub struct Mirror {
     shared: Arc<Shared>,
     dst: End,
-    fresh: bool,
     sync: SyncMode,
-    /// Layers of the source that count (the chain down to just above the
-    /// base for an active commit; 1 for sync=top).
+    /// See [`MirrorOptions::until`].
     until: usize,
     device: Ref,
     target: Ref,
 }
 
 impl Mirror {
-    /// A mirror of the device's open image `src` into `dst`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        device: Ref,
-        target: Ref,
-        src: Arc<Image>,
-        dst: End,
-        sync: SyncMode,
-        until: usize,
-        granularity: u64,
-        fresh: bool,
-    ) -> Mirror {
-        let size = src.size();
+    /// A mirror as `o` says.
+    pub fn new(o: MirrorOptions) -> Mirror {
+        let size = o.src.size();
         Mirror {
             shared: Arc::new(Shared {
-                src,
-                dirty: Mutex::new(Bitmap::new(size, granularity)),
+                src: o.src,
+                dirty: Mutex::new(Bitmap::new(size, o.granularity)),
                 gate: Mutex::new(Gate::default()),
                 drained: Condvar::new(),
             }),
-            dst,
-            fresh,
-            sync,
-            until,
-            device,
-            target,
+            dst: o.dst,
+            sync: o.sync,
+            until: o.until,
+            device: o.device,
+            target: o.target,
         }
     }
 
     /// Marks what the sync mode copies as dirty.
-    fn initial(&self, job: &Job) -> Result<(), Stopped> {
+    fn initial(&self, job: &Job) -> Result<(), JobError> {
         if self.sync == SyncMode::None {
             return Ok(());
         }
@@ -127,13 +134,13 @@ impl Mirror {
         while off < size {
             job.pause_point()?;
             let (n, a) = with_policy(job, Side::Source, || {
-                chain_status(src, 0, self.until, off, size - off)
+                src.chain_status(0, self.until, off, size - off)
             })?;
             let copy = match a {
                 Alloc::Data => true,
-                // Zeroes above the base must reach a target that is not
-                // fresh (or the base of a commit).
-                Alloc::Zero => !self.fresh,
+                // Zeroes above the base must reach the target (or the base
+                // of a commit): a mirror's target is never assumed fresh.
+                Alloc::Zero => true,
                 Alloc::Unallocated => false,
             };
             if copy {
@@ -146,7 +153,7 @@ impl Mirror {
 }
 
 impl Work for Mirror {
-    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+    fn run(&mut self, job: &Job) -> Result<Ended, JobError> {
         let s = self.shared.clone();
         let size = s.src.size();
         job.set_total(0);
@@ -172,7 +179,7 @@ impl Work for Mirror {
                 let mut pos = off;
                 while pos < off + len {
                     let (n, a) = with_policy(job, Side::Source, || {
-                        chain_status(&s.src, 0, self.until, pos, off + len - pos)
+                        s.src.chain_status(0, self.until, pos, off + len - pos)
                     })?;
                     match a {
                         Alloc::Data => {
@@ -240,6 +247,8 @@ impl Work for Mirror {
 
     fn abort(&mut self) {
         self.shared.thaw();
+        // Best effort: the job has failed already and its result is not
+        // used (targets are marked incomplete; chains keep their backing).
         let _ = self.dst.img.flush();
     }
 

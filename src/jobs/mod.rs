@@ -13,6 +13,8 @@
 //! and finishes the task.
 //!
 //! - [`options`]: what a job is asked to do ([`options::Spec`]).
+//! - [`error`]: how a job fails ([`error::JobError`]) and the XenAPI error
+//!   that becomes; [`clock`]: the time a job's work goes by.
 //! - [`start`]: checking, claiming, opening, then starting a job.
 //! - [`table`]: every job by ref and id ([`table::Jobs`], the engine's handle).
 //! - [`txn`]: transactions, grouped completion.
@@ -22,13 +24,16 @@
 //!   [`stream`], [`commit`], and what they share ([`copy`]).
 //!
 //! Jobs use the domain (`crate::domain`) and storage; they never call the
-//! API or HTTP layers.
+//! API or HTTP layers. The engine's own tests (`tests/`) run jobs with a
+//! fake work on a real domain, under tokio's paused clock.
 
 pub mod backup;
+pub mod clock;
 pub mod commit;
 pub mod coordinator;
 pub mod copies;
 pub mod copy;
+pub mod error;
 pub mod faults;
 pub mod job;
 pub mod mirror;
@@ -43,7 +48,11 @@ pub mod table;
 pub mod txn;
 pub mod work;
 
+#[cfg(test)]
+mod tests;
+
+pub use error::JobError;
 pub use job::Job;
 pub use options::{JobKind, Policy, Side, Spec, SyncMode};
 pub use table::Jobs;
-pub use work::{Effect, Ended, OnError, Stopped, Work};
+pub use work::{Effect, Ended, OnError, Work};

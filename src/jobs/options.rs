@@ -3,6 +3,7 @@
 
 use tokio_util::sync::CancellationToken;
 
+use crate::model::schema::BlockJobType;
 use crate::wire::Ref;
 
 /// A backup's or mirror's sync mode.
@@ -66,57 +67,19 @@ pub enum JobKind {
 
 impl JobKind {
     /// The datamodel's `block_job_type`.
-    pub fn type_name(&self) -> &'static str {
+    pub fn job_type(&self) -> BlockJobType {
         match self {
-            JobKind::Backup { .. } => "backup",
-            JobKind::Mirror { .. } => "mirror",
-            JobKind::Stream { .. } => "stream",
-            JobKind::Commit { .. } => "commit",
+            JobKind::Backup { .. } => BlockJobType::Backup,
+            JobKind::Mirror { .. } => BlockJobType::Mirror,
+            JobKind::Stream { .. } => BlockJobType::Stream,
+            JobKind::Commit { .. } => BlockJobType::Commit,
         }
     }
 }
 
-/// An error policy (`BlockdevOnError`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Policy {
-    /// Fail the job.
-    #[default]
-    Report,
-    /// Carry on (retry later).
-    Ignore,
-    /// Stop on ENOSPC, report anything else.
-    Enospc,
-    /// Pause until resumed.
-    Stop,
-    /// As `Enospc`.
-    Auto,
-}
-
-impl Policy {
-    /// The option's value.
-    pub fn name(self) -> &'static str {
-        match self {
-            Policy::Report => "report",
-            Policy::Ignore => "ignore",
-            Policy::Enospc => "enospc",
-            Policy::Stop => "stop",
-            Policy::Auto => "auto",
-        }
-    }
-
-    /// Parses the option.
-    pub fn from_name(s: &str) -> Option<Policy> {
-        [
-            Policy::Report,
-            Policy::Ignore,
-            Policy::Enospc,
-            Policy::Stop,
-            Policy::Auto,
-        ]
-        .into_iter()
-        .find(|p| p.name() == s)
-    }
-}
+/// An error policy (QEMU's `BlockdevOnError`): the datamodel's
+/// `block_job_error_policy`, as generated.
+pub use crate::model::schema::BlockJobErrorPolicy as Policy;
 
 /// Which side of a copy failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

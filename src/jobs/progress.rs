@@ -6,10 +6,12 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::clock::now;
 use super::job::Job;
 use crate::domain::tasks;
+use crate::model::schema::block_job;
+use crate::model::RowExt;
 use crate::registry::Write;
-use crate::wire::Value;
 
 /// The window over which `rate` is measured.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
@@ -46,10 +48,9 @@ impl RateMeter {
 
 pub(super) fn publish_progress(job: &Job, rate: &mut RateMeter) {
     let server = job.domain();
-    let j = &server.ids.job;
     let cur = job.current.load(Ordering::Relaxed);
     let total = job.total.load(Ordering::Relaxed).max(cur);
-    let r = rate.observe(Instant::now(), job.copied.load(Ordering::Relaxed));
+    let r = rate.observe(now(), job.copied.load(Ordering::Relaxed));
     // Every few seconds the progress reaches the disk too, so a job
     // interrupted by a crash shows how far it got.
     let write = if rate.ticks % DURABLE_EVERY == 0 {
@@ -58,12 +59,19 @@ pub(super) fn publish_progress(job: &Job, rate: &mut RateMeter) {
         Write::Volatile
     };
     rate.ticks += 1;
-    let _ = server.registry.update(j.class, job.r, write, |f| {
-        f[j.current_progress] = Value::Int(cur.min(i64::MAX as u64) as i64);
-        f[j.total_progress] = Value::Int(total.min(i64::MAX as u64) as i64);
-        f[j.rate] = Value::Int(r.min(i64::MAX as u64) as i64);
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let updated = server.registry.update(block_job::CLASS, job.r, write, |f| {
+        f.set(block_job::CURRENT_PROGRESS, int(cur));
+        f.set(block_job::TOTAL_PROGRESS, int(total));
+        f.set(block_job::RATE, int(r));
         Ok(())
     });
+    match updated {
+        // Not awaited: progress is advisory, and the ticks must not wait
+        // for the disk; the store writes it in order all the same.
+        Ok(((), commit)) => drop(commit),
+        Err(e) => tracing::warn!(job = %job.id, error = %e, "could not record the job's progress"),
+    }
     if total > 0 {
         tasks::set_progress_volatile(server, job.task, cur as f64 / total as f64);
     }

@@ -9,53 +9,55 @@ use super::coordinator::dismiss_row;
 use super::table::Jobs;
 use crate::domain::vdis;
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::{block_job, codes, BlockJobStatus, BlockJobType};
+use crate::model::RowExt;
 use crate::registry::Write;
-use crate::wire::{Ref, Value};
+use crate::wire::Ref;
 
 /// After a restart: jobs that were running conclude with an error (their
 /// tasks end `failure` through task recovery); dismissed ones go.
 pub async fn recover_after_restart(jobs: &Arc<Jobs>) -> anyhow::Result<()> {
-    let server = &jobs.domain;
-    let j = &server.ids.job;
+    let d = &jobs.domain;
     let mut rows = Vec::new();
-    server.registry.for_each(j.class, |r, row| {
+    d.registry.for_each(block_job::CLASS, |r, row| {
         rows.push((
             r,
-            row.fields[j.status].clone(),
-            row.fields[j.auto_dismiss].clone(),
-            row.fields[j.ty].clone(),
-            row.fields[j.target].clone(),
-            row.fields[j.job_id].clone(),
+            row.get(block_job::STATUS),
+            row.get(block_job::AUTO_DISMISS),
+            row.get(block_job::TYPE),
+            row.get(block_job::TARGET),
+            row.get(block_job::JOB_ID),
         ));
     });
     for (r, status, auto_dismiss, ty, target, id) in rows {
-        let finished = matches!(status.as_str(), Some("concluded") | Some("null"));
-        if !finished {
-            if let (Some("backup" | "mirror"), Value::Ref(t)) = (ty.as_str(), target) {
-                if !t.is_null() {
-                    vdis::mark_incomplete(server, t, Some("TASK_INTERRUPTED")).await?;
-                }
-            }
+        let finished = matches!(status, BlockJobStatus::Concluded | BlockJobStatus::Null);
+        if !finished
+            && matches!(ty, BlockJobType::Backup | BlockJobType::Mirror)
+            && !target.is_null()
+        {
+            vdis::mark_incomplete(d, target, Some(codes::TASK_INTERRUPTED)).await?;
         }
-        if auto_dismiss != Value::Bool(false) {
-            dismiss_row(server, r).await;
+        if auto_dismiss {
+            dismiss_row(d, r).await;
             continue;
         }
         // Kept, concluded, for its client to read and dismiss; its id stays
         // taken until then.
-        if let Some(id) = id.as_str() {
-            jobs.ids.insert(id.to_string(), r);
-        }
+        jobs.ids.insert(id, r);
         if finished {
             continue;
         }
-        let ((), c) = server.registry.update(j.class, r, Write::Durable, |f| {
-            f[j.status] = Value::from("concluded");
-            f[j.ready] = Value::Bool(false);
-            f[j.error] =
-                Value::from("TASK_INTERRUPTED the server stopped while the job was running");
-            Ok(())
-        })?;
+        let ((), c) = d
+            .registry
+            .update(block_job::CLASS, r, Write::Durable, |f| {
+                f.set(block_job::STATUS, BlockJobStatus::Concluded);
+                f.set(block_job::READY, false);
+                f.set(
+                    block_job::ERROR,
+                    "TASK_INTERRUPTED the server stopped while the job was running",
+                );
+                Ok(())
+            })?;
         c.wait().await?;
     }
     Ok(())
@@ -63,18 +65,15 @@ pub async fn recover_after_restart(jobs: &Arc<Jobs>) -> anyhow::Result<()> {
 
 /// `dismiss` of a concluded job left over from before a restart.
 pub async fn dismiss_stale(jobs: &Jobs, r: Ref) -> ApiResult<()> {
-    let server = &jobs.domain;
-    let j = &server.ids.job;
-    let status = server.registry.field(j.class, r, j.status)?;
-    if status.as_str() != Some("concluded") {
-        let id = server.registry.field(j.class, r, j.job_id)?;
+    let d = &jobs.domain;
+    let status = d.registry.get_field(block_job::STATUS, r)?;
+    if status != BlockJobStatus::Concluded {
+        let id = d.registry.get_field(block_job::JOB_ID, r)?;
         return Err(ApiError::not_allowed(format!(
-            "Job '{}' in state '{}' cannot accept command verb 'dismiss'",
-            id.as_str().unwrap_or(""),
-            status.as_str().unwrap_or("")
+            "Job '{id}' in state '{status}' cannot accept command verb 'dismiss'"
         )));
     }
-    dismiss_row(server, r).await;
+    dismiss_row(d, r).await;
     jobs.ids.retain(|_, v| *v != r);
     Ok(())
 }

@@ -6,15 +6,17 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::backup::Backup;
+use super::backup::{Backup, BackupOptions};
+use super::clock::Alarm;
 use super::commit::Commit;
 use super::coordinator::coordinate;
 use super::copy::End;
 use super::faults::refresh_faults;
 use super::job::{lock, Ctl, Job};
-use super::mirror::Mirror;
+use super::mirror::{Mirror, MirrorOptions};
 use super::options::{JobKind, Spec, SyncMode};
 use super::state::Status;
 use super::stream::Stream;
@@ -24,9 +26,11 @@ use super::work::Work;
 use crate::domain::claims::{self, Claim, Mode};
 use crate::domain::{blocking, invalid, io_error, tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
+use crate::model::schema::{block_job, vdi, BlockJobStatus};
+use crate::model::RowExt;
 use crate::storage::image::{self, Format, Image, OpenOptions};
 use crate::storage::path::SrDir;
-use crate::wire::{Ref, Value};
+use crate::wire::Ref;
 
 /// What setup needs to know of a VDI.
 struct Disk {
@@ -40,16 +44,12 @@ struct Disk {
 }
 
 fn disk(d: &Domain, r: Ref) -> ApiResult<Disk> {
-    let v = &d.ids.vdi;
     let (sr, dir, loc) = vdis::file_of(d, r)?;
-    let (format, size, read_only) = d.registry.read_or(v.class, r, |row| {
+    let (format, size, read_only) = d.registry.read_or(vdi::CLASS, r, |row| {
         (
-            vdis::format_of(&row.fields[v.sm_config]),
-            match row.fields[v.virtual_size] {
-                Value::Int(n) => n.max(0) as u64,
-                _ => 0,
-            },
-            row.fields[v.read_only] == Value::Bool(true),
+            vdis::format_of(&row.fields[vdi::SM_CONFIG]),
+            u64::try_from(row.get(vdi::VIRTUAL_SIZE)).unwrap_or(0),
+            row.get(vdi::READ_ONLY),
         )
     })?;
     Ok(Disk {
@@ -135,7 +135,7 @@ pub async fn prepare_job(jobs: &Arc<Jobs>, mut spec: Spec) -> ApiResult<Prepared
                 return Err(invalid("target", "the device itself"));
             }
             if tgt.read_only {
-                return Err(ApiError::new("VDI_READ_ONLY", [tgt.r.to_string()]));
+                return Err(ApiError::vdi_read_only(tgt.r));
             }
             if matches!(spec.kind, JobKind::Mirror { .. }) && tgt.size != dev.size {
                 return Err(invalid(
@@ -147,15 +147,12 @@ pub async fn prepare_job(jobs: &Arc<Jobs>, mut spec: Spec) -> ApiResult<Prepared
                 ));
             }
             if tgt.size < dev.size {
-                return Err(ApiError::new(
-                    "VDI_TOO_SMALL",
-                    [tgt.r.to_string(), dev.size.to_string()],
-                ));
+                return Err(ApiError::vdi_too_small(tgt.r, dev.size));
             }
         }
         JobKind::Stream { .. } | JobKind::Commit { .. } => {
             if dev.read_only && matches!(spec.kind, JobKind::Stream { .. }) {
-                return Err(ApiError::new("VDI_READ_ONLY", [dev.r.to_string()]));
+                return Err(ApiError::vdi_read_only(dev.r));
             }
         }
     }
@@ -169,8 +166,7 @@ pub async fn prepare_job(jobs: &Arc<Jobs>, mut spec: Spec) -> ApiResult<Prepared
     let t = match spec.task {
         Some(t) => t,
         None => {
-            tasks::create_managed(dom, &format!("block_job.{}", spec.kind.type_name()), None)
-                .await?
+            tasks::create_managed(dom, &format!("block_job.{}", spec.kind.job_type()), None).await?
         }
     };
     spec.task = Some(t);
@@ -229,15 +225,15 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             claims.push(claims::claim_as(dom, tgt.r, "backup", t, Mode::Write)?);
             let src = open_async(&dev, hooked && !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
-            Box::new(Backup::new(
-                dev.r,
-                tgt.r,
+            Box::new(Backup::new(BackupOptions {
+                device: dev.r,
+                target: tgt.r,
                 src,
                 dst,
                 sync,
-                spec.fresh_target,
+                fresh_target: spec.fresh_target,
                 hooked,
-            ))
+            }))
         }
         JobKind::Mirror { sync, granularity } => {
             let tgt = disk(dom, spec.target)?;
@@ -254,16 +250,15 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
                 img: dst,
                 layer: None,
             };
-            Box::new(Mirror::new(
-                dev.r,
-                tgt.r,
+            Box::new(Mirror::new(MirrorOptions {
+                device: dev.r,
+                target: tgt.r,
                 src,
                 dst,
                 sync,
                 until,
                 granularity,
-                false,
-            ))
+            }))
         }
         JobKind::Stream { base } => {
             claims.push(claims::claim_as(dom, dev.r, "stream", t, Mode::Write)?);
@@ -328,16 +323,15 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
                     img: img.clone(),
                     layer: Some(base_i),
                 };
-                Box::new(Mirror::new(
-                    dev.r,
-                    base_vdi,
-                    img,
+                Box::new(Mirror::new(MirrorOptions {
+                    device: dev.r,
+                    target: base_vdi,
+                    src: img,
                     dst,
-                    SyncMode::Full,
-                    base_i,
-                    64 << 10,
-                    false,
-                ))
+                    sync: SyncMode::Full,
+                    until: base_i,
+                    granularity: 64 << 10,
+                }))
             } else {
                 let overlay = vdis::at(dom, dev.sr, &layers[top_i - 1])
                     .ok_or_else(|| invalid("top", "the image above top is not a VDI"))?;
@@ -374,14 +368,7 @@ fn job_id(d: &Domain, spec: &Spec) -> ApiResult<String> {
             }
             Ok(id.clone())
         }
-        None => {
-            let v = &d.ids.vdi;
-            Ok(d.registry
-                .field(v.class, spec.device, v.uuid)?
-                .as_str()
-                .unwrap_or("")
-                .to_string())
-        }
+        None => d.registry.get_field(vdi::UUID, spec.device),
     }
 }
 
@@ -394,9 +381,21 @@ pub async fn start_prepared(
     own: bool,
     txn: Option<Arc<Txn>>,
 ) -> ApiResult<Arc<Job>> {
+    let job = create(jobs, &spec, own, txn).await?;
+    run(&job, held, spec.cancel).await;
+    Ok(job)
+}
+
+/// QEMU's `job_create`: takes the job's id, names it in its task, and
+/// makes its object, `created` (the job is in the table, not yet started).
+pub(super) async fn create(
+    jobs: &Arc<Jobs>,
+    spec: &Spec,
+    own: bool,
+    txn: Option<Arc<Txn>>,
+) -> ApiResult<Arc<Job>> {
     let d = &jobs.domain;
-    let j = &d.ids.job;
-    let id = job_id(d, &spec)?;
+    let id = job_id(d, spec)?;
     let r = Ref::new();
     match jobs.ids.entry(id.clone()) {
         dashmap::Entry::Occupied(_) => {
@@ -415,30 +414,35 @@ pub async fn start_prepared(
         unregister();
         return Err(ApiError::internal("a job without a task"));
     };
-    let cancel = spec.cancel.clone();
     // The task names its job.
     if let Err(e) = tasks::name_job(d, task, r).await {
         unregister();
         return Err(e);
     }
-    let mut f = d.model.default_row(j.class);
-    f[j.uuid] = Value::from(Uuid::new_v4().to_string());
-    f[j.job_id] = Value::from(id.as_str());
-    f[j.ty] = Value::from(spec.kind.type_name());
-    f[j.status] = Value::from(Status::Created.name());
-    f[j.device] = Value::Ref(spec.device);
-    f[j.target] = Value::Ref(spec.target);
-    f[j.speed] = Value::Int(spec.speed.min(i64::MAX as u64) as i64);
-    f[j.auto_finalize] = Value::Bool(spec.auto_finalize);
-    f[j.auto_dismiss] = Value::Bool(spec.auto_dismiss);
-    f[j.on_source_error] = Value::from(spec.on_source_error.name());
-    f[j.on_target_error] = Value::from(spec.on_target_error.name());
-    f[j.task] = Value::Ref(task);
-    f[j.sync] = Value::from(match spec.kind {
-        JobKind::Backup { sync } | JobKind::Mirror { sync, .. } => sync.name(),
-        _ => "",
-    });
-    if let Err(e) = d.registry.insert(j.class, r, f).wait().await {
+    let mut f = d.model.default_row(block_job::CLASS);
+    f.set(block_job::UUID, Uuid::new_v4().to_string());
+    f.set(block_job::JOB_ID, id.as_str());
+    f.set(block_job::TYPE, spec.kind.job_type());
+    f.set(block_job::STATUS, BlockJobStatus::from(Status::Created));
+    f.set(block_job::DEVICE, spec.device);
+    f.set(block_job::TARGET, spec.target);
+    f.set(
+        block_job::SPEED,
+        i64::try_from(spec.speed).unwrap_or(i64::MAX),
+    );
+    f.set(block_job::AUTO_FINALIZE, spec.auto_finalize);
+    f.set(block_job::AUTO_DISMISS, spec.auto_dismiss);
+    f.set(block_job::ON_SOURCE_ERROR, spec.on_source_error);
+    f.set(block_job::ON_TARGET_ERROR, spec.on_target_error);
+    f.set(block_job::TASK, task);
+    f.set(
+        block_job::SYNC,
+        match spec.kind {
+            JobKind::Backup { sync } | JobKind::Mirror { sync, .. } => sync.name(),
+            _ => "",
+        },
+    );
+    if let Err(e) = d.registry.insert(block_job::CLASS, r, f).wait().await {
         unregister();
         return Err(ApiError::internal(e));
     }
@@ -457,6 +461,7 @@ pub async fn start_prepared(
         on_target_error: spec.on_target_error,
         ctl: Mutex::new(Ctl::new(spec.speed)),
         cv: Condvar::new(),
+        alarm: Alarm::default(),
         current: AtomicU64::new(0),
         total: AtomicU64::new(0),
         copied: AtomicU64::new(0),
@@ -469,20 +474,30 @@ pub async fn start_prepared(
         t.add(&job);
     }
     refresh_faults(d, &[spec.device, spec.target]);
+    Ok(job)
+}
+
+/// QEMU's `job_start`: hooks the device's writes if the work wants them,
+/// moves the job to running and hands the work to its coordinator
+/// (`cancel` is its task's cancellation).
+pub(super) async fn run(job: &Arc<Job>, held: Held, cancel: Option<CancellationToken>) {
     if let Some((vdi, hook)) = held.work.hook() {
         // Imports into the device write through the job from now on.
         match held.claims.iter().find(|c| c.vdi() == vdi) {
             Some(c) => c.set_hook(hook),
-            None => tracing::error!(job = %id, "a job's hooked device is not claimed"),
+            None => tracing::error!(job = %job.id, "a job's hooked device is not claimed"),
         }
     }
-    {
+    let running = {
         let mut c = lock(&job.ctl);
         if let Err(e) = c.m.start() {
             tracing::error!(error = %e, "job start");
         }
-        job.publish_status(&c);
-    }
-    d.tracker.spawn(coordinate(job.clone(), held, cancel));
-    Ok(job)
+        job.publish_status(&c)
+    };
+    // (Running is volatile: nothing to wait for.)
+    job.settle(running).await;
+    job.domain()
+        .tracker
+        .spawn(coordinate(job.clone(), held, cancel));
 }

@@ -19,6 +19,8 @@
 
 use std::fmt;
 
+use crate::model::schema::BlockJobStatus;
+
 /// A job's status, as QEMU's `JobStatus` (and the datamodel's
 /// `block_job_status` enum) spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,6 +132,44 @@ impl Status {
     /// Whether a job in this status accepts `verb` (`JobVerbTable`).
     pub fn allows(self, verb: Verb) -> bool {
         VERB_TABLE[verb as usize][self.index()]
+    }
+}
+
+/// The datamodel's `block_job_status` is the same 11 states: the registry
+/// stores the generated enum, the engine reasons with [`Status`].
+impl From<Status> for BlockJobStatus {
+    fn from(s: Status) -> BlockJobStatus {
+        match s {
+            Status::Undefined => BlockJobStatus::Undefined,
+            Status::Created => BlockJobStatus::Created,
+            Status::Running => BlockJobStatus::Running,
+            Status::Paused => BlockJobStatus::Paused,
+            Status::Ready => BlockJobStatus::Ready,
+            Status::Standby => BlockJobStatus::Standby,
+            Status::Waiting => BlockJobStatus::Waiting,
+            Status::Pending => BlockJobStatus::Pending,
+            Status::Aborting => BlockJobStatus::Aborting,
+            Status::Concluded => BlockJobStatus::Concluded,
+            Status::Null => BlockJobStatus::Null,
+        }
+    }
+}
+
+impl From<BlockJobStatus> for Status {
+    fn from(s: BlockJobStatus) -> Status {
+        match s {
+            BlockJobStatus::Undefined => Status::Undefined,
+            BlockJobStatus::Created => Status::Created,
+            BlockJobStatus::Running => Status::Running,
+            BlockJobStatus::Paused => Status::Paused,
+            BlockJobStatus::Ready => Status::Ready,
+            BlockJobStatus::Standby => Status::Standby,
+            BlockJobStatus::Waiting => Status::Waiting,
+            BlockJobStatus::Pending => Status::Pending,
+            BlockJobStatus::Aborting => Status::Aborting,
+            BlockJobStatus::Concluded => Status::Concluded,
+            BlockJobStatus::Null => Status::Null,
+        }
     }
 }
 
@@ -387,6 +427,9 @@ mod tests {
     fn names_round_trip() {
         for s in ALL {
             assert_eq!(Status::from_name(s.name()), Some(s));
+            let stored = BlockJobStatus::from(s);
+            assert_eq!(stored.name(), s.name());
+            assert_eq!(Status::from(stored), s);
         }
         assert_eq!(Status::from_name("bogus"), None);
     }

@@ -7,12 +7,11 @@
 use std::io;
 use std::sync::Arc;
 
-use super::copy::{chain_status, chunk_for, copy_data, with_policy, End};
+use super::copy::{chunk_for, copy_data, with_policy, End};
+use super::error::JobError;
 use super::job::Job;
 use super::options::{Policy, Side};
-use super::work::{Effect, Ended, Stopped, Work};
-use crate::domain::io_error;
-use crate::error::ApiError;
+use super::work::{Effect, Ended, Work};
 use crate::storage::image::{self, Alloc, Image};
 use crate::storage::path::SrDir;
 use crate::wire::Ref;
@@ -26,7 +25,7 @@ pub struct Stream {
     device: Ref,
     /// An error that `ignore` let pass: the job still fails at the end,
     /// keeping the backing file.
-    ignored: Option<ApiError>,
+    ignored: Option<JobError>,
 }
 
 impl Stream {
@@ -44,7 +43,7 @@ impl Stream {
 }
 
 impl Work for Stream {
-    fn run(&mut self, job: &Job) -> Result<Ended, Stopped> {
+    fn run(&mut self, job: &Job) -> Result<Ended, JobError> {
         let img = self.img.clone();
         let size = img.size();
         job.set_total(size);
@@ -63,9 +62,8 @@ impl Work for Stream {
                 let (n, top) =
                     with_policy(job, Side::Source, || img.status(0, pos, off + piece - pos))?;
                 if top == Alloc::Unallocated {
-                    let (m, below) = with_policy(job, Side::Source, || {
-                        chain_status(&img, 1, self.base, pos, n)
-                    })?;
+                    let (m, below) =
+                        with_policy(job, Side::Source, || img.chain_status(1, self.base, pos, n))?;
                     match below {
                         Alloc::Data => {
                             let r = if job.policy(Side::Source) == Policy::Ignore {
@@ -78,7 +76,11 @@ impl Work for Stream {
                                 {
                                     Ok(()) => Ok(m),
                                     Err(e) => {
-                                        self.ignored = Some(io_error("streaming", e));
+                                        self.ignored = Some(JobError::Io {
+                                            side: Side::Source,
+                                            what: "streaming",
+                                            source: e,
+                                        });
                                         Ok(0)
                                     }
                                 }
@@ -105,7 +107,7 @@ impl Work for Stream {
         }
         super::copy::flush(job, &img)?;
         if let Some(e) = self.ignored.take() {
-            return Err(Stopped::Failed(e));
+            return Err(e);
         }
         Ok(Ended::Done)
     }
@@ -124,6 +126,8 @@ impl Work for Stream {
     }
 
     fn abort(&mut self) {
+        // Best effort: the job has failed already and its result is not
+        // used (targets are marked incomplete; chains keep their backing).
         let _ = self.img.flush();
     }
 }

@@ -36,7 +36,7 @@ impl std::fmt::Debug for Txn {
 }
 
 impl Txn {
-    /// A transaction of `n` jobs (added with [`Txn::add`] as they start).
+    /// A transaction of `n` jobs (each joins as it starts).
     pub fn new(n: usize) -> Arc<Txn> {
         let t = Txn::default();
         t.left.store(n as u64, Ordering::SeqCst);

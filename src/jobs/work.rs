@@ -1,12 +1,13 @@
 //! The data-moving half of a job ([`Work`]) and what it tells the engine:
-//! how it ended, why it stopped, what to do about an I/O error, and the
-//! registry changes that finalizing it makes ([`Effect`]).
+//! how it ended, what to do about an I/O error, and the registry changes
+//! that finalizing it makes ([`Effect`]). Why it stopped early is a
+//! [`JobError`].
 
 use std::io;
 
+use super::error::JobError;
 use super::job::Job;
 use crate::domain::claims::Hook;
-use crate::error::ApiError;
 use crate::wire::Ref;
 
 /// What the work should do about an I/O error.
@@ -16,22 +17,7 @@ pub enum OnError {
     /// `ignore`).
     Retry,
     /// Give up: the job fails with this error.
-    Fail(ApiError),
-}
-
-/// Why the work stopped early.
-#[derive(Debug)]
-pub enum Stopped {
-    /// The job was cancelled (force, or before it was ready).
-    Cancelled,
-    /// It failed.
-    Failed(ApiError),
-}
-
-impl From<ApiError> for Stopped {
-    fn from(e: ApiError) -> Stopped {
-        Stopped::Failed(e)
-    }
+    Fail(JobError),
 }
 
 /// How the work ended when it did not stop early.
@@ -61,7 +47,7 @@ pub enum Effect {
 /// The data-moving half of a job, specific to its type.
 pub trait Work: Send + 'static {
     /// Copies; runs on the job's own thread, calling back into `job`.
-    fn run(&mut self, job: &Job) -> Result<Ended, Stopped>;
+    fn run(&mut self, job: &Job) -> Result<Ended, JobError>;
     /// Makes a successful job's result take effect (backing pointers,
     /// pivots); blocking, at finalization. Returns the registry changes.
     fn commit(&mut self, ended: Ended) -> io::Result<Vec<Effect>>;
