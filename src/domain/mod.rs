@@ -18,7 +18,6 @@
 pub mod claims;
 pub mod eta;
 pub mod host;
-pub mod ids;
 pub mod scan;
 pub mod sessions;
 pub mod snapshots;
@@ -32,8 +31,6 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-pub use ids::Ids;
 
 use crate::auth::Auth;
 use crate::config::Config;
@@ -52,9 +49,6 @@ pub struct Domain {
     pub registry: Registry,
     /// Passwords and login throttling.
     pub auth: Auth,
-    /// Names resolved from the model, for the jobs and API handlers that
-    /// still read rows by index (the domain uses `model::schema`).
-    pub ids: Ids,
     /// This host.
     pub host: Ref,
     /// The pool.
@@ -87,7 +81,6 @@ impl Domain {
     /// `crate::server`, which runs recovery in its documented order).
     pub async fn open(config: Config) -> anyhow::Result<Arc<Domain>> {
         let model = Arc::new(crate::model::load_sources(crate::model::embedded())?);
-        let ids = Ids::resolve(&model);
         let (registry, meta) = Registry::open(model.clone(), &config.state_dir)?;
         registry.events().set_capacity(config.event_log_capacity);
         let root_hash = sessions::bootstrap_root_password(&config, &registry, &meta).await?;
@@ -102,7 +95,6 @@ impl Domain {
             model,
             registry,
             auth,
-            ids,
             host,
             pool,
             sessions: sessions::Sessions::default(),

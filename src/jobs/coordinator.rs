@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::JobError;
 use super::job::{lock, unfinished, Job};
-use super::options::{JobKind, Side};
+use super::options::JobKind;
 use super::progress::{publish_progress, RateMeter};
 use super::start::Held;
 use super::state::Status;
@@ -124,8 +124,7 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
                 .unwrap_or_else(|e| {
                     Err(std::io::Error::other(format!("finalization failed: {e}")))
                 });
-                r.map_err(|source| JobError::Io {
-                    side: Side::Target,
+                r.map_err(|source| JobError::Step {
                     what: "finalizing the job",
                     source,
                 })

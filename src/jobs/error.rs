@@ -32,6 +32,17 @@ pub enum JobError {
         #[source]
         source: io::Error,
     },
+    /// An I/O error of a step no error policy governs (finalization, a
+    /// range a stream skipped under `ignore`): always `VDI_IO_ERROR`, as
+    /// clients have always seen it, even when out of space.
+    #[error("{what}: {source}")]
+    Step {
+        /// What the job was doing.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
     /// A failure that already is a XenAPI error (applying effects, a lost
     /// job thread).
     #[error("{0}")]
@@ -55,6 +66,7 @@ impl JobError {
     }
 
     /// Whether the error is the file system running out of space.
+    /// (Only errors an error policy saw count: see [`JobError::Step`].)
     pub fn is_nospace(&self) -> bool {
         matches!(self, JobError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
     }
@@ -62,14 +74,15 @@ impl JobError {
     /// The XenAPI error of a job whose task is `task`: `TASK_CANCELLED
     /// [task]`, `SR_FULL [0, 0]` when out of space (the job knows neither
     /// the size asked for nor the room left), `VDI_IO_ERROR [what: error]`
-    /// for other I/O errors.
+    /// for other I/O errors and for every error of a step no policy
+    /// governs.
     pub fn into_api(self, task: Ref) -> ApiError {
         if self.is_nospace() {
             return ApiError::sr_full(0, 0);
         }
         match self {
             JobError::Cancelled => ApiError::task_cancelled(task),
-            e @ JobError::Io { .. } => ApiError::vdi_io_error(e),
+            e @ (JobError::Io { .. } | JobError::Step { .. }) => ApiError::vdi_io_error(e),
             JobError::Api(e) => e,
         }
     }

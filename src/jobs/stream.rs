@@ -76,8 +76,7 @@ impl Work for Stream {
                                 {
                                     Ok(()) => Ok(m),
                                     Err(e) => {
-                                        self.ignored = Some(JobError::Io {
-                                            side: Side::Source,
+                                        self.ignored = Some(JobError::Step {
                                             what: "streaming",
                                             source: e,
                                         });

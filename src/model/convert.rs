@@ -13,7 +13,7 @@ use crate::wire::{DateTime, Ref, Value};
 /// unknown enum value, a non-numeric int string, a bad datetime);
 /// `HANDLE_INVALID [class, v]` for a string that is not a reference.
 pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value, ApiError> {
-    let type_error = || ApiError::new("FIELD_TYPE_ERROR", [name]);
+    let type_error = || ApiError::field_type_error(name);
     match ty {
         Type::String => match v {
             Value::String(_) => Ok(v),
@@ -27,7 +27,7 @@ pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value
                 .trim()
                 .parse::<i64>()
                 .map(Value::Int)
-                .map_err(|_| ApiError::new("INVALID_VALUE", [name, s.as_str()])),
+                .map_err(|_| ApiError::invalid_value(name, s.as_str())),
             _ => Err(type_error()),
         },
         Type::Float => match v {
@@ -38,7 +38,7 @@ pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value
                 .trim()
                 .parse::<f64>()
                 .map(Value::Double)
-                .map_err(|_| ApiError::new("INVALID_VALUE", [name, s.as_str()])),
+                .map_err(|_| ApiError::invalid_value(name, s.as_str())),
             _ => Err(type_error()),
         },
         Type::Bool => match v {
@@ -46,7 +46,7 @@ pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value
             Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" => Ok(Value::Bool(true)),
                 "false" | "0" => Ok(Value::Bool(false)),
-                _ => Err(ApiError::new("INVALID_VALUE", [name, s.as_str()])),
+                _ => Err(ApiError::invalid_value(name, s.as_str())),
             },
             _ => Err(type_error()),
         },
@@ -54,14 +54,14 @@ pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value
             Value::DateTime(_) => Ok(v),
             Value::String(s) => DateTime::parse(&s)
                 .map(Value::DateTime)
-                .ok_or_else(|| ApiError::new("INVALID_VALUE", [name, s.as_str()])),
+                .ok_or_else(|| ApiError::invalid_value(name, s.as_str())),
             _ => Err(type_error()),
         },
         Type::Ref(class) => match v {
             Value::Ref(_) => Ok(v),
             Value::String(s) => Ref::parse(&s)
                 .map(Value::Ref)
-                .ok_or_else(|| ApiError::new("HANDLE_INVALID", [class.as_str(), s.as_str()])),
+                .ok_or_else(|| ApiError::handle_invalid(class.as_str(), s.as_str())),
             _ => Err(type_error()),
         },
         Type::Enum(e) => match v {
@@ -70,7 +70,7 @@ pub fn from_wire(model: &Model, ty: &Type, name: &str, v: Value) -> Result<Value
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(s.trim()))
                 .map(|(n, _)| Value::from(n.as_str()))
-                .ok_or_else(|| ApiError::new("INVALID_VALUE", [name, s.as_str()])),
+                .ok_or_else(|| ApiError::invalid_value(name, s.as_str())),
             _ => Err(type_error()),
         },
         Type::Set(t) => match v {
