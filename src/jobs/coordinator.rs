@@ -14,9 +14,9 @@ use super::error::JobError;
 use super::job::{lock, unfinished, Job};
 use super::options::JobKind;
 use super::progress::{publish_progress, RateMeter};
-use super::start::Held;
 use super::state::Status;
-use super::work::Effect;
+use super::table::Jobs;
+use super::work::{Effect, Held};
 use crate::domain::claims::Claim;
 use crate::domain::{tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
@@ -30,7 +30,12 @@ pub const TICK: Duration = Duration::from_millis(100);
 
 /// The coordinator: runs the work on its own thread, publishes progress,
 /// then concludes the job.
-pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<CancellationToken>) {
+pub(super) async fn coordinate(
+    jobs: Arc<Jobs>,
+    job: Arc<Job>,
+    held: Held,
+    cancel: Option<CancellationToken>,
+) {
     let server = job.domain().clone();
     let Held { claims, mut work } = held;
     let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -61,7 +66,7 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
                 Err(_) => {
                     tracing::error!(job = %job.id, "job thread died");
                     let e = ApiError::internal("the job's thread died");
-                    finish(&job, claims, Err(e.into())).await;
+                    finish(&jobs, &job, claims, Err(e.into())).await;
                     return;
                 }
             },
@@ -132,7 +137,7 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
         }
         Err(e) => {
             if let Some(txn) = &job.txn {
-                txn.failed(&job);
+                txn.failed(job.r);
             }
             Err(e)
         }
@@ -162,7 +167,7 @@ pub(super) async fn coordinate(job: Arc<Job>, held: Held, cancel: Option<Cancell
         job.current.store(t, Ordering::Relaxed);
         publish_progress(&job, &mut rate);
     }
-    finish(&job, claims, result).await;
+    finish(&jobs, &job, claims, result).await;
 }
 
 /// Job threads run at nice 19: the RPC threads come first. (Not
@@ -179,7 +184,7 @@ fn background_priority() {
 /// a job's error becomes a XenAPI error), records it, marks a failed
 /// backup's or mirror's target, releases the VDIs, finishes the task,
 /// tells waiters, and dismisses (now, or when asked).
-async fn finish(job: &Arc<Job>, claims: Vec<Claim>, outcome: Result<(), JobError>) {
+async fn finish(jobs: &Jobs, job: &Arc<Job>, claims: Vec<Claim>, outcome: Result<(), JobError>) {
     let server = job.domain();
     let result: ApiResult<()> = outcome.map_err(|e| e.into_api(job.task));
     let error = match &result {
@@ -234,8 +239,7 @@ async fn finish(job: &Arc<Job>, claims: Vec<Claim>, outcome: Result<(), JobError
     // The row goes right after: its removal is what must be durable.
     unfinished(job.transition(&mut lock(&job.ctl), Status::Null));
     dismiss_row(server, job.r).await;
-    job.jobs.by_ref.remove(&job.r);
-    job.jobs.ids.remove(&job.id);
+    jobs.forget(job.r, &job.id);
     job.removed.send_replace(true);
 }
 

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::JobError;
+use super::error::OnError;
 use super::job::Job;
 use super::options::{Policy, Side};
-use super::work::OnError;
 use crate::storage::image::{Alloc, Image};
 use crate::storage::sparse::is_zero;
 

@@ -87,3 +87,13 @@ impl JobError {
         }
     }
 }
+
+/// What the work should do about an I/O error.
+#[derive(Debug)]
+pub enum OnError {
+    /// Try the same request again (after a `stop` was resumed, or under
+    /// `ignore`).
+    Retry,
+    /// Give up: the job fails with this error.
+    Fail(JobError),
+}

@@ -11,15 +11,13 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use super::clock::{now, Alarm};
-use super::error::JobError;
+use super::error::{JobError, OnError};
 use super::faults::refresh_faults;
+use super::group::{Member, Txn};
 use super::options::{JobKind, Policy, Side};
 use super::ratelimit::RateLimit;
 use super::state::{Machine, Refused, Status, Verb};
-use super::table::Jobs;
-use super::txn::Txn;
-use super::work::OnError;
-use crate::domain::Domain;
+use crate::domain::{to_int, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{block_job, BlockJobIoStatus, BlockJobStatus};
 use crate::model::RowExt;
@@ -68,8 +66,8 @@ pub struct Job {
     pub id: String,
     /// What it does.
     pub kind: JobKind,
-    /// The table it is in (and through it, the domain).
-    pub(super) jobs: Arc<Jobs>,
+    /// The domain it works in.
+    pub(super) domain: Arc<Domain>,
     /// Whether the job made its task (and so finishes it).
     pub(super) own_task: bool,
     /// The grouped transaction the job belongs to, if any.
@@ -126,7 +124,7 @@ pub(super) fn lock(m: &Mutex<Ctl>) -> MutexGuard<'_, Ctl> {
 impl Job {
     /// The domain the job works in.
     pub fn domain(&self) -> &Arc<Domain> {
-        &self.jobs.domain
+        &self.domain
     }
 
     /// Writes the status (and what goes with it) to the registry, durably
@@ -139,12 +137,18 @@ impl Job {
             Status::Paused | Status::Standby | Status::Running | Status::Ready => Write::Volatile,
             _ => Write::Durable,
         };
+        // The progress goes with the status, so that a client that sees a
+        // job stopped (an I/O error under `stop`, a pause) reads how far it
+        // got, not the last tick's figure.
+        let cur = self.current.load(Ordering::Relaxed);
+        let total = self.total.load(Ordering::Relaxed).max(cur);
         let updated = self
-            .jobs
             .domain
             .registry
             .update(block_job::CLASS, self.r, write, |f| {
                 f.set(block_job::STATUS, BlockJobStatus::from(status));
+                f.set(block_job::CURRENT_PROGRESS, to_int(cur));
+                f.set(block_job::TOTAL_PROGRESS, to_int(total));
                 f.set(
                     block_job::READY,
                     c.ready && matches!(status, Status::Ready | Status::Standby),
@@ -424,7 +428,7 @@ impl Job {
         drop(c);
         // A job waiting for its group: the whole group is cancelled.
         if let (true, Some(txn)) = (waiting, &self.txn) {
-            txn.failed(self);
+            txn.failed(self.r);
         }
         self.wake();
         self.notify.notify_one();
@@ -479,7 +483,7 @@ impl Job {
     }
 
     pub(super) fn target(&self) -> Option<Ref> {
-        let d = &self.jobs.domain;
+        let d = &self.domain;
         d.registry
             .get_field(block_job::TARGET, self.r)
             .ok()
@@ -487,14 +491,14 @@ impl Job {
     }
 
     pub(super) fn device(&self) -> Ref {
-        let d = &self.jobs.domain;
+        let d = &self.domain;
         d.registry
             .get_field(block_job::DEVICE, self.r)
             .unwrap_or(Ref::NULL)
     }
 
     fn vdis(&self) -> Vec<Ref> {
-        let d = &self.jobs.domain;
+        let d = &self.domain;
         d.registry
             .read(block_job::CLASS, self.r, |row| {
                 [row.get(block_job::DEVICE), row.get(block_job::TARGET)]
@@ -543,5 +547,16 @@ impl Job {
             }
             n.await;
         }
+    }
+}
+
+impl Member for Job {
+    fn member_ref(&self) -> Ref {
+        self.r
+    }
+
+    fn force_cancel(&self) {
+        // A member that has concluded meanwhile has nothing to cancel.
+        let _ = self.cancel(true);
     }
 }

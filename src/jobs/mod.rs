@@ -17,7 +17,7 @@
 //!   that becomes; [`clock`]: the time a job's work goes by.
 //! - [`start`]: checking, claiming, opening, then starting a job.
 //! - [`table`]: every job by ref and id ([`table::Jobs`], the engine's handle).
-//! - [`txn`]: transactions, grouped completion.
+//! - [`txn`]: transactions; [`group`]: grouped completion.
 //! - [`copies`]: `VDI.copy`/`clone` and `VM.copy`/`clone` as jobs.
 //! - [`recover`]: jobs after a restart; [`faults`]: fault injection.
 //! - The job types: [`backup`], [`mirror`] (also active commit),
@@ -35,6 +35,7 @@ pub mod copies;
 pub mod copy;
 pub mod error;
 pub mod faults;
+pub mod group;
 pub mod job;
 pub mod mirror;
 pub mod options;
@@ -51,8 +52,8 @@ pub mod work;
 #[cfg(test)]
 mod tests;
 
-pub use error::JobError;
+pub use error::{JobError, OnError};
 pub use job::Job;
 pub use options::{JobKind, Policy, Side, Spec, SyncMode};
 pub use table::Jobs;
-pub use work::{Effect, Ended, OnError, Work};
+pub use work::{Effect, Ended, Held, Work};

@@ -15,15 +15,15 @@ use super::commit::Commit;
 use super::coordinator::coordinate;
 use super::copy::End;
 use super::faults::refresh_faults;
+use super::group::{Member, Txn};
 use super::job::{lock, Ctl, Job};
 use super::mirror::{Mirror, MirrorOptions};
 use super::options::{JobKind, Spec, SyncMode};
 use super::state::Status;
 use super::stream::Stream;
 use super::table::Jobs;
-use super::txn::Txn;
-use super::work::Work;
-use crate::domain::claims::{self, Claim, Mode};
+use super::work::{Held, Work};
+use crate::domain::claims::{self, Mode};
 use crate::domain::{blocking, invalid, io_error, tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{block_job, vdi, BlockJobStatus};
@@ -350,15 +350,6 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
     Ok(Held { claims, work })
 }
 
-/// Everything a started job holds until it concludes.
-pub struct Held {
-    /// Claims on the VDIs it uses (a hooked device's claim carries the
-    /// work's write hook once the job starts).
-    pub claims: Vec<Claim>,
-    /// Its work.
-    pub work: Box<dyn Work>,
-}
-
 /// The id a job gets: the one asked for (checked), else its device's uuid.
 fn job_id(d: &Domain, spec: &Spec) -> ApiResult<String> {
     match &spec.job_id {
@@ -382,7 +373,7 @@ pub async fn start_prepared(
     txn: Option<Arc<Txn>>,
 ) -> ApiResult<Arc<Job>> {
     let job = create(jobs, &spec, own, txn).await?;
-    run(&job, held, spec.cancel).await;
+    run(jobs, &job, held, spec.cancel).await;
     Ok(job)
 }
 
@@ -452,7 +443,7 @@ pub(super) async fn create(
         task,
         id: id.clone(),
         kind: spec.kind,
-        jobs: jobs.clone(),
+        domain: jobs.domain.clone(),
         own_task: own,
         txn: txn.clone(),
         auto_finalize: spec.auto_finalize,
@@ -471,7 +462,8 @@ pub(super) async fn create(
     });
     jobs.by_ref.insert(r, job.clone());
     if let Some(t) = &txn {
-        t.add(&job);
+        let member: Arc<dyn Member> = job.clone();
+        t.add(Arc::downgrade(&member));
     }
     refresh_faults(d, &[spec.device, spec.target]);
     Ok(job)
@@ -480,7 +472,12 @@ pub(super) async fn create(
 /// QEMU's `job_start`: hooks the device's writes if the work wants them,
 /// moves the job to running and hands the work to its coordinator
 /// (`cancel` is its task's cancellation).
-pub(super) async fn run(job: &Arc<Job>, held: Held, cancel: Option<CancellationToken>) {
+pub(super) async fn run(
+    jobs: &Arc<Jobs>,
+    job: &Arc<Job>,
+    held: Held,
+    cancel: Option<CancellationToken>,
+) {
     if let Some((vdi, hook)) = held.work.hook() {
         // Imports into the device write through the job from now on.
         match held.claims.iter().find(|c| c.vdi() == vdi) {
@@ -499,5 +496,5 @@ pub(super) async fn run(job: &Arc<Job>, held: Held, cancel: Option<CancellationT
     job.settle(running).await;
     job.domain()
         .tracker
-        .spawn(coordinate(job.clone(), held, cancel));
+        .spawn(coordinate(jobs.clone(), job.clone(), held, cancel));
 }

@@ -46,6 +46,12 @@ impl Jobs {
             .ok_or_else(|| ApiError::handle_invalid("block_job", r))
     }
 
+    /// Takes a dismissed job out: its ref and its id are free again.
+    pub(super) fn forget(&self, r: Ref, id: &str) {
+        self.by_ref.remove(&r);
+        self.ids.remove(id);
+    }
+
     /// How many jobs are live.
     pub fn len(&self) -> usize {
         self.by_ref.len()

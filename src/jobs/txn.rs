@@ -2,14 +2,12 @@
 //! first (snapshots taken, backup jobs checked, claimed and opened), and
 //! only if all could be are the jobs started; on the first failure what was
 //! prepared is given up and the snapshots are undone. In `grouped`
-//! completion mode the jobs share a [`Txn`]: they wait for each other in
-//! `waiting`, and the first failure force-cancels the rest.
+//! completion mode the jobs share a [`Txn`] (`group.rs`): they wait for each
+//! other in `waiting`, and the first failure force-cancels the rest.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::sync::Notify;
-
+use super::group::Txn;
 use super::job::Job;
 use super::options::Spec;
 use super::start::{launch, prepare_job};
@@ -17,75 +15,6 @@ use super::table::Jobs;
 use crate::domain::snapshots;
 use crate::error::ApiResult;
 use crate::wire::Ref;
-
-/// A grouped transaction (QEMU's `JobTxn`): its jobs wait in `waiting`
-/// until all of them have finished their work, then go `pending`
-/// together; the first failure force-cancels the rest.
-#[derive(Default)]
-pub struct Txn {
-    members: Mutex<Vec<std::sync::Weak<Job>>>,
-    left: AtomicU64,
-    failed: AtomicBool,
-    notify: Notify,
-}
-
-impl std::fmt::Debug for Txn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Txn").finish_non_exhaustive()
-    }
-}
-
-impl Txn {
-    /// A transaction of `n` jobs (each joins as it starts).
-    pub fn new(n: usize) -> Arc<Txn> {
-        let t = Txn::default();
-        t.left.store(n as u64, Ordering::SeqCst);
-        Arc::new(t)
-    }
-
-    pub(super) fn add(&self, job: &Arc<Job>) {
-        self.members
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::downgrade(job));
-    }
-
-    /// A member's work succeeded: waits until every member's has; false if
-    /// one failed meanwhile (this job must then be cancelled too).
-    pub(super) async fn completed(&self) -> bool {
-        self.left.fetch_sub(1, Ordering::SeqCst);
-        loop {
-            let n = self.notify.notified();
-            if self.failed.load(Ordering::SeqCst) {
-                return false;
-            }
-            if self.left.load(Ordering::SeqCst) == 0 {
-                self.notify.notify_waiters();
-                return true;
-            }
-            n.await;
-        }
-    }
-
-    /// A member failed or was cancelled: every other member is
-    /// force-cancelled ("if one job failed, no result will matter").
-    pub fn failed(&self, failing: &Job) {
-        if self.failed.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let members = self
-            .members
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for m in members.iter().filter_map(|w| w.upgrade()) {
-            if m.r != failing.r {
-                let _ = m.cancel(true);
-            }
-        }
-        self.notify.notify_waiters();
-    }
-}
 
 /// One action of a transaction, checked.
 #[derive(Debug)]
@@ -149,7 +78,7 @@ pub async fn run(
                     let _ = j.cancel(true);
                 }
                 if let (Some(t), Some(j)) = (&txn, started.first()) {
-                    t.failed(j);
+                    t.failed(j.r);
                 }
                 return Err(e);
             }

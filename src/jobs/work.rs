@@ -7,18 +7,8 @@ use std::io;
 
 use super::error::JobError;
 use super::job::Job;
-use crate::domain::claims::Hook;
+use crate::domain::claims::{Claim, Hook};
 use crate::wire::Ref;
-
-/// What the work should do about an I/O error.
-#[derive(Debug)]
-pub enum OnError {
-    /// Try the same request again (after a `stop` was resumed, or under
-    /// `ignore`).
-    Retry,
-    /// Give up: the job fails with this error.
-    Fail(JobError),
-}
 
 /// How the work ended when it did not stop early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,4 +48,13 @@ pub trait Work: Send + 'static {
     fn hook(&self) -> Option<(Ref, Hook)> {
         None
     }
+}
+
+/// Everything a started job holds until it concludes.
+pub struct Held {
+    /// Claims on the VDIs it uses (a hooked device's claim carries the
+    /// work's write hook once the job starts).
+    pub claims: Vec<Claim>,
+    /// Its work.
+    pub work: Box<dyn Work>,
 }

@@ -19,9 +19,10 @@ use crate::domain::vdis::{self, NewVdi};
 use crate::domain::{srs, tasks, Domain};
 use crate::jobs::clock;
 use crate::jobs::copy::with_policy;
+use crate::jobs::group::Txn;
 use crate::jobs::job::lock;
-use crate::jobs::start::{create, run, start_prepared, Held};
-use crate::jobs::txn::Txn;
+use crate::jobs::start::{create, run, start_prepared};
+use crate::jobs::work::Held;
 use crate::jobs::{Effect, Ended, Job, JobError, JobKind, Jobs, Side, Spec};
 use crate::model::schema::{block_job, sr, task, vdi, BlockJobStatus, TaskStatusType};
 use crate::storage::image::Format;
@@ -326,7 +327,7 @@ impl Bench {
             claims: Vec::new(),
             work: Box::new(work),
         };
-        (job, fake, Start(held, spec.cancel))
+        (job, fake, Start(held, spec.cancel, self.jobs.clone()))
     }
 
     /// The job's status in the registry (`null` once its object is gone).
@@ -375,12 +376,12 @@ impl Bench {
 }
 
 /// A created job's start.
-pub struct Start(Held, Option<tokio_util::sync::CancellationToken>);
+pub struct Start(Held, Option<tokio_util::sync::CancellationToken>, Arc<Jobs>);
 
 impl Start {
     /// Starts the job.
     pub async fn go(self, job: &Arc<Job>) {
-        run(job, self.0, self.1).await;
+        run(&self.2, job, self.0, self.1).await;
     }
 
     /// Runs the work on a thread of its own without a coordinator (no

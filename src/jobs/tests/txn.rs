@@ -2,7 +2,7 @@
 //! pending together, and the first failure force-cancels the rest.
 
 use super::support::{Bench, Cmd, Final};
-use crate::jobs::txn::Txn;
+use crate::jobs::group::Txn;
 use crate::jobs::{Ended, JobKind, Side, SyncMode};
 use crate::model::schema::{vdi, BlockJobStatus as S, TaskStatusType};
 
