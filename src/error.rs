@@ -81,7 +81,7 @@ mod tests {
     /// `datamodel/errors.toml` (`ApiError::vdi_in_use(..)`), so a code that
     /// is not in the table, or a wrong number of parameters, does not
     /// compile. This test keeps it so: no source file but this one and the
-    /// generated schema spells a code by hand, and no comparison names a
+    /// generated schema (`src/model/schema/`) spells a code by hand, and no comparison names a
     /// code as a string literal instead of `schema::codes`.
     #[test]
     fn every_error_comes_from_the_datamodel() {
@@ -96,7 +96,9 @@ mod tests {
                     stack.push(path);
                     continue;
                 }
-                if path.ends_with("error.rs") || path.ends_with("schema.rs") {
+                if path.ends_with("error.rs")
+                    || path.components().any(|c| c.as_os_str() == "schema")
+                {
                     continue;
                 }
                 files += 1;

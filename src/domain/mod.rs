@@ -1,19 +1,18 @@
-//! The domain: the rules about objects that the API handlers, the HTTP data
-//! paths and the block jobs share. Tasks and their ETA, sessions, claims on
-//! VDIs (with the write hooks of jobs), SRs, VDIs, snapshots, VMs and VBDs,
-//! and the core of import/export live here, over the registry and the
-//! storage layer.
+//! The domain: the rules about objects that every layer above it shares
+//! (message handlers, the data paths, the block jobs). Tasks and their ETA,
+//! sessions, claims on VDIs (with the write hooks of jobs), SRs, VDIs,
+//! snapshots, VMs and VBDs, and the core of import/export live here, over
+//! the registry and the storage layer.
 //!
 //! ```text
-//!   api handlers ----+
-//!   http data paths -+--> domain (Domain) --> registry (rows, store, events)
-//!   jobs ------------+          \----------> storage (the only code that touches files)
+//!   the layers above --> domain (Domain) --> registry (rows, store, events)
+//!                                  \------> storage (the only code that touches files)
 //! ```
 //!
-//! The domain never calls up: it knows nothing of jobs, handlers or HTTP
-//! (a test in `crate::layers` checks it). A job that must see writes made
-//! through the server registers a [`claims::WriteHook`] on its claim, and
-//! the import path finds it there.
+//! The domain never calls up: it knows nothing of the layers above it
+//! (`tests/layers.rs` checks it). A job that must see writes made through
+//! the server registers a [`claims::WriteHook`] on its claim, and the
+//! import path finds it there.
 
 pub mod claims;
 pub mod eta;
@@ -77,8 +76,8 @@ impl std::fmt::Debug for Domain {
 
 impl Domain {
     /// Opens the store under the configured state directory and makes the
-    /// domain: root password, host and pool. Nothing is recovered yet (see
-    /// `crate::server`, which runs recovery in its documented order).
+    /// domain: root password, host and pool. Nothing is recovered yet: the
+    /// composition root runs recovery in its documented order.
     pub async fn open(config: Config) -> anyhow::Result<Arc<Domain>> {
         let model = Arc::new(crate::model::load_sources(crate::model::embedded())?);
         let (registry, meta) = Registry::open(model.clone(), &config.state_dir)?;

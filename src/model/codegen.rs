@@ -1,7 +1,7 @@
-//! `src/model/schema.rs`, rendered from the model: the datamodel as Rust
+//! `src/model/schema/`, rendered from the model: the datamodel as Rust
 //! names, so that the compiler sees it.
 //!
-//! The output is committed, like `docs/api.md`. A test fails when the
+//! The output is committed, like `docs/api.md`. A test fails when a
 //! committed file differs from the render; `XAPID_BLESS=1 cargo test --lib
 //! codegen` rewrites it. After a change to the datamodel the server then
 //! stops compiling wherever it used a field or parameter whose type or
@@ -63,76 +63,156 @@ const KEYWORDS: &[&str] = &[
 /// The items of a class module besides its fields.
 const CLASS_ITEMS: &[&str] = &["CLASS", "NAME"];
 
-/// The Rust source of `src/model/schema.rs`.
-pub fn render(model: &Model) -> String {
-    let mut s = String::new();
-    header(&mut s);
-    for (name, e) in &model.enums {
-        render_enum(&mut s, name, &e.values);
+/// The Rust source of `src/model/schema/`, a file per concept: the
+/// shared imports and the test tables (`mod.rs`), the enums (`enums.rs`),
+/// a file per class with its field handles, the argument structs
+/// (`args.rs`), and the error codes with their constructors (`codes.rs`).
+/// Paths are relative to `src/model/schema/`.
+pub fn render(model: &Model) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    let mut root = String::new();
+    header(&mut root);
+    root.push_str("mod enums;\npub use enums::*;\n\n");
+    for c in &model.classes {
+        let _ = writeln!(root, "pub mod {};", snake(&c.name));
     }
+    root.push_str("pub mod args;\npub mod codes;\n");
+    render_test_tables(&mut root, model);
+    files.push(("mod.rs".to_string(), root));
+
+    let mut enums = String::from("//! The datamodel's enums, one Rust enum each.\n//!\n");
+    enums.push_str(GENERATED);
+    enums.push_str("\nuse super::*;\n\n");
+    for (name, e) in &model.enums {
+        render_enum(&mut enums, name, &e.values);
+    }
+    files.push(("enums.rs".to_string(), enums));
+
     for (ci, c) in model.classes.iter().enumerate() {
+        let mut m = String::new();
+        render_class(&mut m, ci, c);
+        files.push((format!("{}.rs", snake(&c.name)), as_file(&m)));
+    }
+    let mut args = String::from(
+        "//! The parameters of every explicit message, typed and in order (the
+//! session excluded), a file per class.
+//!
+",
+    );
+    args.push_str(GENERATED);
+    args.push('\n');
+    for c in model.classes.iter().filter(|c| !c.messages.is_empty()) {
+        let m = snake(&c.name);
+        let _ = writeln!(args, "mod {m};\npub use {m}::*;");
+        let mut a = String::new();
+        render_args(&mut a, c);
+        files.push((format!("args/{m}.rs"), as_file(&a)));
+    }
+    files.push(("args/mod.rs".to_string(), args));
+    let mut codes = String::new();
+    render_codes(&mut codes, model);
+    let mut codes = as_file(&codes);
+    codes.push('\n');
+    render_constructors(&mut codes, model);
+    files.push(("codes.rs".to_string(), codes));
+    files
+}
+
+/// What every generated file says of itself.
+const GENERATED: &str = "//! GENERATED from `datamodel/*.toml` by `xapid::model::codegen`: do not
+//! edit by hand. After changing the datamodel, run
+//! `XAPID_BLESS=1 cargo test --lib codegen` and commit the result (that
+//! test fails while this file is stale).
+";
+
+/// An inline module as rendered (`/// doc`, `pub mod x {`, its items
+/// indented, `}`) as the text of its own file: the doc becomes the file's,
+/// the items lose one level of indentation.
+fn as_file(module: &str) -> String {
+    let mut doc = String::new();
+    let mut body = String::new();
+    let mut inside = false;
+    for line in module.lines() {
+        if !inside {
+            if let Some(d) = line.strip_prefix("///") {
+                doc.push_str("//!");
+                doc.push_str(d);
+                doc.push('\n');
+            } else if line.starts_with("pub mod ") {
+                inside = true;
+            }
+            continue;
+        }
+        if line == "}" {
+            break;
+        }
+        body.push_str(line.strip_prefix("    ").unwrap_or(line));
+        body.push('\n');
+    }
+    format!("{doc}//!\n{GENERATED}\n{}", body.trim_start_matches('\n'))
+}
+
+/// One class's module: its id, name and field handles.
+fn render_class(s: &mut String, ci: usize, c: &super::Class) {
+    let _ = writeln!(
+        s,
+        "{}",
+        doc_line("", &format!("`{}`: {}", c.name, prose(&c.doc)))
+    );
+    let _ = writeln!(s, "pub mod {} {{", snake(&c.name));
+    s.push_str("    use super::*;\n\n");
+    let _ = writeln!(s, "    /// The class `{}`.", c.name);
+    let _ = writeln!(s, "    pub const CLASS: ClassId = {ci};\n");
+    let _ = writeln!(s, "    /// The wire name of the class.");
+    let _ = writeln!(s, "    pub const NAME: &str = {:?};", c.name);
+    for (fi, f) in c.fields.iter().enumerate() {
+        let access = match (f.internal, f.access) {
+            (true, _) => "internal",
+            (false, Access::RO) => "RO",
+            (false, Access::RW) => "RW",
+        };
         let _ = writeln!(
             s,
-            "{}",
-            doc_line("", &format!("`{}`: {}", c.name, prose(&c.doc)))
+            "\n{}",
+            doc_line(
+                "    ",
+                &format!("`{}` (`{}`, {access}): {}", f.name, f.ty, prose(&f.doc))
+            )
         );
-        let _ = writeln!(s, "pub mod {} {{", snake(&c.name));
-        s.push_str("    use super::*;\n\n");
-        let _ = writeln!(s, "    /// The class `{}`.", c.name);
-        let _ = writeln!(s, "    pub const CLASS: ClassId = {ci};\n");
-        let _ = writeln!(s, "    /// The wire name of the class.");
-        let _ = writeln!(s, "    pub const NAME: &str = {:?};", c.name);
-        for (fi, f) in c.fields.iter().enumerate() {
-            let access = match (f.internal, f.access) {
-                (true, _) => "internal",
-                (false, Access::RO) => "RO",
-                (false, Access::RW) => "RW",
-            };
-            let _ = writeln!(
-                s,
-                "\n{}",
-                doc_line(
-                    "    ",
-                    &format!("`{}` (`{}`, {access}): {}", f.name, f.ty, prose(&f.doc))
-                )
-            );
-            let _ = writeln!(
-                s,
-                "    pub const {}: Field<{}> = Field::new(CLASS, {fi}, {:?});",
-                field_const(&f.name),
-                rust_type(&f.ty),
-                f.name
-            );
-        }
-        s.push_str("}\n\n");
+        let _ = writeln!(
+            s,
+            "    pub const {}: Field<{}> = Field::new(CLASS, {fi}, {:?});",
+            field_const(&f.name),
+            rust_type(&f.ty),
+            f.name
+        );
     }
-    render_args(&mut s, model);
-    render_errors(&mut s, model);
-    render_test_tables(&mut s, model);
-    s
+    s.push_str("}\n");
 }
 
 fn header(s: &mut String) {
     s.push_str(
-        "//! The datamodel as Rust: a module per class with typed field handles,
-//! an enum per datamodel enum, an argument struct per explicit message
-//! (`args`), and the error codes (`codes`) with a constructor each on
-//! `ApiError`.
+        "//! The datamodel as Rust, a file per concept: a module per class with
+//! typed field handles, an enum per datamodel enum (`enums`), an argument
+//! struct per explicit message (`args`), and the error codes (`codes`)
+//! with a constructor each on `ApiError`. The imports below serve every
+//! file (each starts with `use super::*`).
 //!
 //! GENERATED from `datamodel/*.toml` by `xapid::model::codegen`: do not
 //! edit by hand. After changing the datamodel, run
 //! `XAPID_BLESS=1 cargo test --lib codegen` and commit the result (that
-//! test fails while this file is stale). Being generated, this file is
-//! exempt from the limit on file length.
+//! test fails while this file is stale).
 //!
 //! Class ids and field indices are those of the embedded datamodel, which
 //! the server loads at start-up (`model::embedded()`); a test holds every
 //! constant against it.
 
+#![allow(unused_imports)]
+
 use std::fmt;
 
 use crate::error::ApiError;
-use crate::model::field::{next_arg, next_opt_arg, Field, FieldValue, Map};
+use crate::model::field::{enum_impls, next_arg, next_opt_arg, Field, FieldValue, Map};
 use crate::model::ClassId;
 use crate::wire::{DateTime, Ref, Value};
 
@@ -176,135 +256,114 @@ fn render_enum(s: &mut String, name: &str, values: &[(String, String)]) {
         let _ = writeln!(s, "            {v:?} => Some({ty}::{}),", camel(v));
     }
     s.push_str("            _ => None,\n        }\n    }\n}\n\n");
-    let _ = writeln!(
-        s,
-        "impl fmt::Display for {ty} {{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{
-        f.write_str(self.name())
-    }}
-}}
-
-impl From<{ty}> for Value {{
-    fn from(e: {ty}) -> Value {{
-        Value::from(e.name())
-    }}
-}}
-
-impl FieldValue for {ty} {{
-    fn from_value(v: &Value) -> Self {{
-        v.as_str().and_then({ty}::from_name).unwrap_or_default()
-    }}
-
-    fn into_value(self) -> Value {{
-        self.into()
-    }}
-}}
-"
-    );
+    // Display, From<_> for Value and FieldValue: the same for every enum.
+    let _ = writeln!(s, "enum_impls!({ty});\n");
 }
 
-fn render_args(s: &mut String, model: &Model) {
-    s.push_str(
-        "/// The parameters of every explicit message, typed and in order (the
+fn render_args(s: &mut String, c: &super::Class) {
+    let _ = writeln!(
+        s,
+        "/// The parameters of the messages of `{}`, typed and in order (the
 /// session excluded). Built with `from_values` from the list dispatch
 /// checked against the datamodel and converted (`model::convert`).
-pub mod args {
-    use super::*;
-",
+pub mod args {{
+    use super::super::*;",
+        c.name
     );
-    for c in &model.classes {
-        for m in &c.messages {
-            let ty = format!("{}{}", camel(&c.name), camel(&m.name));
-            let sig: Vec<String> = m
-                .params
-                .iter()
-                .map(|p| {
-                    if p.optional {
-                        format!("[{}]", p.name)
-                    } else {
-                        p.name.clone()
-                    }
-                })
-                .collect();
-            let wire = format!("{}.{}", c.name, m.name);
+    for m in &c.messages {
+        let ty = format!("{}{}", camel(&c.name), camel(&m.name));
+        let sig: Vec<String> = m
+            .params
+            .iter()
+            .map(|p| {
+                if p.optional {
+                    format!("[{}]", p.name)
+                } else {
+                    p.name.clone()
+                }
+            })
+            .collect();
+        let wire = format!("{}.{}", c.name, m.name);
+        let _ = writeln!(
+            s,
+            "\n{}",
+            doc_line(
+                "    ",
+                &format!("`{wire}({})`: {}", sig.join(", "), prose(&m.doc))
+            )
+        );
+        let debug = if m.secret {
+            "    /// Its `Debug` shows no member: the parameters are secret.\n    \
+                 #[derive(Clone, PartialEq)]\n"
+        } else {
+            "    #[derive(Clone, Debug, PartialEq)]\n"
+        };
+        s.push_str(debug);
+        if m.params.is_empty() {
+            let _ = writeln!(s, "    pub struct {ty};");
+        } else {
+            let _ = writeln!(s, "    pub struct {ty} {{");
+            for p in &m.params {
+                let t = rust_type(&p.ty);
+                let t = if p.optional {
+                    format!("Option<{t}>")
+                } else {
+                    t
+                };
+                let opt = if p.optional { ", optional" } else { "" };
+                let d = format!("`{}` (`{}`{opt}): {}", p.name, p.ty, prose(&p.doc));
+                let _ = writeln!(s, "{}", doc_line("        ", &d));
+                let _ = writeln!(s, "        pub {}: {t},", snake(&p.name));
+            }
+            s.push_str("    }\n");
+        }
+        let _ = writeln!(s, "\n    impl {ty} {{");
+        s.push_str("        /// The wire name.\n");
+        let _ = writeln!(s, "        pub const WIRE: &str = {wire:?};\n");
+        s.push_str("        /// From the checked parameters, in order; moves them out.\n");
+        if m.params.is_empty() {
+            s.push_str("        pub fn from_values(_: Vec<Value>) -> Self {\n");
+            let _ = writeln!(s, "            {ty}\n        }}\n    }}");
+        } else {
+            s.push_str("        pub fn from_values(v: Vec<Value>) -> Self {\n");
+            s.push_str("            let mut it = v.into_iter();\n");
+            let _ = writeln!(s, "            {ty} {{");
+            for p in &m.params {
+                let take = if p.optional {
+                    "next_opt_arg"
+                } else {
+                    "next_arg"
+                };
+                let _ = writeln!(s, "                {}: {take}(&mut it),", snake(&p.name));
+            }
+            s.push_str("            }\n        }\n    }\n");
+        }
+        if m.secret {
             let _ = writeln!(
                 s,
-                "\n{}",
-                doc_line(
-                    "    ",
-                    &format!("`{wire}({})`: {}", sig.join(", "), prose(&m.doc))
-                )
-            );
-            let debug = if m.secret {
-                "    /// Its `Debug` shows no member: the parameters are secret.\n    \
-                 #[derive(Clone, PartialEq)]\n"
-            } else {
-                "    #[derive(Clone, Debug, PartialEq)]\n"
-            };
-            s.push_str(debug);
-            if m.params.is_empty() {
-                let _ = writeln!(s, "    pub struct {ty};");
-            } else {
-                let _ = writeln!(s, "    pub struct {ty} {{");
-                for p in &m.params {
-                    let t = rust_type(&p.ty);
-                    let t = if p.optional {
-                        format!("Option<{t}>")
-                    } else {
-                        t
-                    };
-                    let opt = if p.optional { ", optional" } else { "" };
-                    let d = format!("`{}` (`{}`{opt}): {}", p.name, p.ty, prose(&p.doc));
-                    let _ = writeln!(s, "{}", doc_line("        ", &d));
-                    let _ = writeln!(s, "        pub {}: {t},", snake(&p.name));
-                }
-                s.push_str("    }\n");
-            }
-            let _ = writeln!(s, "\n    impl {ty} {{");
-            s.push_str("        /// The wire name.\n");
-            let _ = writeln!(s, "        pub const WIRE: &str = {wire:?};\n");
-            s.push_str("        /// From the checked parameters, in order; moves them out.\n");
-            if m.params.is_empty() {
-                s.push_str("        pub fn from_values(_: Vec<Value>) -> Self {\n");
-                let _ = writeln!(s, "            {ty}\n        }}\n    }}");
-            } else {
-                s.push_str("        pub fn from_values(v: Vec<Value>) -> Self {\n");
-                s.push_str("            let mut it = v.into_iter();\n");
-                let _ = writeln!(s, "            {ty} {{");
-                for p in &m.params {
-                    let take = if p.optional {
-                        "next_opt_arg"
-                    } else {
-                        "next_arg"
-                    };
-                    let _ = writeln!(s, "                {}: {take}(&mut it),", snake(&p.name));
-                }
-                s.push_str("            }\n        }\n    }\n");
-            }
-            if m.secret {
-                let _ = writeln!(
-                    s,
-                    "
+                "
     impl fmt::Debug for {ty} {{
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{
             f.write_str(\"{ty} {{ .. }}\")
         }}
     }}"
-                );
-            }
+            );
         }
     }
     s.push_str("}\n\n");
 }
 
-fn render_errors(s: &mut String, model: &Model) {
-    s.push_str("/// Every error code of the datamodel (`datamodel/errors.toml`).\npub mod codes {");
+fn render_codes(s: &mut String, model: &Model) {
+    s.push_str("/// Every error code of the datamodel (`datamodel/errors.toml`), and a\n/// constructor on `ApiError` for each.\npub mod codes {\n    use super::*;\n");
     for (code, e) in &model.errors {
         let d = format!("`{code} [{}]`: {}", e.params.join(", "), prose(&e.doc));
         let _ = writeln!(s, "\n{}", doc_line("    ", &d));
         let _ = writeln!(s, "    pub const {code}: &str = {code:?};");
     }
-    s.push_str("}\n\n");
+    s.push_str("}\n");
+}
+
+fn render_constructors(s: &mut String, model: &Model) {
     s.push_str("/// A constructor per error code, a parameter per listed parameter.\n");
     s.push_str("impl ApiError {");
     for (code, e) in &model.errors {
@@ -327,7 +386,7 @@ fn render_errors(s: &mut String, model: &Model) {
         );
         let _ = writeln!(
             s,
-            "        ApiError {{\n            code: codes::{code},\n            params: vec![{}],\n        }}\n    }}",
+            "        ApiError {{\n            code: {code},\n            params: vec![{}],\n        }}\n    }}",
             values.join(", ")
         );
     }
@@ -532,7 +591,31 @@ mod tests {
 
     #[test]
     fn codegen_output_is_fresh() {
-        check_fresh("src/model/schema.rs", &super::render(&m()));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/schema");
+        let files = super::render(&m());
+        if std::env::var_os("XAPID_BLESS").is_some() {
+            std::fs::create_dir_all(dir.join("args")).unwrap();
+        }
+        for (name, want) in &files {
+            check_fresh(&format!("src/model/schema/{name}"), want);
+        }
+        // Nothing stale beside them (a class that went, say).
+        let mut on_disk = Vec::new();
+        for sub in ["", "args/"] {
+            for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+                let e = e.unwrap();
+                if e.path().is_file() {
+                    on_disk.push(format!("{sub}{}", e.file_name().to_string_lossy()));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut rendered: Vec<String> = files.into_iter().map(|(n, _)| n).collect();
+        rendered.sort();
+        assert_eq!(
+            on_disk, rendered,
+            "src/model/schema/ holds files the datamodel no longer renders"
+        );
     }
 
     #[test]
@@ -696,10 +779,13 @@ mod tests {
             .iter()
             .map(|&(n, t)| (n, if n == "vdi.toml" { &vdi_toml } else { t }))
             .collect();
-        let changed = super::render(&model::load_sources(&files).unwrap());
+        let text = |files: Vec<(String, String)>| -> String {
+            files.into_iter().map(|(_, t)| t).collect()
+        };
+        let changed = text(super::render(&model::load_sources(&files).unwrap()));
         assert!(changed.contains("pub const VIRTUAL_SIZE: Field<f64> = Field::new(CLASS, 6,"));
-        assert!(changed.contains("        pub size: f64,\n"));
-        let current = super::render(&m());
+        assert!(changed.contains("\n    pub size: f64,\n"));
+        let current = text(super::render(&m()));
         assert!(current.contains("pub const VIRTUAL_SIZE: Field<i64> = Field::new(CLASS, 6,"));
     }
 

@@ -457,6 +457,36 @@ where
     }
 }
 
+/// What every generated enum (`model::schema`) has besides its own `ALL`,
+/// `name` and `from_name`: `Display` as its wire spelling, `From<_> for
+/// Value`, and `FieldValue` (an unknown spelling reads as the default).
+macro_rules! enum_impls {
+    ($ty:ident) => {
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl From<$ty> for $crate::wire::Value {
+            fn from(e: $ty) -> $crate::wire::Value {
+                $crate::wire::Value::from(e.name())
+            }
+        }
+
+        impl $crate::model::field::FieldValue for $ty {
+            fn from_value(v: &$crate::wire::Value) -> Self {
+                v.as_str().and_then($ty::from_name).unwrap_or_default()
+            }
+
+            fn into_value(self) -> $crate::wire::Value {
+                self.into()
+            }
+        }
+    };
+}
+pub(crate) use enum_impls;
+
 #[cfg(test)]
 mod tests {
     use super::*;

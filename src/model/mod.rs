@@ -7,7 +7,7 @@
 //! ```text
 //! datamodel/*.toml --load+check--> Model --methods()--> MethodTable --> api::dispatch
 //!                                        |--docs::render--> docs/api.md
-//!                                        \--codegen::render--> src/model/schema.rs
+//!                                        \--codegen::render--> src/model/schema/
 //! ```
 //!
 //! Both rendered files are committed and held fresh by a test; see

@@ -1,0 +1,290 @@
+//! Every error code of the datamodel (`datamodel/errors.toml`), and a
+//! constructor on `ApiError` for each.
+//!
+//! GENERATED from `datamodel/*.toml` by `xapid::model::codegen`: do not
+//! edit by hand. After changing the datamodel, run
+//! `XAPID_BLESS=1 cargo test --lib codegen` and commit the result (that
+//! test fails while this file is stale).
+
+use super::*;
+
+/// `EVENTS_LOST []`: Some events have been lost from the queue and cannot be retrieved: register again and read everything anew.
+pub const EVENTS_LOST: &str = "EVENTS_LOST";
+
+/// `EVENT_FROM_TOKEN_PARSE_FAILURE [token]`: The event.from token could not be parsed.
+pub const EVENT_FROM_TOKEN_PARSE_FAILURE: &str = "EVENT_FROM_TOKEN_PARSE_FAILURE";
+
+/// `EVENT_SUBSCRIPTION_PARSE_FAILURE [subscription]`: The server failed to parse your event subscription.
+pub const EVENT_SUBSCRIPTION_PARSE_FAILURE: &str = "EVENT_SUBSCRIPTION_PARSE_FAILURE";
+
+/// `FIELD_TYPE_ERROR [field]`: The value specified is of the wrong type. The parameter or field name is returned.
+pub const FIELD_TYPE_ERROR: &str = "FIELD_TYPE_ERROR";
+
+/// `HANDLE_INVALID [class, handle]`: You gave an invalid object reference. The object may have recently been deleted. The class parameter gives the type of reference given, and the handle parameter echoes the bad value given.
+pub const HANDLE_INVALID: &str = "HANDLE_INVALID";
+
+/// `INTERNAL_ERROR [message]`: The server failed to handle your request, due to an internal error (never for anything a client can cause; the server log has the details).
+pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+
+/// `INVALID_VALUE [field, value]`: The value given is invalid (an unknown enum value, an out-of-range number, an unparseable datetime).
+pub const INVALID_VALUE: &str = "INVALID_VALUE";
+
+/// `MAP_DUPLICATE_KEY [type, param_name, ref, key]`: You tried to add a key-value pair to a map, but that key is already there.
+pub const MAP_DUPLICATE_KEY: &str = "MAP_DUPLICATE_KEY";
+
+/// `MESSAGE_METHOD_UNKNOWN [method]`: You tried to call a method that does not exist. The method name that you used is echoed.
+pub const MESSAGE_METHOD_UNKNOWN: &str = "MESSAGE_METHOD_UNKNOWN";
+
+/// `MESSAGE_PARAMETER_COUNT_MISMATCH [method, expected, received]`: You tried to call a method with the incorrect number of parameters. The fully-qualified method name that you used, and the number of received and expected parameters are returned; the counts do not include the session.
+pub const MESSAGE_PARAMETER_COUNT_MISMATCH: &str = "MESSAGE_PARAMETER_COUNT_MISMATCH";
+
+/// `NOT_IMPLEMENTED [function]`: The function is not implemented.
+pub const NOT_IMPLEMENTED: &str = "NOT_IMPLEMENTED";
+
+/// `OPERATION_NOT_ALLOWED [reason]`: You attempted an operation that was not allowed.
+pub const OPERATION_NOT_ALLOWED: &str = "OPERATION_NOT_ALLOWED";
+
+/// `OTHER_OPERATION_IN_PROGRESS [class, object, operation_type, operation_ref]`: Another operation involving the object is currently in progress.
+pub const OTHER_OPERATION_IN_PROGRESS: &str = "OTHER_OPERATION_IN_PROGRESS";
+
+/// `SESSION_AUTHENTICATION_FAILED [username, message]`: The credentials given by the user are incorrect. Sent after a delay that grows with repeated failures for the same user.
+pub const SESSION_AUTHENTICATION_FAILED: &str = "SESSION_AUTHENTICATION_FAILED";
+
+/// `SESSION_INVALID [handle]`: You gave an invalid or expired session reference. The Python SDK logs in again when it sees this code.
+pub const SESSION_INVALID: &str = "SESSION_INVALID";
+
+/// `SESSION_NOT_REGISTERED [handle]`: This session is not registered to receive events (event.next without event.register).
+pub const SESSION_NOT_REGISTERED: &str = "SESSION_NOT_REGISTERED";
+
+/// `SR_BACKEND_FAILURE [status, stdout, stderr]`: The SR's directory could not be read or written.
+pub const SR_BACKEND_FAILURE: &str = "SR_BACKEND_FAILURE";
+
+/// `SR_FULL [requested, maximum]`: The storage repository has no room for the request.
+pub const SR_FULL: &str = "SR_FULL";
+
+/// `TASK_CANCELLED [task]`: The request was asynchronously cancelled.
+pub const TASK_CANCELLED: &str = "TASK_CANCELLED";
+
+/// `TASK_INTERRUPTED [task, reason]`: The server stopped while this task was running (a crash, kill -9 or power loss); the work it was doing did not complete. Its partial results have been removed.
+pub const TASK_INTERRUPTED: &str = "TASK_INTERRUPTED";
+
+/// `UUID_INVALID [class, uuid]`: The uuid you supplied was invalid.
+pub const UUID_INVALID: &str = "UUID_INVALID";
+
+/// `VDI_IN_USE [vdi, operation]`: This operation cannot be performed because this VDI is in use (e.g. it is the backing image of another VDI).
+pub const VDI_IN_USE: &str = "VDI_IN_USE";
+
+/// `VDI_IO_ERROR [reason]`: Disk I/O failed while reading or writing a disk image.
+pub const VDI_IO_ERROR: &str = "VDI_IO_ERROR";
+
+/// `VDI_MISSING [sr, vdi]`: The VDI's file is missing from its SR.
+pub const VDI_MISSING: &str = "VDI_MISSING";
+
+/// `VDI_READ_ONLY [vdi]`: The operation required write access but this VDI is read-only.
+pub const VDI_READ_ONLY: &str = "VDI_READ_ONLY";
+
+/// `VDI_TOO_SMALL [vdi, minimum_size]`: The VDI is too small: it cannot shrink, and a copy target must be at least as large as its source.
+pub const VDI_TOO_SMALL: &str = "VDI_TOO_SMALL";
+
+/// A constructor per error code, a parameter per listed parameter.
+impl ApiError {
+    /// `EVENTS_LOST []`: Some events have been lost from the queue and cannot be retrieved: register again and read everything anew.
+    pub fn events_lost() -> ApiError {
+        ApiError {
+            code: EVENTS_LOST,
+            params: vec![],
+        }
+    }
+
+    /// `EVENT_FROM_TOKEN_PARSE_FAILURE [token]`: The event.from token could not be parsed.
+    pub fn event_from_token_parse_failure(token: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: EVENT_FROM_TOKEN_PARSE_FAILURE,
+            params: vec![token.to_string()],
+        }
+    }
+
+    /// `EVENT_SUBSCRIPTION_PARSE_FAILURE [subscription]`: The server failed to parse your event subscription.
+    pub fn event_subscription_parse_failure(subscription: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: EVENT_SUBSCRIPTION_PARSE_FAILURE,
+            params: vec![subscription.to_string()],
+        }
+    }
+
+    /// `FIELD_TYPE_ERROR [field]`: The value specified is of the wrong type. The parameter or field name is returned.
+    pub fn field_type_error(field: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: FIELD_TYPE_ERROR,
+            params: vec![field.to_string()],
+        }
+    }
+
+    /// `HANDLE_INVALID [class, handle]`: You gave an invalid object reference. The object may have recently been deleted. The class parameter gives the type of reference given, and the handle parameter echoes the bad value given.
+    pub fn handle_invalid(class: impl fmt::Display, handle: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: HANDLE_INVALID,
+            params: vec![class.to_string(), handle.to_string()],
+        }
+    }
+
+    /// `INVALID_VALUE [field, value]`: The value given is invalid (an unknown enum value, an out-of-range number, an unparseable datetime).
+    pub fn invalid_value(field: impl fmt::Display, value: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: INVALID_VALUE,
+            params: vec![field.to_string(), value.to_string()],
+        }
+    }
+
+    /// `MAP_DUPLICATE_KEY [type, param_name, ref, key]`: You tried to add a key-value pair to a map, but that key is already there.
+    pub fn map_duplicate_key(type_: impl fmt::Display, param_name: impl fmt::Display, ref_: impl fmt::Display, key: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: MAP_DUPLICATE_KEY,
+            params: vec![type_.to_string(), param_name.to_string(), ref_.to_string(), key.to_string()],
+        }
+    }
+
+    /// `MESSAGE_METHOD_UNKNOWN [method]`: You tried to call a method that does not exist. The method name that you used is echoed.
+    pub fn message_method_unknown(method: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: MESSAGE_METHOD_UNKNOWN,
+            params: vec![method.to_string()],
+        }
+    }
+
+    /// `MESSAGE_PARAMETER_COUNT_MISMATCH [method, expected, received]`: You tried to call a method with the incorrect number of parameters. The fully-qualified method name that you used, and the number of received and expected parameters are returned; the counts do not include the session.
+    pub fn message_parameter_count_mismatch(method: impl fmt::Display, expected: impl fmt::Display, received: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: MESSAGE_PARAMETER_COUNT_MISMATCH,
+            params: vec![method.to_string(), expected.to_string(), received.to_string()],
+        }
+    }
+
+    /// `NOT_IMPLEMENTED [function]`: The function is not implemented.
+    pub fn not_implemented(function: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: NOT_IMPLEMENTED,
+            params: vec![function.to_string()],
+        }
+    }
+
+    /// `OPERATION_NOT_ALLOWED [reason]`: You attempted an operation that was not allowed.
+    pub fn operation_not_allowed(reason: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: OPERATION_NOT_ALLOWED,
+            params: vec![reason.to_string()],
+        }
+    }
+
+    /// `OTHER_OPERATION_IN_PROGRESS [class, object, operation_type, operation_ref]`: Another operation involving the object is currently in progress.
+    pub fn other_operation_in_progress(class: impl fmt::Display, object: impl fmt::Display, operation_type: impl fmt::Display, operation_ref: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: OTHER_OPERATION_IN_PROGRESS,
+            params: vec![class.to_string(), object.to_string(), operation_type.to_string(), operation_ref.to_string()],
+        }
+    }
+
+    /// `SESSION_AUTHENTICATION_FAILED [username, message]`: The credentials given by the user are incorrect. Sent after a delay that grows with repeated failures for the same user.
+    pub fn session_authentication_failed(username: impl fmt::Display, message: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SESSION_AUTHENTICATION_FAILED,
+            params: vec![username.to_string(), message.to_string()],
+        }
+    }
+
+    /// `SESSION_INVALID [handle]`: You gave an invalid or expired session reference. The Python SDK logs in again when it sees this code.
+    pub fn session_invalid(handle: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SESSION_INVALID,
+            params: vec![handle.to_string()],
+        }
+    }
+
+    /// `SESSION_NOT_REGISTERED [handle]`: This session is not registered to receive events (event.next without event.register).
+    pub fn session_not_registered(handle: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SESSION_NOT_REGISTERED,
+            params: vec![handle.to_string()],
+        }
+    }
+
+    /// `SR_BACKEND_FAILURE [status, stdout, stderr]`: The SR's directory could not be read or written.
+    pub fn sr_backend_failure(status: impl fmt::Display, stdout: impl fmt::Display, stderr: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SR_BACKEND_FAILURE,
+            params: vec![status.to_string(), stdout.to_string(), stderr.to_string()],
+        }
+    }
+
+    /// `SR_FULL [requested, maximum]`: The storage repository has no room for the request.
+    pub fn sr_full(requested: impl fmt::Display, maximum: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SR_FULL,
+            params: vec![requested.to_string(), maximum.to_string()],
+        }
+    }
+
+    /// `TASK_CANCELLED [task]`: The request was asynchronously cancelled.
+    pub fn task_cancelled(task: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: TASK_CANCELLED,
+            params: vec![task.to_string()],
+        }
+    }
+
+    /// `TASK_INTERRUPTED [task, reason]`: The server stopped while this task was running (a crash, kill -9 or power loss); the work it was doing did not complete. Its partial results have been removed.
+    pub fn task_interrupted(task: impl fmt::Display, reason: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: TASK_INTERRUPTED,
+            params: vec![task.to_string(), reason.to_string()],
+        }
+    }
+
+    /// `UUID_INVALID [class, uuid]`: The uuid you supplied was invalid.
+    pub fn uuid_invalid(class: impl fmt::Display, uuid: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: UUID_INVALID,
+            params: vec![class.to_string(), uuid.to_string()],
+        }
+    }
+
+    /// `VDI_IN_USE [vdi, operation]`: This operation cannot be performed because this VDI is in use (e.g. it is the backing image of another VDI).
+    pub fn vdi_in_use(vdi: impl fmt::Display, operation: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: VDI_IN_USE,
+            params: vec![vdi.to_string(), operation.to_string()],
+        }
+    }
+
+    /// `VDI_IO_ERROR [reason]`: Disk I/O failed while reading or writing a disk image.
+    pub fn vdi_io_error(reason: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: VDI_IO_ERROR,
+            params: vec![reason.to_string()],
+        }
+    }
+
+    /// `VDI_MISSING [sr, vdi]`: The VDI's file is missing from its SR.
+    pub fn vdi_missing(sr: impl fmt::Display, vdi: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: VDI_MISSING,
+            params: vec![sr.to_string(), vdi.to_string()],
+        }
+    }
+
+    /// `VDI_READ_ONLY [vdi]`: The operation required write access but this VDI is read-only.
+    pub fn vdi_read_only(vdi: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: VDI_READ_ONLY,
+            params: vec![vdi.to_string()],
+        }
+    }
+
+    /// `VDI_TOO_SMALL [vdi, minimum_size]`: The VDI is too small: it cannot shrink, and a copy target must be at least as large as its source.
+    pub fn vdi_too_small(vdi: impl fmt::Display, minimum_size: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: VDI_TOO_SMALL,
+            params: vec![vdi.to_string(), minimum_size.to_string()],
+        }
+    }
+}
