@@ -19,7 +19,7 @@ use super::ratelimit::RateLimit;
 use super::state::{Machine, Refused, Status, Verb};
 use crate::domain::{to_int, Domain};
 use crate::error::{ApiError, ApiResult};
-use crate::model::schema::{block_job, BlockJobIoStatus, BlockJobStatus};
+use crate::model::schema::{block_job, BlockJobIoStatus};
 use crate::model::RowExt;
 use crate::registry::{Commit, Write};
 use crate::wire::Ref;
@@ -146,7 +146,7 @@ impl Job {
             .domain
             .registry
             .update(block_job::CLASS, self.r, write, |f| {
-                f.set(block_job::STATUS, BlockJobStatus::from(status));
+                f.set(block_job::STATUS, status);
                 f.set(block_job::CURRENT_PROGRESS, to_int(cur));
                 f.set(block_job::TOTAL_PROGRESS, to_int(total));
                 f.set(

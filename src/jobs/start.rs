@@ -26,7 +26,7 @@ use super::work::{Held, Work};
 use crate::domain::claims::{self, Mode};
 use crate::domain::{blocking, invalid, io_error, tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
-use crate::model::schema::{block_job, vdi, BlockJobStatus};
+use crate::model::schema::{block_job, vdi};
 use crate::model::RowExt;
 use crate::storage::image::{self, Format, Image, OpenOptions};
 use crate::storage::path::SrDir;
@@ -414,7 +414,7 @@ pub(super) async fn create(
     f.set(block_job::UUID, Uuid::new_v4().to_string());
     f.set(block_job::JOB_ID, id.as_str());
     f.set(block_job::TYPE, spec.kind.job_type());
-    f.set(block_job::STATUS, BlockJobStatus::from(Status::Created));
+    f.set(block_job::STATUS, Status::Created);
     f.set(block_job::DEVICE, spec.device);
     f.set(block_job::TARGET, spec.target);
     f.set(
