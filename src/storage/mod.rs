@@ -17,6 +17,8 @@ pub mod image;
 pub mod path;
 pub mod qcow2;
 pub mod sparse;
+#[cfg(test)]
+pub(crate) mod test_sr;
 
 /// Reads into `buf` from `offset` until it is full or the file ends;
 /// returns how many bytes were read (short only at the end of the file).

@@ -3,40 +3,10 @@ use std::process::{Command, Stdio};
 
 use super::*;
 use crate::storage::image::{Image, OpenOptions};
-
-/// An SR directory removed at the end of the test.
-struct TestSr(SrDir);
-
-impl std::ops::Deref for TestSr {
-    type Target = SrDir;
-    fn deref(&self) -> &SrDir {
-        &self.0
-    }
-}
-
-impl Drop for TestSr {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(self.0.root());
-    }
-}
+use crate::storage::test_sr::{self, qemu_img, TestSr};
 
 fn sr() -> TestSr {
-    let d = std::env::temp_dir().join(format!("xapid-files-{}", Uuid::new_v4()));
-    TestSr(SrDir::open(&d).unwrap())
-}
-
-fn qemu_img(s: &SrDir, args: &[&str]) {
-    let out = Command::new("qemu-img")
-        .args(args)
-        .current_dir(s.root())
-        .output()
-        .expect("qemu-img runs");
-    assert!(
-        out.status.success(),
-        "qemu-img {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    test_sr::sr("files")
 }
 
 const SIZE: u64 = 4 << 20;

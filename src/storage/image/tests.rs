@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::*;
 use crate::storage::qcow2::header::Header;
+use crate::storage::test_sr::{self, qemu_img, run, TestSr};
 
 mod corrupt;
 mod crash;
@@ -15,44 +16,8 @@ mod safety;
 const K: u64 = 1 << 10;
 const M: u64 = 1 << 20;
 
-/// An SR directory removed at the end of the test.
-struct TestSr(SrDir);
-
-impl std::ops::Deref for TestSr {
-    type Target = SrDir;
-    fn deref(&self) -> &SrDir {
-        &self.0
-    }
-}
-
-impl Drop for TestSr {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(self.0.root());
-    }
-}
-
 fn sr() -> TestSr {
-    let d = std::env::temp_dir().join(format!("xapid-image-{}", uuid::Uuid::new_v4()));
-    TestSr(SrDir::open(&d).unwrap())
-}
-
-fn run(prog: &str, args: &[&str], cwd: &Path) -> String {
-    let out = Command::new(prog)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap_or_else(|e| panic!("{prog} runs: {e}"));
-    assert!(
-        out.status.success(),
-        "{prog} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn qemu_img(s: &SrDir, args: &[&str]) -> String {
-    run("qemu-img", args, s.root())
+    test_sr::sr("image")
 }
 
 /// `qemu-io -f fmt -c cmd... name`.

@@ -45,7 +45,7 @@ fn hostile_backing_names_are_refused_unopened() {
         create(&s, &name, Format::Qcow2, M, None).unwrap();
         let f = s.open_file(&name, true).unwrap();
         Header::set_backing(&f, Some((b, "raw"))).unwrap();
-        let s2 = s.0.clone();
+        let s2 = (*s).clone();
         let (p, o) = within(move || {
             (
                 probe(&s2, &name).map(|_| ()),
