@@ -53,6 +53,10 @@ pub struct Config {
     /// How many changes the event log keeps (older event.from tokens fall
     /// back to a scan; event.next readers that fall behind get EVENTS_LOST).
     pub event_log_capacity: usize,
+    /// The audit log is rotated when it would grow past this many bytes.
+    pub audit_log_max_bytes: u64,
+    /// How many rotated audit logs are kept (`audit.log.1` ... `.N`).
+    pub audit_log_keep: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -95,6 +99,8 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             fault_injection: false,
             event_log_capacity: crate::registry::events::CAPACITY,
+            audit_log_max_bytes: 16 << 20,
+            audit_log_keep: 4,
         }
     }
 }
@@ -139,6 +145,10 @@ pub struct FileConfig {
     pub max_xml_elements: Option<usize>,
     /// seconds
     pub shutdown_grace_secs: Option<f64>,
+    /// bytes
+    pub audit_log_max_bytes: Option<u64>,
+    /// count
+    pub audit_log_keep: Option<usize>,
 }
 
 fn secs(v: f64, key: &str) -> anyhow::Result<Duration> {
@@ -210,6 +220,13 @@ impl Config {
         if let Some(v) = f.event_log_capacity {
             anyhow::ensure!(v > 0, "event_log_capacity must be at least 1");
             self.event_log_capacity = v;
+        }
+        if let Some(v) = f.audit_log_max_bytes {
+            anyhow::ensure!(v >= 4096, "audit_log_max_bytes must be at least 4096");
+            self.audit_log_max_bytes = v;
+        }
+        if let Some(v) = f.audit_log_keep {
+            self.audit_log_keep = v;
         }
         if let Some(v) = f.shutdown_grace_secs {
             self.shutdown_grace = secs(v, "shutdown_grace_secs")?;

@@ -90,7 +90,8 @@ fn keys(extra: &[&'static str]) -> Vec<&'static str> {
     COMMON.iter().chain(extra).copied().collect()
 }
 
-async fn run(cx: &Ctx, spec: Spec) -> ApiResult<Value> {
+async fn run(cx: &Ctx, mut spec: Spec) -> ApiResult<Value> {
+    spec.owner = cx.identity.sid.clone();
     let job = start(cx.jobs(), spec).await?;
     Ok(Value::Ref(job.r))
 }

@@ -1,13 +1,17 @@
 //! From a decoded call to a reply, in xapi's order: find the method, check
-//! the parameter count, check the parameter types, check the session, run.
-//! `Async.` calls get a task at once and run in the background.
+//! the parameter count, check the parameter types, check the session,
+//! check the session's permission (RBAC), run. `Async.` calls get a task
+//! at once and run in the background. Calls that change something, logins
+//! and denied calls are written to the audit log before the answer goes.
 
 use std::sync::Arc;
 
 use super::{implicit, task, Api, ApiError, ApiResult, Args, Ctx};
-use crate::domain::sessions;
+use crate::domain::audit::Entry;
+use crate::domain::roles;
+use crate::domain::sessions::{self, Identity};
 use crate::model::schema::codes;
-use crate::model::{convert, Method, MethodKind};
+use crate::model::{convert, Method, MethodKind, Type};
 use crate::wire::records::Format;
 use crate::wire::{MethodCall, Ref, Reply, Value};
 
@@ -18,6 +22,8 @@ pub struct CallMeta {
     pub subtask_of: Option<Ref>,
     /// The wire format the reply will be encoded in.
     pub format: Format,
+    /// The client's address.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// Answers one call.
@@ -65,22 +71,137 @@ async fn run(server: &Arc<Api>, call: MethodCall, meta: &CallMeta) -> ApiResult<
     };
     check_count(method, params.len())?;
     let (args, bad_ref) = convert_params(server, method, params)?;
-    let session = match session_arg {
-        Some(v) => sessions::check(&server.domain, &v)?,
-        None => Ref::NULL,
+    let identity = match session_arg {
+        Some(v) => {
+            let who = sessions::check(&server.domain, &v)?;
+            if !who.allows(method.roles) {
+                let e = roles::denied(&server.domain, &method.permission, method.roles);
+                audit(server, meta, &name, method, &who, &args.0, &Err(e.clone()));
+                return Err(e);
+            }
+            who
+        }
+        None => Arc::new(Identity::anonymous()),
     };
     // A reference that does not parse is, as in xapi, only found out by the
     // implementation, i.e. after the session check.
     if let Some(e) = bad_ref {
         return Err(e);
     }
+    let kept = if audited(server, method) {
+        Some(args.0.clone())
+    } else {
+        None
+    };
+    let out = execute(
+        server,
+        meta,
+        &name,
+        method,
+        async_form,
+        identity.clone(),
+        args,
+    )
+    .await;
+    if let Some(params) = kept {
+        let login = !method.session;
+        let who = if login {
+            // The name the login tried (never the password).
+            let user = params.first().and_then(Value::as_str).unwrap_or("");
+            Arc::new(Identity::named(user))
+        } else {
+            identity
+        };
+        let params = if login { &[][..] } else { &params[..] };
+        // A login's result is a session ref: a bearer secret.
+        let shown = out.as_ref().map(|a| match a {
+            Answer::Value(Value::Ref(r)) if !login => Value::Ref(*r),
+            _ => Value::Nil,
+        });
+        let shown = shown.map_err(|e| e.clone());
+        audit(server, meta, &name, method, &who, params, &shown);
+    }
+    out
+}
+
+/// Whether a call is written to the audit log when allowed: everything
+/// that can change something (explicit messages but readers and events,
+/// setters and map updates) and every login.
+fn audited(server: &Api, method: &Method) -> bool {
+    match method.kind {
+        MethodKind::SetField(_) | MethodKind::AddToMap(_) | MethodKind::RemoveFromMap(_) => true,
+        MethodKind::Explicit(_) => {
+            let class = method
+                .class
+                .map(|c| server.domain.model.classes[c].name.as_str());
+            let name = method.wire.split_once('.').map_or("", |x| x.1);
+            class != Some("event") && !name.starts_with("get_")
+        }
+        _ => false,
+    }
+}
+
+/// Writes the audit line of a call. Session refs among the parameters are
+/// left out (they are bearer secrets), as is every non-ref parameter.
+fn audit(
+    server: &Api,
+    meta: &CallMeta,
+    name: &str,
+    method: &Method,
+    who: &Identity,
+    params: &[Value],
+    out: &ApiResult<Value>,
+) {
+    let refs: Vec<Value> = method
+        .params
+        .iter()
+        .zip(params)
+        .filter(|(p, _)| !mentions_session(&p.ty))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let mut e = Entry::new(name, &who.user, &who.sid, &who.originator)
+        .client(meta.peer)
+        .refs_of(&refs);
+    e.subject = who.subject.to_string();
+    match out {
+        Ok(Value::Ref(r)) => e.returned = Some(r.to_string()),
+        Ok(_) => {}
+        Err(err) => {
+            e.result = "error";
+            e.error = Some(err.code);
+            e.allowed = err.code != codes::RBAC_PERMISSION_DENIED;
+        }
+    }
+    server.domain.audit.record(&e);
+}
+
+fn mentions_session(ty: &Type) -> bool {
+    match ty {
+        Type::Ref(c) => c == "session",
+        Type::Set(t) => mentions_session(t),
+        Type::Map(k, v) => mentions_session(k) || mentions_session(v),
+        _ => false,
+    }
+}
+
+/// Runs an allowed call.
+async fn execute(
+    server: &Arc<Api>,
+    meta: &CallMeta,
+    name: &str,
+    method: &Method,
+    async_form: bool,
+    identity: Arc<Identity>,
+    args: Args,
+) -> ApiResult<Answer> {
     let class = method.class.unwrap_or_default();
     match method.kind {
         MethodKind::Explicit(mi) => {
             let handler = server.handler(class, mi);
             let cx = Ctx {
                 api: server.clone(),
-                session,
+                session: identity.session,
+                identity,
                 task: None,
                 subtask_of: meta.subtask_of,
                 format: meta.format,
@@ -89,7 +210,7 @@ async fn run(server: &Arc<Api>, call: MethodCall, meta: &CallMeta) -> ApiResult<
                 let label = if name.starts_with("InternalAsync.") {
                     format!("Async.{}", method.wire)
                 } else {
-                    name.clone()
+                    name.to_owned()
                 };
                 let t = task::spawn_async(cx, label, handler, args).await?;
                 Ok(Answer::Value(Value::Ref(t)))

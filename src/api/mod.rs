@@ -15,8 +15,10 @@ pub mod dispatch;
 pub mod event;
 pub mod handlers;
 pub mod implicit;
+pub mod role;
 pub mod session;
 pub mod sr;
+pub mod subject;
 // Generated and compared byte for byte with its render: rustfmt must not
 // touch it.
 #[rustfmt::skip]
@@ -33,6 +35,7 @@ use std::sync::Arc;
 pub use crate::error::{ApiError, ApiResult};
 pub use args::Args;
 
+use crate::domain::sessions::Identity;
 use crate::domain::Domain;
 use crate::jobs::Jobs;
 use crate::model::MethodTable;
@@ -98,6 +101,8 @@ pub struct Ctx {
     pub api: Arc<Api>,
     /// The caller's session (`OpaqueRef:NULL` for login).
     pub session: Ref,
+    /// Who the caller is (root's identity for login).
+    pub identity: Arc<Identity>,
     /// The task this call runs in (`Async.` calls), if any.
     pub task: Option<Ref>,
     /// The task given in the `subtask-of` header, if any.
@@ -128,6 +133,7 @@ impl Ctx {
         crate::jobs::copies::Caller {
             owner: self.owner(),
             task: self.task,
+            sid: self.identity.sid.clone(),
         }
     }
 }

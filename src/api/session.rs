@@ -7,7 +7,6 @@ use crate::domain::sessions;
 use crate::model::schema::args::{
     SessionChangePassword, SessionLocalLogout, SessionLoginWithPassword, SessionLogout,
 };
-use crate::model::schema::codes;
 use crate::wire::Value;
 
 /// `session.login_with_password(uname, pwd [, version, originator])`.
@@ -18,21 +17,14 @@ pub async fn login_with_password(cx: Ctx, a: SessionLoginWithPassword) -> ApiRes
         version: _,
         originator,
     } = a;
-    let d = cx.domain();
     let originator = originator.unwrap_or_default();
-    if let Err(e) = sessions::authenticate(d, &uname, &pwd).await {
-        if e.code == codes::SESSION_AUTHENTICATION_FAILED {
-            tracing::info!(user = %uname, "login failed");
-        }
-        return Err(e);
-    }
-    let r = sessions::create(d, &uname, &originator);
-    tracing::debug!(user = %uname, originator = %originator, "login");
+    let r = sessions::login(cx.domain(), &uname, &pwd, &originator).await?;
     Ok(Value::Ref(r))
 }
 
 /// `session.logout()`.
 pub async fn logout(cx: Ctx, _: SessionLogout) -> ApiResult<Value> {
+    tracing::debug!(user = %cx.identity.user, "logout");
     sessions::destroy(cx.domain(), cx.session);
     Ok(Value::void())
 }
@@ -45,6 +37,6 @@ pub async fn local_logout(cx: Ctx, _: SessionLocalLogout) -> ApiResult<Value> {
 /// `session.change_password(old, new)`.
 pub async fn change_password(cx: Ctx, a: SessionChangePassword) -> ApiResult<Value> {
     let SessionChangePassword { old_pwd, new_pwd } = a;
-    sessions::change_password(cx.domain(), cx.session, &old_pwd, &new_pwd).await?;
+    sessions::change_password(cx.domain(), &cx.identity, &old_pwd, &new_pwd).await?;
     Ok(Value::void())
 }

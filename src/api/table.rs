@@ -57,6 +57,16 @@ pub const TABLE: &[(&str, Handler)] = &[
     (args::VmCopy::WIRE, vm_copy),
     (args::VbdCreate::WIRE, vbd_create),
     (args::VbdDestroy::WIRE, vbd_destroy),
+    (args::RoleGetPermissions::WIRE, role_get_permissions),
+    (args::RoleGetPermissionsNameLabel::WIRE, role_get_permissions_name_label),
+    (args::RoleGetByPermission::WIRE, role_get_by_permission),
+    (args::RoleGetByPermissionNameLabel::WIRE, role_get_by_permission_name_label),
+    (args::SubjectCreate::WIRE, subject_create),
+    (args::SubjectDestroy::WIRE, subject_destroy),
+    (args::SubjectAddToRoles::WIRE, subject_add_to_roles),
+    (args::SubjectRemoveFromRoles::WIRE, subject_remove_from_roles),
+    (args::SubjectGetPermissionsNameLabel::WIRE, subject_get_permissions_name_label),
+    (args::SubjectSetPassword::WIRE, subject_set_password),
 ];
 
 /// `session.login_with_password`.
@@ -309,4 +319,64 @@ fn vbd_create(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 fn vbd_destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     let a = args::VbdDestroy::from_values(a.0);
     Box::pin(super::vbd::destroy(cx, a))
+}
+
+/// `role.get_permissions`.
+fn role_get_permissions(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::RoleGetPermissions::from_values(a.0);
+    Box::pin(super::role::get_permissions(cx, a))
+}
+
+/// `role.get_permissions_name_label`.
+fn role_get_permissions_name_label(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::RoleGetPermissionsNameLabel::from_values(a.0);
+    Box::pin(super::role::get_permissions_name_label(cx, a))
+}
+
+/// `role.get_by_permission`.
+fn role_get_by_permission(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::RoleGetByPermission::from_values(a.0);
+    Box::pin(super::role::get_by_permission(cx, a))
+}
+
+/// `role.get_by_permission_name_label`.
+fn role_get_by_permission_name_label(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::RoleGetByPermissionNameLabel::from_values(a.0);
+    Box::pin(super::role::get_by_permission_name_label(cx, a))
+}
+
+/// `subject.create`.
+fn subject_create(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SubjectCreate::from_values(a.0);
+    Box::pin(super::subject::create(cx, a))
+}
+
+/// `subject.destroy`.
+fn subject_destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SubjectDestroy::from_values(a.0);
+    Box::pin(super::subject::destroy(cx, a))
+}
+
+/// `subject.add_to_roles`.
+fn subject_add_to_roles(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SubjectAddToRoles::from_values(a.0);
+    Box::pin(super::subject::add_to_roles(cx, a))
+}
+
+/// `subject.remove_from_roles`.
+fn subject_remove_from_roles(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SubjectRemoveFromRoles::from_values(a.0);
+    Box::pin(super::subject::remove_from_roles(cx, a))
+}
+
+/// `subject.get_permissions_name_label`.
+fn subject_get_permissions_name_label(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SubjectGetPermissionsNameLabel::from_values(a.0);
+    Box::pin(super::subject::get_permissions_name_label(cx, a))
+}
+
+/// `subject.set_password`.
+fn subject_set_password(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SubjectSetPassword::from_values(a.0);
+    Box::pin(super::subject::set_password(cx, a))
 }

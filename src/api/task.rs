@@ -20,7 +20,7 @@ pub async fn spawn_async(
     args: Args,
 ) -> ApiResult<Ref> {
     let d = cx.domain().clone();
-    let r = tasks::create_managed(&d, &label, cx.subtask_of).await?;
+    let r = tasks::create_managed(&d, &label, cx.subtask_of, &cx.identity.sid).await?;
     cx.task = Some(r);
     d.tracker.clone().spawn(async move {
         let out = handler(cx, args).await;
@@ -32,14 +32,21 @@ pub async fn spawn_async(
 /// `task.create(label, description)`.
 pub async fn create(cx: Ctx, a: TaskCreate) -> ApiResult<Value> {
     let TaskCreate { label, description } = a;
-    tasks::create_client(cx.domain(), &label, &description, cx.subtask_of)
-        .await
-        .map(Value::Ref)
+    tasks::create_client(
+        cx.domain(),
+        &label,
+        &description,
+        cx.subtask_of,
+        &cx.identity.sid,
+    )
+    .await
+    .map(Value::Ref)
 }
 
 /// `task.destroy(self)`.
 pub async fn destroy(cx: Ctx, a: TaskDestroy) -> ApiResult<Value> {
     let TaskDestroy { self_ } = a;
+    tasks::assert_can_modify(cx.domain(), self_, &cx.identity)?;
     tasks::destroy(cx.domain(), self_).await?;
     Ok(Value::void())
 }
@@ -47,6 +54,7 @@ pub async fn destroy(cx: Ctx, a: TaskDestroy) -> ApiResult<Value> {
 /// `task.cancel(task)`.
 pub async fn cancel(cx: Ctx, a: TaskCancel) -> ApiResult<Value> {
     let TaskCancel { task } = a;
+    tasks::assert_can_modify(cx.domain(), task, &cx.identity)?;
     tasks::cancel(cx.domain(), task, cx.owner()).await?;
     Ok(Value::void())
 }
@@ -54,6 +62,7 @@ pub async fn cancel(cx: Ctx, a: TaskCancel) -> ApiResult<Value> {
 /// `task.set_status(self, value)`.
 pub async fn set_status(cx: Ctx, a: TaskSetStatus) -> ApiResult<Value> {
     let TaskSetStatus { self_, value } = a;
+    tasks::assert_can_modify(cx.domain(), self_, &cx.identity)?;
     tasks::set_status(cx.domain(), self_, value).await?;
     Ok(Value::void())
 }
@@ -61,6 +70,7 @@ pub async fn set_status(cx: Ctx, a: TaskSetStatus) -> ApiResult<Value> {
 /// `task.set_progress(self, value)`.
 pub async fn set_progress(cx: Ctx, a: TaskSetProgress) -> ApiResult<Value> {
     let TaskSetProgress { self_, value } = a;
+    tasks::assert_can_modify(cx.domain(), self_, &cx.identity)?;
     tasks::set_progress(cx.domain(), self_, value).await?;
     Ok(Value::void())
 }
@@ -68,6 +78,7 @@ pub async fn set_progress(cx: Ctx, a: TaskSetProgress) -> ApiResult<Value> {
 /// `task.set_result(self, value)`.
 pub async fn set_result(cx: Ctx, a: TaskSetResult) -> ApiResult<Value> {
     let TaskSetResult { self_, value } = a;
+    tasks::assert_can_modify(cx.domain(), self_, &cx.identity)?;
     tasks::set_client_field(cx.domain(), self_, task::RESULT, value).await?;
     Ok(Value::void())
 }
@@ -75,6 +86,7 @@ pub async fn set_result(cx: Ctx, a: TaskSetResult) -> ApiResult<Value> {
 /// `task.set_error_info(self, value)`.
 pub async fn set_error_info(cx: Ctx, a: TaskSetErrorInfo) -> ApiResult<Value> {
     let TaskSetErrorInfo { self_, value } = a;
+    tasks::assert_can_modify(cx.domain(), self_, &cx.identity)?;
     tasks::set_client_field(cx.domain(), self_, task::ERROR_INFO, value).await?;
     Ok(Value::void())
 }

@@ -1,7 +1,9 @@
 //! Users, password checks and login throttling.
 //!
-//! There is one user, `root` (xapi's local superuser). Its password hash
-//! lives in the durable store. Checks run on blocking threads (argon2 is
+//! `root` is xapi's local superuser; its password hash lives in the durable
+//! store and is held here. Local users' hashes are kept by the domain (on
+//! their subject) and handed in with each check. Checks run on blocking
+//! threads (argon2 is
 //! deliberately slow) and failures are answered late: each user name has a
 //! lock that a failed attempt holds for a delay that doubles with every
 //! further consecutive failure, so failures for one account come out one per
@@ -30,6 +32,17 @@ pub enum AuthFailure {
     Denied,
     /// The check itself could not run.
     Internal(String),
+}
+
+/// What the caller knows about the user whose password is checked.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// The local superuser: checked against root's hash.
+    Root,
+    /// A known user with this hash (empty: no password set, never matches).
+    Hash(String),
+    /// No such user: the check costs the same and fails.
+    Unknown,
 }
 
 /// The failure state of one user name.
@@ -66,25 +79,39 @@ impl Auth {
         }
     }
 
-    fn bucket(&self, user: &str) -> Arc<Bucket> {
-        let key = if user == ROOT { ROOT } else { UNKNOWN_USER };
+    fn bucket(&self, key: &str) -> Arc<Bucket> {
+        if let Some(b) = self.failures.get(key) {
+            return b.clone();
+        }
         self.failures.entry(key.to_owned()).or_default().clone()
     }
 
-    /// Checks a user's password. A failure is returned only after the
-    /// user's current penalty delay.
-    pub async fn check(&self, user: &str, password: &str) -> Result<(), AuthFailure> {
-        let bucket = self.bucket(user);
-        let hash = self
-            .root_hash
-            .read()
-            .map(|h| h.clone())
-            .map_err(|_| AuthFailure::Internal("password lock poisoned".into()))?;
-        let is_root = user == ROOT;
+    /// Checks a user's password against what is stored for it. A failure
+    /// is returned only after the user's current penalty delay (unknown
+    /// names share one penalty, so guessing names cannot grow the table).
+    pub async fn check(
+        &self,
+        user: &str,
+        password: &str,
+        stored: Stored,
+    ) -> Result<(), AuthFailure> {
+        let root = || {
+            self.root_hash
+                .read()
+                .map(|h| h.clone())
+                .map_err(|_| AuthFailure::Internal("password lock poisoned".into()))
+        };
+        // Unknown users, and users without a password, still pay for a
+        // full hash check, so timing does not tell which names exist.
+        let (key, hash, can_match) = match stored {
+            Stored::Root => (ROOT, root()?, true),
+            Stored::Hash(h) if !h.is_empty() => (user, h, true),
+            Stored::Hash(_) => (user, root()?, false),
+            Stored::Unknown => (UNKNOWN_USER, root()?, false),
+        };
+        let bucket = self.bucket(key);
         let pw = password.to_owned();
-        // Unknown users still pay for a full hash check, so timing does not
-        // tell which names exist.
-        let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash) && is_root)
+        let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash) && can_match)
             .await
             .map_err(|e| AuthFailure::Internal(e.to_string()))?;
         if ok {
@@ -122,16 +149,31 @@ mod tests {
             .await
             .unwrap();
         let a = Auth::new(h, Duration::from_millis(50), Duration::from_millis(120));
-        assert_eq!(a.check("root", "pw").await, Ok(()));
+        let root = || Stored::Root;
+        assert_eq!(a.check("root", "pw", root()).await, Ok(()));
         let t = std::time::Instant::now();
-        assert_eq!(a.check("root", "bad").await, Err(AuthFailure::Denied));
+        assert_eq!(
+            a.check("root", "bad", root()).await,
+            Err(AuthFailure::Denied)
+        );
         assert!(t.elapsed() >= Duration::from_millis(50));
-        assert_eq!(a.check("root", "bad").await, Err(AuthFailure::Denied));
+        assert_eq!(
+            a.check("root", "bad", root()).await,
+            Err(AuthFailure::Denied)
+        );
         assert_eq!(a.bucket("root").fails.load(Ordering::Relaxed), 2);
-        assert_eq!(a.check("alice", "pw").await, Err(AuthFailure::Denied));
-        assert_eq!(a.check("root", "pw").await, Ok(()));
+        // The root password is not anyone else's.
+        assert_eq!(
+            a.check("alice", "pw", Stored::Unknown).await,
+            Err(AuthFailure::Denied)
+        );
+        assert_eq!(
+            a.check("bob", "pw", Stored::Hash(String::new())).await,
+            Err(AuthFailure::Denied)
+        );
+        assert_eq!(a.check("root", "pw", root()).await, Ok(()));
         assert_eq!(a.bucket("root").fails.load(Ordering::Relaxed), 0);
-        assert_eq!(a.failures.len(), 2);
+        assert_eq!(a.failures.len(), 3);
     }
 }
 
@@ -153,7 +195,7 @@ mod parallel_tests {
         let guesses: Vec<_> = (0..4)
             .map(|_| {
                 let a = a.clone();
-                tokio::spawn(async move { a.check("root", "bad").await })
+                tokio::spawn(async move { a.check("root", "bad", Stored::Root).await })
             })
             .collect();
         for g in guesses {

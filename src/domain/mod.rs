@@ -14,13 +14,16 @@
 //! the server registers a [`claims::WriteHook`] on its claim, and the
 //! import path finds it there.
 
+pub mod audit;
 pub mod claims;
 pub mod eta;
 pub mod host;
+pub mod roles;
 pub mod scan;
 pub mod sessions;
 pub mod snapshots;
 pub mod srs;
+pub mod subjects;
 pub mod tasks;
 pub mod transfer;
 pub mod vdis;
@@ -34,6 +37,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
+use crate::model::rbac::Rbac;
 use crate::model::Model;
 use crate::registry::{Commit, Registry};
 use crate::wire::Ref;
@@ -44,16 +48,22 @@ pub struct Domain {
     pub config: Config,
     /// The datamodel.
     pub model: Arc<Model>,
+    /// Roles and permissions, from the datamodel.
+    pub rbac: Rbac,
     /// All objects.
     pub registry: Registry,
     /// Passwords and login throttling.
     pub auth: Auth,
+    /// The audit log.
+    pub audit: audit::Audit,
     /// This host.
     pub host: Ref,
     /// The pool.
     pub pool: Ref,
-    /// Session bookkeeping (per-originator caps).
+    /// Live sessions: who each is, and the per-originator caps.
     pub sessions: sessions::Sessions,
+    /// Serializes changes to subjects.
+    pub subjects: subjects::Subjects,
     /// Task bookkeeping (rate estimates, cancellation, commits on success).
     pub tasks: tasks::Tasks,
     /// The SRs' directories.
@@ -89,14 +99,20 @@ impl Domain {
             config.login_failure_max_delay,
         );
         let (host, pool) = host::bootstrap(&registry).await?;
+        let rbac = Rbac::new(&model);
+        let audit = audit::Audit::open(&config)?;
+        roles::bootstrap(&registry, &rbac);
         Ok(Arc::new(Domain {
             config,
             model,
+            rbac,
             registry,
             auth,
+            audit,
             host,
             pool,
             sessions: sessions::Sessions::default(),
+            subjects: subjects::Subjects::default(),
             tasks: tasks::Tasks::default(),
             srs: srs::Srs::default(),
             claims: claims::Claims::default(),

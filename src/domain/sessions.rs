@@ -1,17 +1,21 @@
-//! Sessions: the check every call makes, creation after a login, idle
-//! expiry, the per-originator cap, and root's password (bootstrap and
-//! change).
+//! Sessions: logins (root and local users), the check every call makes
+//! (which yields the caller's [`Identity`]), idle expiry, the
+//! per-originator cap, passwords (root's bootstrap, changes), and acting
+//! on a subject's open sessions at once when its roles or password change.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 
+use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::{durable, Domain};
-use crate::auth::{password, AuthFailure, ROOT};
+use super::{durable, subjects, Domain};
+use crate::auth::{password, AuthFailure, Stored, ROOT};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
+use crate::model::rbac::RoleMask;
 use crate::model::schema::session;
 use crate::model::RowExt;
 use crate::registry::{Registry, Write};
@@ -20,10 +24,82 @@ use crate::wire::{DateTime, Ref, Value};
 /// The store key of root's password hash.
 const ROOT_HASH_KEY: &str = "root_password_hash";
 
-/// Live sessions grouped by originator, oldest first, for the cap.
+/// Who is calling: what a session stands for.
+#[derive(Debug)]
+pub struct Identity {
+    /// The session.
+    pub session: Ref,
+    /// The subject (`OpaqueRef:NULL` for root).
+    pub subject: Ref,
+    /// The subject identifier (`""` for root, `local:<name>` for a local
+    /// user): task ownership compares it, as xapi compares
+    /// `auth_user_sid`.
+    pub sid: String,
+    /// The login name.
+    pub user: String,
+    /// The originator given at login.
+    pub originator: String,
+    /// The local superuser: every call is allowed.
+    pub superuser: bool,
+    /// The subject's roles; changed in place when a pool-admin changes
+    /// them, so open sessions follow at once.
+    roles: AtomicU8,
+}
+
+impl Identity {
+    /// Root's identity for a session.
+    pub fn root(session: Ref) -> Identity {
+        Identity {
+            session,
+            subject: Ref::NULL,
+            sid: String::new(),
+            user: ROOT.into(),
+            originator: String::new(),
+            superuser: true,
+            roles: AtomicU8::new(0),
+        }
+    }
+
+    /// Nobody: the caller of a call without a session (login).
+    pub fn anonymous() -> Identity {
+        Identity {
+            session: Ref::NULL,
+            subject: Ref::NULL,
+            sid: String::new(),
+            user: String::new(),
+            originator: String::new(),
+            superuser: false,
+            roles: AtomicU8::new(0),
+        }
+    }
+
+    /// A caller known only by the name it gave (a login, for the audit
+    /// log).
+    pub fn named(user: &str) -> Identity {
+        Identity {
+            user: user.to_owned(),
+            ..Identity::anonymous()
+        }
+    }
+
+    /// Whether the session may make a call open to `allowed`.
+    #[inline]
+    pub fn allows(&self, allowed: RoleMask) -> bool {
+        self.superuser || self.roles.load(Ordering::Acquire) & allowed != 0
+    }
+
+    /// The subject's roles now.
+    pub fn roles(&self) -> RoleMask {
+        self.roles.load(Ordering::Acquire)
+    }
+}
+
+/// Live sessions: who each one is, and the per-originator queues for the
+/// cap (oldest first).
 #[derive(Default)]
 pub struct Sessions {
     by_originator: Mutex<HashMap<String, VecDeque<Ref>>>,
+    identities: DashMap<Ref, Arc<Identity>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -33,8 +109,9 @@ impl std::fmt::Debug for Sessions {
 }
 
 /// Checks the session argument of a call: `SESSION_INVALID [ref]` unless it
-/// names a live session. Refreshes `last_active` to the second (memory only).
-pub fn check(d: &Domain, v: &Value) -> ApiResult<Ref> {
+/// names a live session. Refreshes `last_active` to the second (memory
+/// only). Returns who the session is.
+pub fn check(d: &Domain, v: &Value) -> ApiResult<Arc<Identity>> {
     let invalid = || {
         let shown = match v {
             Value::String(s) => s.to_string(),
@@ -68,11 +145,17 @@ pub fn check(d: &Domain, v: &Value) -> ApiResult<Ref> {
             Ok(())
         });
     }
-    Ok(r)
+    identity(d, r).ok_or_else(invalid)
+}
+
+/// Who a live session is.
+pub fn identity(d: &Domain, r: Ref) -> Option<Arc<Identity>> {
+    d.sessions.identities.get(&r).map(|i| i.clone())
 }
 
 /// Removes a session and its bookkeeping.
 pub fn destroy(d: &Domain, r: Ref) {
+    d.sessions.identities.remove(&r);
     if let Some((mut row, _)) = d.registry.remove(session::CLASS, r) {
         let originator = row.fields.take(session::ORIGINATOR);
         if let Ok(mut m) = d.sessions.by_originator.lock() {
@@ -88,24 +171,49 @@ pub fn destroy(d: &Domain, r: Ref) {
     }
 }
 
-/// Creates a session row for an authenticated user, evicting the least
+/// Who logs in.
+struct Login {
+    subject: Ref,
+    sid: String,
+    user: String,
+    superuser: bool,
+    roles: RoleMask,
+}
+
+/// Creates a session for an authenticated user, evicting the least
 /// recently active session of the same originator beyond the cap.
-pub fn create(d: &Domain, user: &str, originator: &str) -> Ref {
+fn create(d: &Domain, who: Login, originator: &str) -> Arc<Identity> {
     let now = DateTime::now();
+    let r = Ref::new();
+    let identity = Arc::new(Identity {
+        session: r,
+        subject: who.subject,
+        sid: who.sid,
+        user: who.user,
+        originator: originator.to_owned(),
+        superuser: who.superuser,
+        roles: AtomicU8::new(who.roles),
+    });
     let mut f = d.model.default_row(session::CLASS);
     f.set(session::UUID, Uuid::new_v4().to_string());
     f.set(session::THIS_HOST, d.host);
     f.set(session::LAST_ACTIVE, now);
     f.set(session::VALIDATION_TIME, now);
-    f.set(session::IS_LOCAL_SUPERUSER, user == ROOT);
-    f.set(session::AUTH_USER_NAME, user);
+    f.set(session::IS_LOCAL_SUPERUSER, identity.superuser);
+    f.set(session::SUBJECT, identity.subject);
+    f.set(session::AUTH_USER_SID, identity.sid.as_str());
+    f.set(session::AUTH_USER_NAME, identity.user.as_str());
     f.set(session::ORIGINATOR, originator);
-    let r = Ref::new();
+    if !identity.superuser {
+        f.set(session::RBAC_PERMISSIONS, permission_names(d, who.roles));
+    }
+    // Known before the row is visible: a call naming the session finds it.
+    d.sessions.identities.insert(r, identity.clone());
     // Sessions are never persisted: nothing to wait for.
     let _ = d.registry.insert(session::CLASS, r, f);
     let evict: Vec<Ref> = {
         let Ok(mut m) = d.sessions.by_originator.lock() else {
-            return r;
+            return identity;
         };
         let q = m.entry(originator.to_owned()).or_default();
         q.push_back(r);
@@ -133,7 +241,131 @@ pub fn create(d: &Domain, user: &str, originator: &str) -> Ref {
         tracing::info!(originator = %originator, "session cap reached: evicting the least recently active session");
         destroy(d, v);
     }
-    r
+    identity
+}
+
+/// The names of the permissions a set of roles holds.
+pub fn permission_names(d: &Domain, roles: RoleMask) -> Vec<String> {
+    d.rbac
+        .permissions_of(roles)
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// `session.login_with_password`: root, or a local user (`local:<uname>`)
+/// with a password and at least one role. Wrong names and passwords are
+/// `SESSION_AUTHENTICATION_FAILED` (after the throttle's delay); a local
+/// user without roles is `RBAC_PERMISSION_DENIED`, as in xapi.
+pub async fn login(d: &Domain, uname: &str, pwd: &str, originator: &str) -> ApiResult<Ref> {
+    if uname == ROOT {
+        authenticate(d, uname, pwd, Stored::Root).await?;
+        let who = Login {
+            subject: Ref::NULL,
+            sid: String::new(),
+            user: ROOT.into(),
+            superuser: true,
+            roles: 0,
+        };
+        return Ok(create(d, who, originator).session);
+    }
+    let found = subjects::find_local(d, uname);
+    let stored = match &found {
+        Some(s) => Stored::Hash(s.hash.clone()),
+        None => Stored::Unknown,
+    };
+    authenticate(d, uname, pwd, stored).await?;
+    let Some(s) = found else {
+        return Err(failed(uname));
+    };
+    if s.roles == 0 {
+        return Err(ApiError::rbac_permission_denied(
+            "session.login_with_password",
+            format_args!(
+                "Subject {uname} (identifier {}) has no roles in this pool",
+                s.sid
+            ),
+        ));
+    }
+    let who = Login {
+        subject: s.subject,
+        sid: s.sid,
+        user: uname.to_owned(),
+        superuser: false,
+        roles: s.roles,
+    };
+    let me = create(d, who, originator);
+    // The subject may have changed while the password was checked: its
+    // password (or the subject itself) gone means no session; its roles
+    // are taken as they are now (changes from here on reach this session,
+    // which is registered).
+    match subjects::find_local(d, uname) {
+        Some(now) if now.subject == s.subject && now.hash == s.hash && now.roles != 0 => {
+            set_roles(d, &me, now.roles);
+            Ok(me.session)
+        }
+        _ => {
+            destroy(d, me.session);
+            Err(failed(uname))
+        }
+    }
+}
+
+fn failed(user: &str) -> ApiError {
+    ApiError::session_authentication_failed(user, "Authentication failure")
+}
+
+/// Sets a session's roles and its `rbac_permissions`.
+fn set_roles(d: &Domain, who: &Identity, roles: RoleMask) {
+    if who.roles.swap(roles, Ordering::AcqRel) == roles {
+        return;
+    }
+    let names = permission_names(d, roles);
+    let _ = d
+        .registry
+        .update(session::CLASS, who.session, Write::Volatile, |f| {
+            f.set(session::RBAC_PERMISSIONS, names);
+            Ok(())
+        });
+}
+
+/// The open sessions of a subject.
+fn sessions_of(d: &Domain, subject: Ref) -> Vec<Arc<Identity>> {
+    d.sessions
+        .identities
+        .iter()
+        .filter(|e| !subject.is_null() && e.value().subject == subject)
+        .map(|e| e.value().clone())
+        .collect()
+}
+
+/// A subject's roles changed: its open sessions follow at once; with no
+/// role left, they end (as a login would be refused).
+pub fn roles_changed(d: &Domain, subject: Ref, roles: RoleMask) {
+    for who in sessions_of(d, subject) {
+        if roles == 0 {
+            destroy(d, who.session);
+        } else {
+            set_roles(d, &who, roles);
+        }
+    }
+    if roles == 0 {
+        d.registry.events().poke();
+    }
+}
+
+/// A subject was destroyed or its password changed: its open sessions end
+/// at once (but `keep`, the session that changed its own password).
+pub fn end_sessions_of(d: &Domain, subject: Ref, keep: Ref) {
+    let mut ended = 0;
+    for who in sessions_of(d, subject) {
+        if who.session != keep {
+            destroy(d, who.session);
+            ended += 1;
+        }
+    }
+    if ended > 0 {
+        tracing::info!(sessions = ended, "ended the sessions of a changed subject");
+    }
 }
 
 /// Destroys sessions idle longer than the timeout.
@@ -208,40 +440,45 @@ fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
 
 /// Checks a user's password: `SESSION_AUTHENTICATION_FAILED` if it is
 /// wrong (after the login throttle's delay).
-pub async fn authenticate(d: &Domain, user: &str, password: &str) -> ApiResult<()> {
-    match d.auth.check(user, password).await {
+async fn authenticate(d: &Domain, user: &str, password: &str, stored: Stored) -> ApiResult<()> {
+    match d.auth.check(user, password, stored).await {
         Ok(()) => Ok(()),
-        Err(AuthFailure::Denied) => Err(ApiError::session_authentication_failed(
-            user,
-            "Authentication failure",
-        )),
+        Err(AuthFailure::Denied) => Err(failed(user)),
         Err(AuthFailure::Internal(e)) => Err(ApiError::internal(e)),
     }
 }
 
-/// The user a session belongs to ("" when it is gone).
-pub fn user_of(d: &Domain, session: Ref) -> String {
-    d.registry
-        .get_field(session::AUTH_USER_NAME, session)
-        .unwrap_or_default()
+/// Hashes a password on a blocking thread.
+pub async fn hash_password(pw: &str) -> ApiResult<String> {
+    let pw = pw.to_owned();
+    tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
 }
 
-/// Changes the password of the session's user (root): the old one must
-/// match; the new hash is durable before it takes effect.
-pub async fn change_password(d: &Domain, session: Ref, old: &str, new: &str) -> ApiResult<()> {
-    let user = user_of(d, session);
+/// `session.change_password(old, new)` by the session's user: root or a
+/// local user. The old password must match; the new hash is durable before
+/// it takes effect; a local user's other sessions end.
+pub async fn change_password(d: &Domain, who: &Identity, old: &str, new: &str) -> ApiResult<()> {
     if new.is_empty() {
         return Err(ApiError::invalid_value(
             "new_pwd",
             "the new password must not be empty",
         ));
     }
-    authenticate(d, &user, old).await?;
-    let new = new.to_owned();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&new))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    if !who.superuser {
+        let stored = match subjects::find_local(d, &who.user) {
+            Some(s) if s.subject == who.subject => Stored::Hash(s.hash),
+            _ => Stored::Unknown,
+        };
+        authenticate(d, &who.user, old, stored).await?;
+        subjects::store_password(d, who.subject, new, who.session).await?;
+        tracing::info!(user = %who.user, "password changed");
+        return Ok(());
+    }
+    authenticate(d, &who.user, old, Stored::Root).await?;
+    let hash = hash_password(new).await?;
     durable(
         d.registry
             .put_meta(ROOT_HASH_KEY, hash.clone().into_bytes()),
@@ -257,6 +494,6 @@ pub async fn change_password(d: &Domain, session: Ref, old: &str, new: &str) -> 
             tracing::info!(path = %file.display(), "password changed: removed the generated root password file");
         }
     }
-    tracing::info!(user = %user, "password changed");
+    tracing::info!(user = %who.user, "password changed");
     Ok(())
 }

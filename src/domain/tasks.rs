@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::eta::Eta;
+use super::sessions::Identity;
 use super::{durable, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::field::Field;
@@ -59,6 +60,7 @@ fn new_row(
     description: &str,
     subtask_of: Option<Ref>,
     managed: bool,
+    owner: &str,
 ) -> Box<[Value]> {
     let mut f = d.model.default_row(task::CLASS);
     f.set(task::UUID, Uuid::new_v4().to_string());
@@ -68,8 +70,13 @@ fn new_row(
     f.set(task::STATUS, TaskStatusType::Pending);
     f.set(task::RESIDENT_ON, d.host);
     f.set(task::MANAGED, managed);
+    f.set(task::OWNER, owner);
     if let Some(parent) = subtask_of.filter(|p| d.registry.exists(task::CLASS, *p)) {
         f.set(task::SUBTASK_OF, parent);
+        // A subtask belongs to whoever owns its parent.
+        if let Ok(o) = d.registry.get_field(task::OWNER, parent) {
+            f.set(task::OWNER, o);
+        }
     }
     f
 }
@@ -118,10 +125,16 @@ async fn remove(d: &Domain, r: Ref) -> ApiResult<()> {
     Ok(())
 }
 
-/// Creates a task the server runs (an `Async.` call, a job): durable before
-/// it is returned, so a restart knows it was running.
-pub async fn create_managed(d: &Domain, label: &str, subtask_of: Option<Ref>) -> ApiResult<Ref> {
-    insert(d, new_row(d, label, "", subtask_of, true)).await
+/// Creates a task the server runs (an `Async.` call, a job) for `owner`
+/// (a subject identifier; a subtask belongs to its parent's owner):
+/// durable before it is returned, so a restart knows it was running.
+pub async fn create_managed(
+    d: &Domain,
+    label: &str,
+    subtask_of: Option<Ref>,
+    owner: &str,
+) -> ApiResult<Ref> {
+    insert(d, new_row(d, label, "", subtask_of, true, owner)).await
 }
 
 /// `task.create`: a task a client drives.
@@ -130,8 +143,25 @@ pub async fn create_client(
     label: &str,
     description: &str,
     subtask_of: Option<Ref>,
+    owner: &str,
 ) -> ApiResult<Ref> {
-    insert(d, new_row(d, label, description, subtask_of, false)).await
+    insert(d, new_row(d, label, description, subtask_of, false, owner)).await
+}
+
+/// Whether `who` may cancel, destroy or update a task: its owner may, and
+/// so may holders of `task.destroy/any` (pool-operator and up), as xapi's
+/// `TaskHelper.assert_op_valid`. A task that does not exist is left to the
+/// operation to report.
+pub fn assert_can_modify(d: &Domain, r: Ref, who: &Identity) -> ApiResult<()> {
+    const ANY: &str = "task.destroy/any";
+    let any = d.rbac.permission(ANY).map_or(0, |p| p.roles);
+    if who.allows(any) {
+        return Ok(());
+    }
+    match d.registry.get_field(task::OWNER, r) {
+        Ok(owner) if owner != who.sid => Err(super::roles::denied(d, ANY, any)),
+        _ => Ok(()),
+    }
 }
 
 /// Whether the task is one the server runs.

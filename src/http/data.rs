@@ -16,19 +16,21 @@ use hyper::{Request, Response, StatusCode};
 
 use super::rpc::{plain, Body};
 use crate::api::Api;
+use crate::domain::audit::Entry;
 use crate::domain::transfer::{self, Refusal, Refused, PIECE};
-use crate::domain::{io_error, sessions, tasks, vdis, Domain};
+use crate::domain::{io_error, roles, sessions, tasks, vdis, Domain};
 use crate::error::ApiError;
 use crate::model::schema::{codes, task};
 use crate::wire::{Ref, Value};
 
 /// The query parameters.
 #[derive(Debug, Default)]
-struct Query {
-    session_id: Option<String>,
+pub(super) struct Query {
+    pub(super) session_id: Option<String>,
     vdi: Option<String>,
     task_id: Option<String>,
     offset: Option<String>,
+    pub(super) since: Option<String>,
 }
 
 fn percent_decode(s: &str) -> String {
@@ -58,7 +60,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn query(req: &Request<Incoming>) -> Query {
+pub(super) fn query(req: &Request<Incoming>) -> Query {
     query_of(req.uri().query())
 }
 
@@ -72,6 +74,7 @@ fn query_of(query: Option<&str>) -> Query {
             "vdi" => q.vdi = v,
             "task_id" => q.task_id = v,
             "offset" => q.offset = v,
+            "since" => q.since = v,
             _ => {}
         }
     }
@@ -80,7 +83,7 @@ fn query_of(query: Option<&str>) -> Query {
 
 /// A refusal: the status and the XenAPI error, as text (never request data
 /// beyond the error's own parameters).
-fn refuse(status: StatusCode, e: &ApiError) -> Response<Body> {
+pub(super) fn refuse(status: StatusCode, e: &ApiError) -> Response<Body> {
     plain(status, &e.to_vec().join(" "))
 }
 
@@ -109,10 +112,36 @@ struct Call {
     task: Ref,
 }
 
-async fn begin(d: &Domain, q: &Query, label: &str) -> Result<Call, Response<Body>> {
+async fn begin(
+    d: &Domain,
+    q: &Query,
+    label: &str,
+    action: &str,
+    peer: std::net::SocketAddr,
+) -> Result<Call, Response<Body>> {
     let sid = Value::from(q.session_id.as_deref().unwrap_or(""));
-    if let Err(e) = sessions::check(d, &sid) {
-        return Err(refuse(StatusCode::UNAUTHORIZED, &e));
+    let who = match sessions::check(d, &sid) {
+        Ok(who) => who,
+        Err(e) => return Err(refuse(StatusCode::UNAUTHORIZED, &e)),
+    };
+    let allowed = roles::check_http(d, &who, action);
+    // Imports change a VDI; denials are always written.
+    if allowed.is_err() || action.starts_with("put_") {
+        let call = format!("http/{action}");
+        let mut e = Entry::new(&call, &who.user, &who.sid, &who.originator).client(Some(peer));
+        e.subject = who.subject.to_string();
+        if let Some(r) = q.vdi.as_deref().and_then(|v| vdis::find(d, v)) {
+            e.refs.push(r.to_string());
+        }
+        if let Err(err) = &allowed {
+            e.allowed = false;
+            e.result = "error";
+            e.error = Some(err.code);
+        }
+        d.audit.record(&e);
+    }
+    if let Err(e) = allowed {
+        return Err(refuse(StatusCode::FORBIDDEN, &e));
     }
     let given = q.vdi.as_deref().unwrap_or("");
     let Some(vdi) = vdis::find(d, given) else {
@@ -128,7 +157,7 @@ async fn begin(d: &Domain, q: &Query, label: &str) -> Result<Call, Response<Body
                 return Err(refuse(StatusCode::NOT_FOUND, &e));
             }
         },
-        None => match tasks::create_managed(d, label, None).await {
+        None => match tasks::create_managed(d, label, None, &who.sid).await {
             Ok(r) => r,
             Err(e) => return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, &e)),
         },
@@ -176,9 +205,13 @@ async fn refuse_import(mut body: Incoming, mut r: Response<Body>) -> Response<Bo
 }
 
 /// `PUT /import_raw_vdi?session_id=&vdi=[&task_id=][&offset=]`.
-pub async fn import(server: &Arc<Api>, req: Request<Incoming>) -> Response<Body> {
+pub async fn import(
+    server: &Arc<Api>,
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let r = import_body(&server.domain, &parts, body).await;
+    let r = import_body(&server.domain, &parts, body, peer).await;
     match r {
         Ok(r) => r,
         Err((body, r)) => refuse_import(body, r).await,
@@ -191,9 +224,10 @@ async fn import_body(
     d: &Arc<Domain>,
     parts: &hyper::http::request::Parts,
     body: Incoming,
+    peer: std::net::SocketAddr,
 ) -> Result<Response<Body>, RefusedBody> {
     let q = query_of(parts.uri.query());
-    let call = match begin(d, &q, "import_raw_vdi").await {
+    let call = match begin(d, &q, "import_raw_vdi", "put_import_raw_vdi", peer).await {
         Ok(c) => c,
         Err(r) => return Err((body, r)),
     };
@@ -294,10 +328,14 @@ async fn import_body(
 }
 
 /// `GET /export_raw_vdi?session_id=&vdi=[&task_id=]`.
-pub async fn export(server: &Arc<Api>, req: Request<Incoming>) -> Response<Body> {
+pub async fn export(
+    server: &Arc<Api>,
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> Response<Body> {
     let d = &server.domain;
     let q = query(&req);
-    let call = match begin(d, &q, "export_raw_vdi").await {
+    let call = match begin(d, &q, "export_raw_vdi", "get_export_raw_vdi", peer).await {
         Ok(c) => c,
         Err(r) => return r,
     };

@@ -6,6 +6,7 @@
 //!    -> route: POST /jsonrpc -> rpc::json | POST * -> rpc::xml | OPTIONS | GET /
 //! ```
 
+pub mod audit;
 pub mod body;
 pub mod data;
 pub mod rpc;
@@ -83,12 +84,17 @@ pub async fn serve(server: Arc<Api>, listener: TcpListener, stop: CancellationTo
     }
 }
 
-async fn route(server: &Arc<Api>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+async fn route(server: &Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         // Boxed: every connection holds the state of its call in progress,
         // sized for the largest kind of call; the data paths are rare.
-        (&Method::PUT, "/import_raw_vdi") => return Box::pin(data::import(server, req)).await,
-        (&Method::GET, "/export_raw_vdi") => return Box::pin(data::export(server, req)).await,
+        (&Method::PUT, "/import_raw_vdi") => {
+            return Box::pin(data::import(server, req, peer)).await
+        }
+        (&Method::GET, "/export_raw_vdi") => {
+            return Box::pin(data::export(server, req, peer)).await
+        }
+        (&Method::GET, "/audit_log") => return Box::pin(audit::get(server, req, peer)).await,
         _ => {}
     }
     match *req.method() {
@@ -152,7 +158,7 @@ async fn route(server: &Arc<Api>, req: Request<Incoming>, _peer: SocketAddr) -> 
     // The call owns what it needs from the request, and lets go of the
     // rest before it waits (a call may wait long: event.from).
     let format = if json { Format::Json } else { Format::Xml };
-    let meta = rpc::meta(&parts.headers, format);
+    let meta = rpc::meta(&parts.headers, format, Some(peer));
     drop(parts);
     if json {
         rpc::json(server, meta, body).await

@@ -56,9 +56,14 @@ pub fn plain(status: StatusCode, reason: &str) -> Response<Body> {
 }
 
 /// What a call takes from the request's headers.
-pub(super) fn meta(headers: &HeaderMap, format: Format) -> CallMeta {
+pub(super) fn meta(
+    headers: &HeaderMap,
+    format: Format,
+    peer: Option<std::net::SocketAddr>,
+) -> CallMeta {
     CallMeta {
         format,
+        peer,
         subtask_of: headers
             .get(SUBTASK_OF)
             .and_then(|v| v.to_str().ok())

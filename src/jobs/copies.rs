@@ -26,7 +26,7 @@ use crate::storage::image::probe_known;
 use crate::wire::{Ref, Value};
 
 /// Who asks for a copy.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Caller {
     /// The ref operations are recorded under (the call's task, else its
     /// session).
@@ -34,6 +34,9 @@ pub struct Caller {
     /// The call's task, if any (the job reports through it, and its success
     /// commits what the copy made).
     pub task: Option<Ref>,
+    /// The caller's subject identifier (`""` for root): tasks made for the
+    /// call are theirs.
+    pub sid: String,
 }
 
 /// A full copy of `vdi` as a new VDI of `sr`, by a backup job (sync=full).
@@ -87,6 +90,7 @@ pub async fn full_copy(
         device: vdi,
         target: new,
         task: caller.task,
+        owner: caller.sid.clone(),
         cancel,
         fresh_target: true,
         read_only_device: true,
@@ -164,7 +168,10 @@ pub async fn copy_vm(
     // The parent task: the call's, or one of our own for a plain call.
     let (parent, own) = match caller.task {
         Some(t) => (t, false),
-        None => (tasks::create_managed(d, "VM.copy", subtask_of).await?, true),
+        None => (
+            tasks::create_managed(d, "VM.copy", subtask_of, &caller.sid).await?,
+            true,
+        ),
     };
     let cancel = tasks::make_cancellable(d, parent);
     // The new VM, marked as building until the parent task succeeds.
@@ -194,12 +201,13 @@ pub async fn copy_vm(
                 .get_field(schema::vdi::SR, drive.vdi)
                 .unwrap_or(Ref::NULL),
         };
-        let sub = tasks::create_managed(d, &format!("VDI.{op}"), Some(parent)).await?;
+        let sub = tasks::create_managed(d, &format!("VDI.{op}"), Some(parent), "").await?;
         subs.push((sub, drive.size));
         let (jobs2, vdi) = (jobs.clone(), drive.vdi);
         let sub_caller = Caller {
             owner: sub,
             task: Some(sub),
+            sid: caller.sid.clone(),
         };
         set.spawn(async move {
             let r = full_copy(&jobs2, vdi, target_sr, op, sub_caller, Some(parent)).await;

@@ -116,6 +116,9 @@ pub struct Spec {
     pub task: Option<Ref>,
     /// Fired by `task.cancel` on that task.
     pub cancel: Option<CancellationToken>,
+    /// Whose task the job's own task is (a subject identifier, `""` for
+    /// root).
+    pub owner: String,
     /// The target was just created (reads as zeroes): zero ranges need not
     /// be written.
     pub fresh_target: bool,
@@ -141,6 +144,7 @@ impl Default for Spec {
             on_target_error: Policy::Report,
             task: None,
             cancel: None,
+            owner: String::new(),
             fresh_target: false,
             read_only_device: false,
         }

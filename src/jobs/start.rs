@@ -166,7 +166,13 @@ pub async fn prepare_job(jobs: &Arc<Jobs>, mut spec: Spec) -> ApiResult<Prepared
     let t = match spec.task {
         Some(t) => t,
         None => {
-            tasks::create_managed(dom, &format!("block_job.{}", spec.kind.job_type()), None).await?
+            tasks::create_managed(
+                dom,
+                &format!("block_job.{}", spec.kind.job_type()),
+                None,
+                &spec.owner,
+            )
+            .await?
         }
     };
     spec.task = Some(t);

@@ -8,6 +8,7 @@ use super::{Access, MethodKind, MethodTable, Model};
 /// The reference documentation of the whole API, as Markdown.
 pub fn render(model: &Model) -> String {
     let table = MethodTable::new(model);
+    let rbac = super::rbac::Rbac::new(model);
     let mut s = String::new();
     s.push_str("# xapid API reference\n\n");
     s.push_str("Generated from `datamodel/` by `xapid::model::docs`; do not edit by hand ");
@@ -15,7 +16,9 @@ pub fn render(model: &Model) -> String {
     s.push_str("Every call but `session.login_with_password` and `system.listMethods` takes a ");
     s.push_str("session reference as its first argument, not listed below. Parameter counts in ");
     s.push_str("`MESSAGE_PARAMETER_COUNT_MISMATCH` exclude it. Messages marked *async* also have ");
-    s.push_str("an `Async.` form that returns a task at once.\n\n## Classes\n\n");
+    s.push_str("an `Async.` form that returns a task at once. Each message names the roles ");
+    s.push_str("allowed to call it (see [Roles and permissions](#roles-and-permissions)); ");
+    s.push_str("`root`, the local superuser, may call everything.\n\n## Classes\n\n");
     for c in &model.classes {
         let _ = writeln!(s, "- [{}](#class-{})", c.name, c.name.to_lowercase());
     }
@@ -71,6 +74,14 @@ pub fn render(model: &Model) -> String {
             if !matches!(m.kind, MethodKind::Explicit(_)) {
                 tags.push("implicit");
             }
+            let roles = if m.session {
+                format!("roles: {}", rbac.describe(m.roles))
+            } else {
+                String::new()
+            };
+            if !roles.is_empty() {
+                tags.push(&roles);
+            }
             let tags = if tags.is_empty() {
                 String::new()
             } else {
@@ -90,6 +101,30 @@ pub fn render(model: &Model) -> String {
                 }
             }
         }
+    }
+    s.push_str("\n## Roles and permissions\n\n");
+    s.push_str("Roles, from the most privileged to the least. A message allowed to a role is ");
+    s.push_str("allowed to every role above it. A permission is named after its message in ");
+    s.push_str("lower case (`vdi.copy`); a denied call fails with `RBAC_PERMISSION_DENIED`.\n\n");
+    s.push_str("| role | uuid | description |\n|---|---|---|\n");
+    for r in &model.roles {
+        let _ = writeln!(s, "| `{}` | `{}` | {} |", r.name, r.uuid, cell(&r.doc));
+    }
+    s.push_str("\nPermissions that belong to no message:\n\n");
+    for p in &model.extra_permissions {
+        let _ = writeln!(s, "- `{}` ({}): {}", p.name, rbac.describe(p.roles), p.doc);
+    }
+    s.push_str("\nHTTP handlers (permission `http/<name>`):\n\n");
+    for h in &model.http_actions {
+        let _ = writeln!(
+            s,
+            "- `http/{}`: `{} {}` ({}): {}",
+            h.name,
+            h.method,
+            h.path,
+            rbac.describe(h.roles),
+            h.doc
+        );
     }
     s.push_str("\n## Enums\n\n");
     for (name, e) in &model.enums {

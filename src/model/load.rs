@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use super::rbac::{self, ExtraPermission, HttpAction, RoleDef, RoleMask};
 use super::{convert, Access, Class, Enum, ErrorDef, Field, Message, Model, Param, Persist, Type};
 use crate::wire::Value;
 
@@ -12,6 +13,7 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
     &[
         ("errors.toml", include_str!("../../datamodel/errors.toml")),
         ("classes.toml", include_str!("../../datamodel/classes.toml")),
+        ("rbac.toml", include_str!("../../datamodel/rbac.toml")),
         ("session.toml", include_str!("../../datamodel/session.toml")),
         ("task.toml", include_str!("../../datamodel/task.toml")),
         ("host.toml", include_str!("../../datamodel/host.toml")),
@@ -25,6 +27,8 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
         ("event.toml", include_str!("../../datamodel/event.toml")),
         ("vm.toml", include_str!("../../datamodel/vm.toml")),
         ("vbd.toml", include_str!("../../datamodel/vbd.toml")),
+        ("role.toml", include_str!("../../datamodel/role.toml")),
+        ("subject.toml", include_str!("../../datamodel/subject.toml")),
     ]
 }
 
@@ -47,12 +51,46 @@ struct File {
     error: Vec<ErrorToml>,
     #[serde(default)]
     stub: Vec<StubToml>,
+    #[serde(default)]
+    role: Vec<RoleToml>,
+    #[serde(default)]
+    permission: Vec<PermissionToml>,
+    #[serde(default)]
+    http: Vec<HttpToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleToml {
+    name: String,
+    #[serde(default)]
+    uuid: Option<String>,
+    doc: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionToml {
+    name: String,
+    roles: String,
+    doc: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpToml {
+    name: String,
+    method: String,
+    path: String,
+    roles: String,
+    doc: String,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClassToml {
     name: String,
+    roles: String,
     doc: String,
     events: bool,
     persist: String,
@@ -99,6 +137,8 @@ struct MessageToml {
     session: bool,
     #[serde(default)]
     secret: bool,
+    #[serde(default)]
+    roles: Option<String>,
     doc: String,
 }
 
@@ -143,9 +183,58 @@ pub fn load_sources(files: &[(&str, &str)]) -> Result<Model, ModelError> {
     let mut errors = BTreeMap::new();
     let mut stubs = Vec::new();
     let mut raw_fields = Vec::new();
-    for (name, text) in files {
-        let f: File =
-            toml::from_str(text).map_err(|e| ModelError(format!("{name}: {}", e.message())))?;
+    let parsed = files
+        .iter()
+        .map(|(name, text)| {
+            toml::from_str::<File>(text)
+                .map(|f| (*name, f))
+                .map_err(|e| ModelError(format!("{name}: {}", e.message())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Roles first: every class and message names one.
+    let mut roles: Vec<RoleDef> = Vec::new();
+    for (name, f) in &parsed {
+        for r in &f.role {
+            let uuid = match &r.uuid {
+                Some(u) => uuid::Uuid::parse_str(u)
+                    .map_err(|_| ModelError(format!("{name}: role {}: bad uuid", r.name)))?,
+                None => rbac::md5_uuid(&r.name),
+            };
+            if roles.iter().any(|x| x.name == r.name) {
+                return Err(ModelError(format!("{name}: role {} defined twice", r.name)));
+            }
+            roles.push(RoleDef {
+                name: r.name.clone(),
+                uuid,
+                doc: r.doc.clone(),
+            });
+        }
+    }
+    if roles.len() > RoleMask::BITS as usize {
+        return Err(ModelError("too many roles".into()));
+    }
+    let mask = |ctx: &str, s: &str| -> Result<RoleMask, ModelError> {
+        rbac::parse_roles(&roles, s).ok_or_else(|| ModelError(format!("{ctx}: unknown role {s:?}")))
+    };
+    let mut extra_permissions = Vec::new();
+    let mut http_actions = Vec::new();
+    for (name, f) in parsed {
+        for p in &f.permission {
+            extra_permissions.push(ExtraPermission {
+                name: p.name.clone(),
+                roles: mask(name, &p.roles)?,
+                doc: p.doc.clone(),
+            });
+        }
+        for h in &f.http {
+            http_actions.push(HttpAction {
+                name: h.name.clone(),
+                method: h.method.clone(),
+                path: h.path.clone(),
+                roles: mask(name, &h.roles)?,
+                doc: h.doc.clone(),
+            });
+        }
         for e in f.enums {
             let values: Vec<_> = e.values.into_iter().map(|v| (v.name, v.doc)).collect();
             if values.is_empty() {
@@ -181,9 +270,14 @@ pub fn load_sources(files: &[(&str, &str)]) -> Result<Model, ModelError> {
             "all" => Persist::All,
             p => return Err(ModelError(format!("{name}: unknown persist policy {p:?}"))),
         };
+        let class_roles = mask(&c.name, &c.roles)?;
         let mut messages = Vec::new();
         for m in f.message {
             let ctx = format!("{}.{}", c.name, m.name);
+            let roles = match &m.roles {
+                Some(r) => mask(&ctx, r)?,
+                None => class_roles,
+            };
             let params = m
                 .params
                 .into_iter()
@@ -204,6 +298,7 @@ pub fn load_sources(files: &[(&str, &str)]) -> Result<Model, ModelError> {
                 is_async: m.is_async,
                 session: m.session,
                 secret: m.secret,
+                roles,
                 doc: m.doc,
             });
         }
@@ -232,6 +327,7 @@ pub fn load_sources(files: &[(&str, &str)]) -> Result<Model, ModelError> {
             events: c.events,
             persist,
             get_all: c.get_all,
+            roles: class_roles,
             fields,
             messages,
         });
@@ -241,6 +337,9 @@ pub fn load_sources(files: &[(&str, &str)]) -> Result<Model, ModelError> {
         stubs,
         enums,
         errors,
+        roles,
+        extra_permissions,
+        http_actions,
     };
     check(&model)?;
     // Defaults need the enums, so they are filled in after the check.
@@ -388,11 +487,16 @@ mod tests {
 
     fn with_task(extra: &str) -> Result<Model, ModelError> {
         let errors = include_str!("../../datamodel/errors.toml");
+        let rbac = include_str!("../../datamodel/rbac.toml");
         let text = format!(
-            "[class]\nname=\"thing\"\ndoc=\"\"\nevents=true\npersist=\"all\"\nget_all=true\n\
+            "[class]\nname=\"thing\"\nroles=\"vm-admin\"\ndoc=\"\"\nevents=true\npersist=\"all\"\nget_all=true\n\
              [[field]]\nname=\"uuid\"\ntype=\"string\"\ndoc=\"\"\n{extra}"
         );
-        load_sources(&[("errors.toml", errors), ("thing.toml", &text)])
+        load_sources(&[
+            ("errors.toml", errors),
+            ("rbac.toml", rbac),
+            ("thing.toml", &text),
+        ])
     }
 
     #[test]
@@ -449,6 +553,15 @@ mod tests {
         let e = with_task("[[field]]\nname=\"n\"\ntype=\"int\"\ndefault=\"x\"\ndoc=\"\"\n")
             .unwrap_err();
         assert!(e.0.contains("default"), "{e}");
+    }
+
+    #[test]
+    fn unknown_roles_are_rejected() {
+        let e = with_task(
+            "[[message]]\nname=\"go\"\nroles=\"admin\"\nparams=[]\nresult=\"void\"\ndoc=\"\"\n",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("unknown role"), "{e}");
     }
 
     #[test]

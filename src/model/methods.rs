@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::rbac::{RoleMask, ALL_ROLES};
 use super::{Access, Class, ClassId, Model, Param, Type};
 
 /// What a method does, for the dispatcher.
@@ -54,6 +55,10 @@ pub struct Method {
     pub is_async: bool,
     /// Whether parameters must never be logged.
     pub secret: bool,
+    /// The permission a session needs: the wire name in lower case.
+    pub permission: String,
+    /// The roles that hold the permission.
+    pub roles: RoleMask,
     /// Documentation.
     pub doc: String,
 }
@@ -105,6 +110,8 @@ impl MethodTable {
             session: false,
             is_async: false,
             secret: false,
+            permission: "system.listmethods".into(),
+            roles: ALL_ROLES,
             doc: "The names of every method this server answers (no session; the reply is a bare array, not a Status struct).".into(),
         }];
         for (ci, c) in model.classes.iter().enumerate() {
@@ -177,8 +184,18 @@ fn class_methods(ci: ClassId, c: &Class) -> Vec<Method> {
     let crec = Type::Record(c.name.clone());
     let mut out = Vec::new();
     let mut push = |name: String, kind, params: Vec<Param>, result: Type, doc: String| {
+        // Readers are open to every role; writers take the class's roles.
+        let roles = match kind {
+            MethodKind::SetField(_) | MethodKind::AddToMap(_) | MethodKind::RemoveFromMap(_) => {
+                c.roles
+            }
+            _ => ALL_ROLES,
+        };
+        let wire = format!("{}.{}", c.name, name);
         out.push(Method {
-            wire: format!("{}.{}", c.name, name),
+            permission: wire.to_ascii_lowercase(),
+            roles,
+            wire,
             class: Some(ci),
             kind,
             min_params: params.len(),
@@ -302,8 +319,11 @@ fn class_methods(ci: ClassId, c: &Class) -> Vec<Method> {
     }
     for (mi, m) in c.messages.iter().enumerate() {
         let min_params = m.params.iter().filter(|p| !p.optional).count();
+        let wire = format!("{}.{}", c.name, m.name);
         out.push(Method {
-            wire: format!("{}.{}", c.name, m.name),
+            permission: wire.to_ascii_lowercase(),
+            roles: m.roles,
+            wire,
             class: Some(ci),
             kind: MethodKind::Explicit(mi),
             params: m.params.clone(),

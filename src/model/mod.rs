@@ -20,6 +20,7 @@ pub mod docs;
 pub mod field;
 mod load;
 pub mod methods;
+pub mod rbac;
 // Generated and compared byte for byte with its render: rustfmt must not
 // touch it.
 #[rustfmt::skip]
@@ -50,6 +51,12 @@ pub struct Model {
     pub enums: BTreeMap<String, Enum>,
     /// Error codes by code.
     pub errors: BTreeMap<String, ErrorDef>,
+    /// RBAC roles, most privileged first.
+    pub roles: Vec<rbac::RoleDef>,
+    /// Permissions that belong to no message (`task.destroy/any`).
+    pub extra_permissions: Vec<rbac::ExtraPermission>,
+    /// HTTP handlers and their permissions (`http/<name>`).
+    pub http_actions: Vec<rbac::HttpAction>,
 }
 
 /// When a class's rows are written to the durable store.
@@ -74,6 +81,8 @@ pub struct Class {
     pub persist: Persist,
     /// Whether `get_all`/`get_all_records` are exposed.
     pub get_all: bool,
+    /// Roles allowed the class's messages and setters by default.
+    pub roles: rbac::RoleMask,
     /// Fields, in record order (internal ones included).
     pub fields: Vec<Field>,
     /// Explicit messages.
@@ -136,6 +145,8 @@ pub struct Message {
     pub session: bool,
     /// Whether parameters must never be logged.
     pub secret: bool,
+    /// Roles allowed to call it.
+    pub roles: rbac::RoleMask,
     /// Documentation.
     pub doc: String,
 }

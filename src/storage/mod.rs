@@ -14,6 +14,7 @@ pub mod crash;
 pub mod fault;
 pub mod files;
 pub mod image;
+pub mod journal;
 pub mod path;
 pub mod qcow2;
 pub mod sparse;

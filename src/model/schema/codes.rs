@@ -47,6 +47,15 @@ pub const OPERATION_NOT_ALLOWED: &str = "OPERATION_NOT_ALLOWED";
 /// `OTHER_OPERATION_IN_PROGRESS [class, object, operation_type, operation_ref]`: Another operation involving the object is currently in progress.
 pub const OTHER_OPERATION_IN_PROGRESS: &str = "OTHER_OPERATION_IN_PROGRESS";
 
+/// `RBAC_PERMISSION_DENIED [permission, message]`: RBAC permission denied: the session's roles do not hold the permission the call needs. The message names the roles that do: "No permission in user session. (Roles with this permission: ...)". Raised before the call does anything.
+pub const RBAC_PERMISSION_DENIED: &str = "RBAC_PERMISSION_DENIED";
+
+/// `ROLE_ALREADY_EXISTS []`: Role already exists.
+pub const ROLE_ALREADY_EXISTS: &str = "ROLE_ALREADY_EXISTS";
+
+/// `ROLE_NOT_FOUND []`: Role cannot be found.
+pub const ROLE_NOT_FOUND: &str = "ROLE_NOT_FOUND";
+
 /// `SESSION_AUTHENTICATION_FAILED [username, message]`: The credentials given by the user are incorrect. Sent after a delay that grows with repeated failures for the same user.
 pub const SESSION_AUTHENTICATION_FAILED: &str = "SESSION_AUTHENTICATION_FAILED";
 
@@ -61,6 +70,9 @@ pub const SR_BACKEND_FAILURE: &str = "SR_BACKEND_FAILURE";
 
 /// `SR_FULL [requested, maximum]`: The storage repository has no room for the request.
 pub const SR_FULL: &str = "SR_FULL";
+
+/// `SUBJECT_ALREADY_EXISTS []`: Subject already exists.
+pub const SUBJECT_ALREADY_EXISTS: &str = "SUBJECT_ALREADY_EXISTS";
 
 /// `TASK_CANCELLED [task]`: The request was asynchronously cancelled.
 pub const TASK_CANCELLED: &str = "TASK_CANCELLED";
@@ -184,6 +196,30 @@ impl ApiError {
         }
     }
 
+    /// `RBAC_PERMISSION_DENIED [permission, message]`: RBAC permission denied: the session's roles do not hold the permission the call needs. The message names the roles that do: "No permission in user session. (Roles with this permission: ...)". Raised before the call does anything.
+    pub fn rbac_permission_denied(permission: impl fmt::Display, message: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: RBAC_PERMISSION_DENIED,
+            params: vec![permission.to_string(), message.to_string()],
+        }
+    }
+
+    /// `ROLE_ALREADY_EXISTS []`: Role already exists.
+    pub fn role_already_exists() -> ApiError {
+        ApiError {
+            code: ROLE_ALREADY_EXISTS,
+            params: vec![],
+        }
+    }
+
+    /// `ROLE_NOT_FOUND []`: Role cannot be found.
+    pub fn role_not_found() -> ApiError {
+        ApiError {
+            code: ROLE_NOT_FOUND,
+            params: vec![],
+        }
+    }
+
     /// `SESSION_AUTHENTICATION_FAILED [username, message]`: The credentials given by the user are incorrect. Sent after a delay that grows with repeated failures for the same user.
     pub fn session_authentication_failed(username: impl fmt::Display, message: impl fmt::Display) -> ApiError {
         ApiError {
@@ -221,6 +257,14 @@ impl ApiError {
         ApiError {
             code: SR_FULL,
             params: vec![requested.to_string(), maximum.to_string()],
+        }
+    }
+
+    /// `SUBJECT_ALREADY_EXISTS []`: Subject already exists.
+    pub fn subject_already_exists() -> ApiError {
+        ApiError {
+            code: SUBJECT_ALREADY_EXISTS,
+            params: vec![],
         }
     }
 

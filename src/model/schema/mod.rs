@@ -35,6 +35,8 @@ pub mod block_job;
 pub mod event;
 pub mod vm;
 pub mod vbd;
+pub mod role;
+pub mod subject;
 pub mod args;
 pub mod codes;
 
@@ -51,6 +53,8 @@ pub(crate) const EVERY_CLASS: &[(ClassId, &str)] = &[
     (event::CLASS, event::NAME),
     (vm::CLASS, vm::NAME),
     (vbd::CLASS, vbd::NAME),
+    (role::CLASS, role::NAME),
+    (subject::CLASS, subject::NAME),
 ];
 
 /// Every field handle.
@@ -91,6 +95,7 @@ pub(crate) fn every_field() -> Vec<crate::model::field::Erased> {
         task::SUBTASKS.erased(),
         task::BACKTRACE.erased(),
         task::MANAGED.erased(),
+        task::OWNER.erased(),
         host::UUID.erased(),
         host::NAME_LABEL.erased(),
         host::NAME_DESCRIPTION.erased(),
@@ -188,6 +193,16 @@ pub(crate) fn every_field() -> Vec<crate::model::field::Erased> {
         vbd::MODE.erased(),
         vbd::TYPE.erased(),
         vbd::OTHER_CONFIG.erased(),
+        role::UUID.erased(),
+        role::NAME_LABEL.erased(),
+        role::NAME_DESCRIPTION.erased(),
+        role::SUBROLES.erased(),
+        role::IS_INTERNAL.erased(),
+        subject::UUID.erased(),
+        subject::SUBJECT_IDENTIFIER.erased(),
+        subject::OTHER_CONFIG.erased(),
+        subject::ROLES.erased(),
+        subject::PASSWORD_HASH.erased(),
     ]
 }
 
@@ -228,11 +243,15 @@ pub(crate) const EVERY_CODE: &[&str] = &[
     codes::NOT_IMPLEMENTED,
     codes::OPERATION_NOT_ALLOWED,
     codes::OTHER_OPERATION_IN_PROGRESS,
+    codes::RBAC_PERMISSION_DENIED,
+    codes::ROLE_ALREADY_EXISTS,
+    codes::ROLE_NOT_FOUND,
     codes::SESSION_AUTHENTICATION_FAILED,
     codes::SESSION_INVALID,
     codes::SESSION_NOT_REGISTERED,
     codes::SR_BACKEND_FAILURE,
     codes::SR_FULL,
+    codes::SUBJECT_ALREADY_EXISTS,
     codes::TASK_CANCELLED,
     codes::TASK_INTERRUPTED,
     codes::UUID_INVALID,

@@ -31,22 +31,22 @@ pub const POOL: Field<bool> = Field::new(CLASS, 4, "pool");
 /// `other_config` (`(string -> string) map`, RW): Additional configuration.
 pub const OTHER_CONFIG: Field<Map<String>> = Field::new(CLASS, 5, "other_config");
 
-/// `is_local_superuser` (`bool`, RO): True if the session was created with the local root password.
+/// `is_local_superuser` (`bool`, RO): True if the session was created with the local root password: the local superuser, allowed every call.
 pub const IS_LOCAL_SUPERUSER: Field<bool> = Field::new(CLASS, 6, "is_local_superuser");
 
-/// `subject` (`subject ref`, RO): References the subject instance that created the session; OpaqueRef:NULL for local root.
+/// `subject` (`subject ref`, RO): The subject (local user) the session belongs to; OpaqueRef:NULL for local root.
 pub const SUBJECT: Field<Ref> = Field::new(CLASS, 7, "subject");
 
 /// `validation_time` (`datetime`, RO): Time when the session's credentials were last validated.
 pub const VALIDATION_TIME: Field<DateTime> = Field::new(CLASS, 8, "validation_time");
 
-/// `auth_user_sid` (`string`, RO): The subject identifier of the user that was externally authenticated; empty for local root.
+/// `auth_user_sid` (`string`, RO): The subject identifier of the user (`local:\<name>` for a local user); empty for local root.
 pub const AUTH_USER_SID: Field<String> = Field::new(CLASS, 9, "auth_user_sid");
 
 /// `auth_user_name` (`string`, RO): The name of the user that logged in.
 pub const AUTH_USER_NAME: Field<String> = Field::new(CLASS, 10, "auth_user_name");
 
-/// `rbac_permissions` (`string set`, RO): List with all RBAC permissions for this session; empty for the local superuser, who has them all.
+/// `rbac_permissions` (`string set`, RO): Every RBAC permission of this session (the union over its subject's roles); empty for the local superuser, who has them all. Unlike xapi, it follows role changes of the subject at once.
 pub const RBAC_PERMISSIONS: Field<Vec<String>> = Field::new(CLASS, 11, "rbac_permissions");
 
 /// `parent` (`session ref`, RO): The session this one was created from; OpaqueRef:NULL for a login.

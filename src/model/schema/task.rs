@@ -69,3 +69,6 @@ pub const BACKTRACE: Field<String> = Field::new(CLASS, 17, "backtrace");
 
 /// `managed` (`bool`, internal): True if the server runs the work of this task (an Async call or a job); false for tasks a client created with task.create and drives itself (internal).
 pub const MANAGED: Field<bool> = Field::new(CLASS, 18, "managed");
+
+/// `owner` (`string`, internal): The subject identifier of the user whose call created the task ("" for root, as xapi's auth_user_sid): that user may cancel, destroy and update it; others need task.destroy/any.
+pub const OWNER: Field<String> = Field::new(CLASS, 19, "owner");

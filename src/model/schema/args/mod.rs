@@ -22,3 +22,7 @@ mod vm;
 pub use vm::*;
 mod vbd;
 pub use vbd::*;
+mod role;
+pub use role::*;
+mod subject;
+pub use subject::*;

@@ -9,7 +9,7 @@
 
 use super::super::*;
 
-/// `session.login_with_password(uname, pwd, [version], [originator])`: Attempt to authenticate the user, returning a session reference if successful. Takes 2 to 4 arguments; the version is ignored and the originator groups sessions for the per-originator cap. A failed attempt is answered after a delay that grows with repeated failures for the same user, without slowing anyone else.
+/// `session.login_with_password(uname, pwd, [version], [originator])`: Attempt to authenticate the user, returning a session reference if successful. `root` is the local superuser; any other name is a local user: the subject `local:\<uname>` with a password set by `subject.set_password`. A local user whose subject has no roles gets RBAC_PERMISSION_DENIED. Takes 2 to 4 arguments; the version is ignored and the originator groups sessions for the per-originator cap. A failed attempt is answered after a delay that grows with repeated failures for the same user, without slowing anyone else.
 /// Its `Debug` shows no member: the parameters are secret.
 #[derive(Clone, PartialEq)]
 pub struct SessionLoginWithPassword {
@@ -73,7 +73,7 @@ impl SessionLocalLogout {
     }
 }
 
-/// `session.change_password(old_pwd, new_pwd)`: Change the account password of the logged-in user; the old password must be given. The change is durable before the call returns.
+/// `session.change_password(old_pwd, new_pwd)`: Change the account password of the logged-in user (root or a local user); the old password must be given. The change is durable before the call returns. For a local user, every other session of that user ends at once (SESSION_INVALID). xapi allows only the local superuser here; xapid lets every local user change their own password.
 /// Its `Debug` shows no member: the parameters are secret.
 #[derive(Clone, PartialEq)]
 pub struct SessionChangePassword {
