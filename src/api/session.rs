@@ -5,7 +5,8 @@
 use super::{ApiResult, Ctx};
 use crate::domain::sessions;
 use crate::model::schema::args::{
-    SessionChangePassword, SessionLocalLogout, SessionLoginWithPassword, SessionLogout,
+    SessionChangePassword, SessionGetAllSubjectIdentifiers, SessionLocalLogout,
+    SessionLoginWithPassword, SessionLogout, SessionLogoutSubjectIdentifier,
 };
 use crate::wire::Value;
 
@@ -32,6 +33,24 @@ pub async fn logout(cx: Ctx, _: SessionLogout) -> ApiResult<Value> {
 /// `session.local_logout()`: as `logout` (there is one host).
 pub async fn local_logout(cx: Ctx, _: SessionLocalLogout) -> ApiResult<Value> {
     logout(cx, SessionLogout).await
+}
+
+/// `session.get_all_subject_identifiers()`.
+pub async fn get_all_subject_identifiers(
+    cx: Ctx,
+    _: SessionGetAllSubjectIdentifiers,
+) -> ApiResult<Value> {
+    let ids = sessions::subject_identifiers(cx.domain());
+    Ok(Value::Array(ids.into_iter().map(Value::from).collect()))
+}
+
+/// `session.logout_subject_identifier(subject_identifier)`.
+pub async fn logout_subject_identifier(
+    cx: Ctx,
+    a: SessionLogoutSubjectIdentifier,
+) -> ApiResult<Value> {
+    sessions::logout_subject_identifier(cx.domain(), &a.subject_identifier, cx.session)?;
+    Ok(Value::void())
 }
 
 /// `session.change_password(old, new)`.

@@ -19,6 +19,8 @@ pub const TABLE: &[(&str, Handler)] = &[
     (args::SessionLogout::WIRE, session_logout),
     (args::SessionLocalLogout::WIRE, session_local_logout),
     (args::SessionChangePassword::WIRE, session_change_password),
+    (args::SessionGetAllSubjectIdentifiers::WIRE, session_get_all_subject_identifiers),
+    (args::SessionLogoutSubjectIdentifier::WIRE, session_logout_subject_identifier),
     (args::TaskCreate::WIRE, task_create),
     (args::TaskDestroy::WIRE, task_destroy),
     (args::TaskCancel::WIRE, task_cancel),
@@ -91,6 +93,18 @@ fn session_local_logout(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 fn session_change_password(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     let a = args::SessionChangePassword::from_values(a.0);
     Box::pin(super::session::change_password(cx, a))
+}
+
+/// `session.get_all_subject_identifiers`.
+fn session_get_all_subject_identifiers(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SessionGetAllSubjectIdentifiers::from_values(a.0);
+    Box::pin(super::session::get_all_subject_identifiers(cx, a))
+}
+
+/// `session.logout_subject_identifier`.
+fn session_logout_subject_identifier(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::SessionLogoutSubjectIdentifier::from_values(a.0);
+    Box::pin(super::session::logout_subject_identifier(cx, a))
 }
 
 /// `task.create`.

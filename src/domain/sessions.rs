@@ -338,6 +338,43 @@ fn sessions_of(d: &Domain, subject: Ref) -> Vec<Arc<Identity>> {
         .collect()
 }
 
+/// The subject identifiers with an open session (root's, `""`, left out),
+/// sorted.
+pub fn subject_identifiers(d: &Domain) -> Vec<String> {
+    let mut v: Vec<String> = d
+        .sessions
+        .identities
+        .iter()
+        .filter(|e| !e.value().sid.is_empty())
+        .map(|e| e.value().sid.clone())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// `session.logout_subject_identifier`: ends the sessions of a user but
+/// `keep`. Root's sessions (identifier `""`) are not a user's.
+pub fn logout_subject_identifier(d: &Domain, sid: &str, keep: Ref) -> ApiResult<()> {
+    if sid.is_empty() {
+        return Err(ApiError::invalid_value(
+            "subject_identifier",
+            "root's sessions have no subject identifier",
+        ));
+    }
+    let victims: Vec<Ref> = d
+        .sessions
+        .identities
+        .iter()
+        .filter(|e| e.value().sid == sid && *e.key() != keep)
+        .map(|e| *e.key())
+        .collect();
+    for r in victims {
+        destroy(d, r);
+    }
+    Ok(())
+}
+
 /// A subject's roles changed: its open sessions follow at once; with no
 /// role left, they end (as a login would be refused).
 pub fn roles_changed(d: &Domain, subject: Ref, roles: RoleMask) {

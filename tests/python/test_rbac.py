@@ -323,3 +323,35 @@ def test_audit_log_rotates(make_server):
     assert lines[-1]["call"] == "task.set_other_config"
     times = [l["time"] for l in lines]
     assert times == sorted(times)
+
+
+def test_subjects_survive_a_restart_and_sessions_by_identifier(users):
+    srv, root = users.srv, users.root
+    subj, pw = users.make("hank", "vm-operator")
+    h1, h2 = users.login("hank", pw), users.login("hank", pw)
+    t = srv.raw.ok("task.create", h1, "hank's", "")
+    assert "local:hank" in srv.raw.ok("session.get_all_subject_identifiers", h1)
+    # pool-operator and up end a user's sessions (but their own).
+    denial(srv.raw.fail("session.logout_subject_identifier", h1, "local:hank"),
+           "session.logout_subject_identifier", ROLES[:2])
+    srv.raw.ok("session.logout_subject_identifier", root, "local:hank")
+    for s in (h1, h2):
+        assert srv.raw.fail("task.get_all", s) == ["SESSION_INVALID", s]
+    assert "local:hank" not in srv.raw.ok("session.get_all_subject_identifiers", root)
+    srv.restart(crash=True)
+    raw = srv.raw
+    root = srv.login()
+    rec = raw.ok("subject.get_record", root, subj)
+    assert rec["subject_identifier"] == "local:hank" and "password_hash" not in rec
+    h = raw.login(pw, user="hank")
+    assert raw.ok("session.get_subject", h, h) == subj
+    # The task is still hank's: another vm-operator may not destroy it,
+    # hank may.
+    ivy = raw.ok("subject.create", root, {"subject_identifier": "local:ivy"})
+    raw.ok("subject.set_password", root, ivy, "ivy-Pw-123")
+    srv.secrets.add("ivy-Pw-123")
+    raw.ok("subject.add_to_roles", root, ivy, users.role_refs["vm-operator"])
+    i = raw.login("ivy-Pw-123", user="ivy")
+    denial(raw.fail("task.destroy", i, t), "task.destroy/any", ROLES[:2])
+    raw.ok("task.destroy", h, t)
+    srv.check_log()

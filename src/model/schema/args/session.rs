@@ -102,3 +102,37 @@ impl fmt::Debug for SessionChangePassword {
         f.write_str("SessionChangePassword { .. }")
     }
 }
+
+/// `session.get_all_subject_identifiers()`: The subject identifiers of every user with an open session (root's, the empty identifier, is left out).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionGetAllSubjectIdentifiers;
+
+impl SessionGetAllSubjectIdentifiers {
+    /// The wire name.
+    pub const WIRE: &str = "session.get_all_subject_identifiers";
+
+    /// From the checked parameters, in order; moves them out.
+    pub fn from_values(_: Vec<Value>) -> Self {
+        SessionGetAllSubjectIdentifiers
+    }
+}
+
+/// `session.logout_subject_identifier(subject_identifier)`: End every session of the user with this subject identifier, but the caller's own; their waiters in event.from return SESSION_INVALID. Root's sessions have no subject identifier: the empty identifier is INVALID_VALUE (xapi would end every root session).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionLogoutSubjectIdentifier {
+    /// `subject_identifier` (`string`): The user whose sessions end.
+    pub subject_identifier: String,
+}
+
+impl SessionLogoutSubjectIdentifier {
+    /// The wire name.
+    pub const WIRE: &str = "session.logout_subject_identifier";
+
+    /// From the checked parameters, in order; moves them out.
+    pub fn from_values(v: Vec<Value>) -> Self {
+        let mut it = v.into_iter();
+        SessionLogoutSubjectIdentifier {
+            subject_identifier: next_arg(&mut it),
+        }
+    }
+}
