@@ -10,7 +10,8 @@
 //! Rotation: when a line would take the file past `max_bytes`, `log.N-1`
 //! becomes `log.N` (the oldest beyond `keep` goes), ..., `log` becomes
 //! `log.1`, and a new `log` is started. A kill in the middle of a rotation
-//! loses no line: each step is one rename.
+//! loses no line: each step is one rename (crash points `journal.shifted`
+//! and `journal.rotated` test it).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -105,8 +106,10 @@ impl Journal {
                     std::fs::rename(&from, self.rotated(n + 1))?;
                 }
             }
+            super::crash::point("journal.shifted");
             std::fs::rename(&self.path, self.rotated(1))?;
         }
+        super::crash::point("journal.rotated");
         out.file = open_append(&self.path)?;
         out.size = 0;
         Ok(())

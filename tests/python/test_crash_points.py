@@ -17,6 +17,7 @@ and nothing half-made looks whole.
   was written: the task says TASK_INTERRUPTED and no copy is left.
 """
 
+import json
 import os
 import shutil
 import xmlrpc.client
@@ -206,3 +207,41 @@ def test_async_copy_killed_before_its_success_leaves_nothing(make_server, point)
     assert set(x.VDI.get_all()) == vdis
     assert files_of(x, sr) == files
     assert_every_file_known(x, sr)
+
+
+@pytest.mark.parametrize("point", ["journal.shifted", "journal.rotated"])
+def test_audit_log_rotation_killed_loses_no_line(make_server, point):
+    srv = make_server(start=False, fault_injection=True, audit_log_max_bytes=4096, audit_log_keep=3)
+    srv.start()
+    root = srv.login()
+    t = srv.raw.ok("task.create", root, "t", "")
+
+    def lines():
+        out = []
+        for p in ["audit.log.3", "audit.log.2", "audit.log.1", "audit.log"]:
+            f = srv.state_dir / p
+            if f.exists():
+                out += [json.loads(x) for x in f.read_text().splitlines() if x]
+        return out
+
+    # Fill the log to just before its first rotation, then arm the point.
+    while (srv.state_dir / "audit.log").stat().st_size < 3000:
+        srv.raw.ok("task.set_other_config", root, t, {"n": "x"})
+    srv.env = {"XAPID_CRASH_AT": point}
+    srv.restart(crash=True)
+    root = srv.login()
+    before = lines()
+    with pytest.raises(Exception):
+        for i in range(100):
+            srv.raw.ok("task.set_other_config", root, t, {"n": str(i)})
+    assert srv.wait_dead() == -9, srv.log
+    srv.env = {}
+    srv.start()
+    after = lines()
+    # Every line written before the kill is there, in order.
+    assert after[: len(before)] == before
+    assert all(l["call"] for l in after)
+    root = srv.login()
+    srv.raw.ok("task.set_other_config", root, t, {"n": "after"})
+    assert lines()[-1]["call"] == "task.set_other_config"
+    assert len(lines()) > len(after)
