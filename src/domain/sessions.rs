@@ -4,6 +4,7 @@
 //! on a subject's open sessions at once when its roles or password change.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::model::rbac::RoleMask;
 use crate::model::schema::session;
 use crate::model::RowExt;
-use crate::registry::{Registry, Write};
+use crate::registry::{Registry, UuidHasher, Write};
 use crate::wire::{DateTime, Ref, Value};
 
 /// The store key of root's password hash.
@@ -99,7 +100,8 @@ impl Identity {
 #[derive(Default)]
 pub struct Sessions {
     by_originator: Mutex<HashMap<String, VecDeque<Ref>>>,
-    identities: DashMap<Ref, Arc<Identity>>,
+    /// Looked up on every call: hashed as the registry hashes refs.
+    identities: DashMap<Ref, Arc<Identity>, BuildHasherDefault<UuidHasher>>,
 }
 
 impl std::fmt::Debug for Sessions {
