@@ -48,19 +48,6 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Root's identity for a session.
-    pub fn root(session: Ref) -> Identity {
-        Identity {
-            session,
-            subject: Ref::NULL,
-            sid: String::new(),
-            user: ROOT.into(),
-            originator: String::new(),
-            superuser: true,
-            roles: AtomicU8::new(0),
-        }
-    }
-
     /// Nobody: the caller of a call without a session (login).
     pub fn anonymous() -> Identity {
         Identity {

@@ -12,7 +12,7 @@ use super::{durable, sessions, Domain};
 use crate::auth::ROOT;
 use crate::error::{ApiError, ApiResult};
 use crate::model::rbac::RoleMask;
-use crate::model::schema::{role, subject};
+use crate::model::schema::subject;
 use crate::model::{Map, RowExt};
 use crate::registry::Write;
 use crate::wire::Ref;
@@ -221,9 +221,4 @@ pub async fn store_password(d: &Domain, r: Ref, pw: &str, keep: Ref) -> ApiResul
 pub fn permission_names(d: &Domain, r: Ref) -> ApiResult<Vec<String>> {
     let roles = d.registry.get_field(subject::ROLES, r)?;
     Ok(sessions::permission_names(d, roles_mask(d, &roles)))
-}
-
-/// Whether a ref names a role or permission row.
-pub fn is_role(d: &Domain, r: Ref) -> bool {
-    d.registry.exists(role::CLASS, r)
 }
