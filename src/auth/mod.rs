@@ -1,4 +1,5 @@
-//! Users, password checks and login throttling.
+//! Users, password checks and login throttling; TLS server certificates
+//! ([`tls`]: xapi's checks, the self-signed one, the served one).
 //!
 //! There is one user, `root` (xapi's local superuser). Its password hash
 //! lives in the durable store. Checks run on blocking threads (argon2 is
@@ -9,6 +10,7 @@
 //! other users and every other call go on unhindered.
 
 pub mod password;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
