@@ -1,8 +1,8 @@
 //! The domain: the rules about objects that every layer above it shares
 //! (message handlers, the data paths, the block jobs). Tasks and their ETA,
 //! sessions, claims on VDIs (with the write hooks of jobs), SRs, VDIs,
-//! snapshots, VMs and VBDs, and the core of import/export live here, over
-//! the registry and the storage layer.
+//! snapshots, VMs and VBDs, the core of import/export, and the host's TLS
+//! certificate live here, over the registry and the storage layer.
 //!
 //! ```text
 //!   the layers above --> domain (Domain) --> registry (rows, store, events)
@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod snapshots;
 pub mod srs;
 pub mod tasks;
+pub mod tls;
 pub mod transfer;
 pub mod vdis;
 pub mod vms;
@@ -60,6 +61,8 @@ pub struct Domain {
     pub srs: srs::Srs,
     /// Operations in progress on VDIs, and the write hooks of jobs.
     pub claims: claims::Claims,
+    /// The served TLS certificate and `host.https_only`.
+    pub tls: tls::Tls,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
@@ -89,6 +92,10 @@ impl Domain {
             config.login_failure_max_delay,
         );
         let (host, pool) = host::bootstrap(&registry).await?;
+        let https_only = registry
+            .get_field(crate::model::schema::host::HTTPS_ONLY, host)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tls = tls::bootstrap(&config, &host::hostname(), https_only)?;
         Ok(Arc::new(Domain {
             config,
             model,
@@ -100,6 +107,7 @@ impl Domain {
             tasks: tasks::Tasks::default(),
             srs: srs::Srs::default(),
             claims: claims::Claims::default(),
+            tls,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         }))
