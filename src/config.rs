@@ -15,8 +15,21 @@ use crate::wire::Limits;
 /// Everything the server needs to know to start.
 #[derive(Clone)]
 pub struct Config {
-    /// Address to listen on (port 0 picks a free port).
+    /// Address of the plain-HTTP listener (port 0 picks a free port).
     pub listen: SocketAddr,
+    /// Address of the HTTPS listener (port 0 picks a free port).
+    pub listen_tls: SocketAddr,
+    /// Serve plain HTTP on an address that is not loopback. Off: such a
+    /// `listen` refuses to start.
+    pub allow_plain_http: bool,
+    /// The operator's certificate (PEM, the leaf then its chain), instead
+    /// of the one in `<state-dir>/tls/`; given with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// The operator's private key (PEM), with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A TLS client that has not finished its handshake this long after
+    /// connecting is dropped.
+    pub tls_handshake_timeout: Duration,
     /// Where the durable store and generated secrets live.
     pub state_dir: PathBuf,
     /// Storage repositories: name and directory.
@@ -64,6 +77,8 @@ impl std::fmt::Debug for Config {
         // Never print the password.
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("listen_tls", &self.listen_tls)
+            .field("tls_cert", &self.tls_cert)
             .field("state_dir", &self.state_dir)
             .field("srs", &self.srs)
             .field(
@@ -84,6 +99,11 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            listen_tls: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            allow_plain_http: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_handshake_timeout: Duration::from_secs(10),
             state_dir: PathBuf::from("xapid-state"),
             srs: Vec::new(),
             root_password: None,
@@ -116,6 +136,16 @@ pub struct FileConfig {
     pub event_log_capacity: Option<usize>,
     /// `listen = "127.0.0.1:8080"`
     pub listen: Option<SocketAddr>,
+    /// `listen_tls = "127.0.0.1:8443"`
+    pub listen_tls: Option<SocketAddr>,
+    /// `allow_plain_http = true`: plain HTTP on a non-loopback address.
+    pub allow_plain_http: Option<bool>,
+    /// `tls_cert = "/etc/xapid/cert.pem"`
+    pub tls_cert: Option<PathBuf>,
+    /// `tls_key = "/etc/xapid/key.pem"`
+    pub tls_key: Option<PathBuf>,
+    /// seconds
+    pub tls_handshake_timeout_secs: Option<f64>,
     /// `state_dir = "/var/lib/xapid"`
     pub state_dir: Option<PathBuf>,
     /// `[sr] name = "/dir"`
@@ -170,6 +200,25 @@ impl Config {
     pub fn apply(&mut self, f: FileConfig) -> anyhow::Result<()> {
         if let Some(v) = f.listen {
             self.listen = v;
+        }
+        if let Some(v) = f.listen_tls {
+            self.listen_tls = v;
+        }
+        if let Some(v) = f.allow_plain_http {
+            self.allow_plain_http = v;
+        }
+        if f.tls_cert.is_some() {
+            self.tls_cert = f.tls_cert;
+        }
+        if f.tls_key.is_some() {
+            self.tls_key = f.tls_key;
+        }
+        if let Some(v) = f.tls_handshake_timeout_secs {
+            self.tls_handshake_timeout = secs(v, "tls_handshake_timeout_secs")?;
+            anyhow::ensure!(
+                !self.tls_handshake_timeout.is_zero(),
+                "tls_handshake_timeout_secs must be positive"
+            );
         }
         if let Some(v) = f.state_dir {
             self.state_dir = v;
@@ -234,6 +283,33 @@ impl Config {
         Ok(())
     }
 
+    /// Refuses what must not start: plain HTTP on an address other than
+    /// loopback without `allow_plain_http` (passwords and session refs
+    /// would cross the network in clear), half of a certificate and key.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !self.listen.ip().is_loopback() && !self.allow_plain_http {
+            anyhow::bail!(
+                "refusing to serve plain HTTP on {}, which is not a loopback address: passwords \
+                 and session references would cross the network in clear. Clients can use \
+                 https://{}/; to serve plain HTTP there anyway, pass --allow-plain-http \
+                 (config file: allow_plain_http = true)",
+                self.listen,
+                self.listen_tls
+            );
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => anyhow::bail!("--tls-cert needs --tls-key (config: tls_key)"),
+            (None, Some(_)) => anyhow::bail!("--tls-key needs --tls-cert (config: tls_cert)"),
+            _ => {}
+        }
+        anyhow::ensure!(
+            self.listen != self.listen_tls || self.listen.port() == 0,
+            "--listen and --listen-tls are the same address ({})",
+            self.listen
+        );
+        Ok(())
+    }
+
     /// Parses `NAME=DIR`.
     pub fn parse_sr(s: &str) -> Result<(String, PathBuf), String> {
         let (name, dir) = s
@@ -262,6 +338,32 @@ mod tests {
         assert_eq!(c.session_idle_timeout, Duration::from_secs(5));
         assert_eq!(c.srs, vec![("local".to_string(), PathBuf::from("/srv"))]);
         assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+    }
+
+    #[test]
+    fn plain_http_off_loopback_must_be_asked_for() {
+        let mut c = Config::default();
+        assert!(c.check().is_ok());
+        c.listen = "0.0.0.0:8080".parse().unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("--allow-plain-http"), "{e}");
+        c.allow_plain_http = true;
+        assert!(c.check().is_ok());
+        c.listen = "[::1]:0".parse().unwrap();
+        c.allow_plain_http = false;
+        c.listen_tls = "0.0.0.0:443".parse().unwrap();
+        assert!(c.check().is_ok());
+        c.tls_cert = Some("c.pem".into());
+        assert!(c.check().unwrap_err().to_string().contains("--tls-key"));
+        let f: FileConfig = toml::from_str(
+            "listen_tls = \"127.0.0.1:0\"\nallow_plain_http = true\ntls_handshake_timeout_secs = 0.5\ntls_key = \"k.pem\"\n",
+        )
+        .unwrap();
+        c.apply(f).unwrap();
+        assert!(c.allow_plain_http && c.check().is_ok());
+        assert_eq!(c.tls_handshake_timeout, Duration::from_millis(500));
+        let f: FileConfig = toml::from_str("tls_handshake_timeout_secs = 0\n").unwrap();
+        assert!(c.apply(f).is_err());
     }
 
     #[test]

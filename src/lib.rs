@@ -14,8 +14,8 @@
 //!
 //! # Layers, one way
 //!
-//! `error <- wire <- model <- registry <- domain <- jobs <- api <- http <-
-//! server`; `storage` and `auth` are leaves. A module may use the ones to
+//! `error <- wire <- model <- registry <- config <- domain <- jobs <- api <-
+//! http <- server`; `storage` and `auth` are leaves. A module may use the ones to
 //! its left (and the leaves), never one to its right; `tests/layers.rs`
 //! checks it. `docs/design.md` ("Layers and who may call whom") has the map.
 //!
@@ -27,12 +27,14 @@
 //! - [`registry`]: objects by ref, the change log, and the durable store.
 //! - [`storage`]: the only code that touches files: SR directories, raw and
 //!   qcow2 images, the snapshot protocol's file steps.
-//! - [`auth`]: password hashes and login throttling.
+//! - [`auth`]: password hashes, login throttling, and TLS certificates
+//!   (checks, generation, the served one).
 //! - [`domain`]: the rules about tasks, sessions, claims, SRs, VDIs,
 //!   snapshots, VMs and transfers that handlers, HTTP and jobs share.
 //! - [`jobs`]: the block-job engine, copies and transactions.
 //! - [`api`]: dispatch, implicit messages, one thin file per class.
-//! - [`http`]: hyper server, routes, limits, connection cap, data paths.
+//! - [`http`]: hyper server on a plain and a TLS listener, routes, limits,
+//!   connection cap, data paths.
 //! - [`server`]: the composition root and restart recovery.
 
 #![warn(missing_docs)]
@@ -62,28 +64,46 @@ pub use config::Config;
 
 /// A started server.
 pub struct Running {
-    /// The address it listens on (the real port when configured with 0).
+    /// The plain-HTTP listener's address (the real port when configured
+    /// with 0).
     pub addr: SocketAddr,
+    /// The HTTPS listener's address (likewise).
+    pub tls_addr: SocketAddr,
     /// Its state.
     pub server: Arc<Api>,
     stop: CancellationToken,
     http: JoinHandle<()>,
 }
 
-/// Builds the server state, binds the listener, and starts serving.
-pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let listen = config.listen;
-    let server = server::build(config).await?;
-    let listener = TcpListener::bind(listen)
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr()?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+/// Checks the configuration, builds the server state (and its TLS
+/// certificate), binds both listeners, and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    config.check()?;
+    let (listen, listen_tls) = (config.listen, config.listen_tls);
+    let server = server::build(config).await?;
+    let plain = bind(listen).await?;
+    let tls = bind(listen_tls).await?;
+    let acceptor = http::tls::acceptor(&server)?;
+    let (addr, tls_addr) = (plain.local_addr()?, tls.local_addr()?);
     server::spawn_collectors(&server.domain);
     let stop = CancellationToken::new();
-    let http = tokio::spawn(http::serve(server.clone(), listener, stop.clone()));
+    let listeners = http::Listeners {
+        plain,
+        tls,
+        acceptor,
+    };
+    let http = tokio::spawn(http::serve(server.clone(), listeners, stop.clone()));
     tracing::info!("listening on http://{addr}/");
+    tracing::info!("listening on https://{tls_addr}/");
     Ok(Running {
         addr,
+        tls_addr,
         server,
         stop,
         http,

@@ -27,9 +27,23 @@ struct Cli {
 enum Command {
     /// Serve XenAPI over XML-RPC and JSON-RPC.
     Serve {
-        /// Address to listen on [default: 127.0.0.1:8080].
+        /// Address of the plain-HTTP listener [default: 127.0.0.1:8080].
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Address of the HTTPS listener [default: 127.0.0.1:8443].
+        #[arg(long)]
+        listen_tls: Option<std::net::SocketAddr>,
+        /// Serve plain HTTP on an address that is not loopback (refused
+        /// without this flag).
+        #[arg(long)]
+        allow_plain_http: bool,
+        /// The server certificate (PEM, the leaf then its chain) instead of
+        /// the one generated into the state directory; with --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// Directory for the durable store and generated secrets
         /// [default: ./xapid-state].
         #[arg(long)]
@@ -63,6 +77,10 @@ fn main() -> anyhow::Result<()> {
         .init();
     let Command::Serve {
         listen,
+        listen_tls,
+        allow_plain_http,
+        tls_cert,
+        tls_key,
         state_dir,
         srs,
         config: file,
@@ -73,6 +91,14 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(l) = listen {
         config.listen = l;
+    }
+    if let Some(l) = listen_tls {
+        config.listen_tls = l;
+    }
+    config.allow_plain_http |= allow_plain_http;
+    if tls_cert.is_some() {
+        config.tls_cert = tls_cert;
+        config.tls_key = tls_key;
     }
     if let Some(d) = state_dir {
         config.state_dir = d;
@@ -99,22 +125,21 @@ fn main() -> anyhow::Result<()> {
             .build()?
     };
     rt.block_on(async move {
+        // Handled from before the log says "listening": a SIGTERM sent as
+        // soon as that line appears stops the server cleanly.
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let running = xapid::start(config).await?;
-        wait_for_signal().await;
+        wait_for_signal(term).await;
         tracing::info!("shutting down");
         running.shutdown().await;
         anyhow::Ok(())
     })
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
+async fn wait_for_signal(term: Option<tokio::signal::unix::Signal>) {
+    let Some(mut term) = term else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
     };
     tokio::select! {
         _ = term.recv() => {}

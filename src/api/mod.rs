@@ -14,6 +14,7 @@ pub mod block_job;
 pub mod dispatch;
 pub mod event;
 pub mod handlers;
+pub mod host;
 pub mod implicit;
 pub mod role;
 pub mod session;

@@ -28,6 +28,10 @@ pub const TABLE: &[(&str, Handler)] = &[
     (args::TaskSetProgress::WIRE, task_set_progress),
     (args::TaskSetResult::WIRE, task_set_result),
     (args::TaskSetErrorInfo::WIRE, task_set_error_info),
+    (args::HostGetServerCertificate::WIRE, host_get_server_certificate),
+    (args::HostInstallServerCertificate::WIRE, host_install_server_certificate),
+    (args::HostResetServerCertificate::WIRE, host_reset_server_certificate),
+    (args::HostSetHttpsOnly::WIRE, host_set_https_only),
     (args::SrScan::WIRE, sr_scan),
     (args::VdiCreate::WIRE, vdi_create),
     (args::VdiDestroy::WIRE, vdi_destroy),
@@ -147,6 +151,30 @@ fn task_set_result(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 fn task_set_error_info(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     let a = args::TaskSetErrorInfo::from_values(a.0);
     Box::pin(super::task::set_error_info(cx, a))
+}
+
+/// `host.get_server_certificate`.
+fn host_get_server_certificate(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::HostGetServerCertificate::from_values(a.0);
+    Box::pin(super::host::get_server_certificate(cx, a))
+}
+
+/// `host.install_server_certificate`.
+fn host_install_server_certificate(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::HostInstallServerCertificate::from_values(a.0);
+    Box::pin(super::host::install_server_certificate(cx, a))
+}
+
+/// `host.reset_server_certificate`.
+fn host_reset_server_certificate(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::HostResetServerCertificate::from_values(a.0);
+    Box::pin(super::host::reset_server_certificate(cx, a))
+}
+
+/// `host.set_https_only`.
+fn host_set_https_only(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::HostSetHttpsOnly::from_values(a.0);
+    Box::pin(super::host::set_https_only(cx, a))
 }
 
 /// `SR.scan`.

@@ -1,4 +1,5 @@
-//! Users, password checks and login throttling.
+//! Users, password checks and login throttling; TLS server certificates
+//! ([`tls`]: xapi's checks, the self-signed one, the served one).
 //!
 //! `root` is xapi's local superuser; its password hash lives in the durable
 //! store and is held here. Local users' hashes are kept by the domain (on
@@ -11,6 +12,7 @@
 //! other users and every other call go on unhindered.
 
 pub mod password;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};

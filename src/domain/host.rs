@@ -12,7 +12,8 @@ use crate::wire::Ref;
 /// The XenAPI version this server speaks (XenServer 8's).
 pub const API_VERSION: (i64, i64) = (2, 21);
 
-fn hostname() -> String {
+/// This machine's host name (`localhost` if it cannot be read).
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .ok()

@@ -1,8 +1,8 @@
 //! The domain: the rules about objects that every layer above it shares
 //! (message handlers, the data paths, the block jobs). Tasks and their ETA,
 //! sessions, claims on VDIs (with the write hooks of jobs), SRs, VDIs,
-//! snapshots, VMs and VBDs, and the core of import/export live here, over
-//! the registry and the storage layer.
+//! snapshots, VMs and VBDs, the core of import/export, and the host's TLS
+//! certificate live here, over the registry and the storage layer.
 //!
 //! ```text
 //!   the layers above --> domain (Domain) --> registry (rows, store, events)
@@ -25,6 +25,7 @@ pub mod snapshots;
 pub mod srs;
 pub mod subjects;
 pub mod tasks;
+pub mod tls;
 pub mod transfer;
 pub mod vdis;
 pub mod vms;
@@ -70,6 +71,8 @@ pub struct Domain {
     pub srs: srs::Srs,
     /// Operations in progress on VDIs, and the write hooks of jobs.
     pub claims: claims::Claims,
+    /// The served TLS certificate and `host.https_only`.
+    pub tls: tls::Tls,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
@@ -102,6 +105,10 @@ impl Domain {
         let rbac = Rbac::new(&model);
         let audit = audit::Audit::open(&config)?;
         roles::bootstrap(&registry, &rbac);
+        let https_only = registry
+            .get_field(crate::model::schema::host::HTTPS_ONLY, host)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tls = tls::bootstrap(&config, &host::hostname(), https_only)?;
         Ok(Arc::new(Domain {
             config,
             model,
@@ -116,6 +123,7 @@ impl Domain {
             tasks: tasks::Tasks::default(),
             srs: srs::Srs::default(),
             claims: claims::Claims::default(),
+            tls,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         }))

@@ -1,8 +1,12 @@
-//! The HTTP server (hyper 1, HTTP/1.1 with keep-alive): routing, body
-//! limits, a connection cap and graceful shutdown.
+//! The HTTP server (hyper 1, HTTP/1.1 with keep-alive) on two listeners,
+//! plain and TLS: routing, body limits, one connection cap over both, and
+//! graceful shutdown.
 //!
 //! ```text
-//! accept (one permit per connection) -> hyper conn (watched by GracefulShutdown)
+//! accept, then a permit (one per connection, from the cap both listeners share)
+//!    -> [TLS: handshake within tls_handshake_timeout, tls.rs]
+//!    -> serve_connection: hyper conn (watched by GracefulShutdown)
+//!    -> [plain and host.https_only: 403, nothing read]
 //!    -> route: POST /jsonrpc -> rpc::json | POST * -> rpc::xml | OPTIONS | GET /
 //! ```
 
@@ -10,6 +14,7 @@ pub mod audit;
 pub mod body;
 pub mod data;
 pub mod rpc;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,29 +28,85 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-
-use crate::wire::records::Format;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
+use crate::wire::records::Format;
 use rpc::{plain, Body};
 
-/// Serves until `stop` is cancelled, then lets in-flight calls finish
-/// (within the configured grace period).
-pub async fn serve(server: Arc<Api>, listener: TcpListener, stop: CancellationToken) {
-    let permits = Arc::new(Semaphore::new(server.domain.config.max_connections));
+/// The two bound listeners.
+pub struct Listeners {
+    /// Plain HTTP.
+    pub plain: TcpListener,
+    /// HTTPS.
+    pub tls: TcpListener,
+    /// The TLS side of the HTTPS listener ([`tls::acceptor`]).
+    pub acceptor: TlsAcceptor,
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// Plain HTTP: refused while `host.https_only` is set.
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+/// What every accepted connection shares.
+#[derive(Clone)]
+struct Shared {
+    server: Arc<Api>,
+    permits: Arc<Semaphore>,
+    stop: CancellationToken,
+    /// The HTTPS port, for the reason a refused plain request is given.
+    tls_port: u16,
+}
+
+/// Serves both listeners until `stop` is cancelled, then lets in-flight
+/// calls finish (within the configured grace period). The connection cap
+/// (`max_connections`) is shared: a TLS connection holds its permit from
+/// accept, through its handshake, to its end.
+pub async fn serve(server: Arc<Api>, listeners: Listeners, stop: CancellationToken) {
+    let Listeners {
+        plain,
+        tls,
+        acceptor,
+    } = listeners;
+    let shared = Shared {
+        permits: Arc::new(Semaphore::new(server.domain.config.max_connections)),
+        server: server.clone(),
+        stop,
+        tls_port: tls.local_addr().map_or(0, |a| a.port()),
+    };
     let graceful = GracefulShutdown::new();
+    tokio::join!(
+        accept_loop(&shared, plain, None, &graceful),
+        accept_loop(&shared, tls, Some(acceptor), &graceful),
+    );
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(server.domain.config.shutdown_grace) => {
+            tracing::warn!("shutdown: some connections did not finish in time");
+        }
+    }
+}
+
+/// Accepts on one listener until stopped; each connection runs on its own
+/// task, the TLS ones through their handshake first.
+async fn accept_loop(
+    shared: &Shared,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    graceful: &GracefulShutdown,
+) {
+    let stop = &shared.stop;
     loop {
-        let permit = tokio::select! {
-            _ = stop.cancelled() => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => break,
             a = listener.accept() => match a {
@@ -58,30 +119,93 @@ pub async fn serve(server: Arc<Api>, listener: TcpListener, stop: CancellationTo
                 }
             },
         };
+        // The permit is taken after the accept, so that the listener that
+        // waits for its next client holds none: at the cap each listener
+        // holds one accepted connection back, and the rest wait in the
+        // kernel's queue.
+        let permit = tokio::select! {
+            _ = stop.cancelled() => break,
+            p = shared.permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
         let _ = stream.set_nodelay(true);
-        let s = server.clone();
-        let conn = http1::Builder::new().keep_alive(true).serve_connection(
-            TokioIo::new(stream),
-            service_fn(move |req| {
-                let s = s.clone();
-                async move { Ok::<_, Infallible>(route(&s, req, peer).await) }
-            }),
-        );
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+        let watcher = graceful.watcher();
+        let conn = Conn {
+            shared: shared.clone(),
+            peer,
+            watcher,
+            permit,
+        };
+        match &tls {
+            None => {
+                tokio::spawn(conn.serve(stream, Scheme::Http));
             }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => {}
-        _ = tokio::time::sleep(server.domain.config.shutdown_grace) => {
-            tracing::warn!("shutdown: some connections did not finish in time");
+            Some(acceptor) => {
+                tokio::spawn(tls::handshake_then_serve(acceptor.clone(), stream, conn));
+            }
         }
     }
+}
+
+/// One accepted connection, before hyper takes it.
+struct Conn {
+    shared: Shared,
+    peer: SocketAddr,
+    /// Keeps shutdown waiting for this connection.
+    watcher: Watcher,
+    /// Its place under the connection cap, released when it ends.
+    permit: OwnedSemaphorePermit,
+}
+
+impl Conn {
+    /// Serves HTTP/1.1 on `io` (a TCP stream or a TLS stream over one)
+    /// until the client goes or shutdown ends it: the one hyper setup of
+    /// both listeners.
+    async fn serve<I>(self, io: I, scheme: Scheme)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            shared,
+            peer,
+            watcher,
+            permit,
+        } = self;
+        let tls_port = shared.tls_port;
+        let s = shared.server;
+        let conn = http1::Builder::new().keep_alive(true).serve_connection(
+            TokioIo::new(io),
+            service_fn(move |req| {
+                let s = s.clone();
+                async move {
+                    if scheme == Scheme::Http && s.domain.tls.https_only() {
+                        return Ok::<_, Infallible>(https_only(tls_port));
+                    }
+                    Ok(route(&s, req, peer).await)
+                }
+            }),
+        );
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, %peer, "connection ended with an error");
+        }
+        drop(permit);
+    }
+}
+
+/// The answer to every plain-HTTP request while `host.https_only` is set:
+/// 403, one line, and the connection closed (the body is not read).
+fn https_only(tls_port: u16) -> Response<Body> {
+    let mut r = plain(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "plain HTTP is turned off on this server (host.https_only): use HTTPS, port {tls_port}"
+        ),
+    );
+    r.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 async fn route(server: &Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {

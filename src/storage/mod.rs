@@ -3,8 +3,9 @@
 //! the crash-safe snapshot renames (`files`), blocking access to raw and
 //! qcow2 images and their backing chains through imago (`image`), what
 //! xapid does with qcow2 itself below imago: header, metadata ordering
-//! (`qcow2`), zero detection (`sparse`), and off-by-default fault
-//! injection for tests of I/O error policies (`fault`).
+//! (`qcow2`), zero detection (`sparse`), off-by-default fault injection
+//! for tests of I/O error policies (`fault`), and the crash-safe writes of
+//! the TLS certificate and key (`secret_file`).
 
 use std::fs::File;
 use std::io;
@@ -17,6 +18,7 @@ pub mod image;
 pub mod journal;
 pub mod path;
 pub mod qcow2;
+pub mod secret_file;
 pub mod sparse;
 #[cfg(test)]
 pub(crate) mod test_sr;

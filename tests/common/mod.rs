@@ -26,6 +26,7 @@ pub fn temp_state() -> PathBuf {
 pub fn config() -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        listen_tls: "127.0.0.1:0".parse().unwrap(),
         state_dir: temp_state(),
         root_password: Some(PASSWORD.into()),
         login_failure_delay: Duration::from_millis(300),

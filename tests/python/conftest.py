@@ -19,6 +19,7 @@ from xapid_rpc import Json, Raw, sdk_session
 
 REPO = Path(__file__).resolve().parents[2]
 LISTENING_RE = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/")
+LISTENING_TLS_RE = re.compile(r"listening on https://127\.0\.0\.1:(\d+)/")
 
 # Default config of the shared server: failed logins are answered quickly.
 DEFAULT_CONFIG = {
@@ -55,6 +56,9 @@ class Xapid:
         self.secrets: set[str] = {password} if password else set()
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
+        self.tls_port: int | None = None
+        # Extra command-line arguments for the next starts (e.g. --tls-cert).
+        self.args: list[str] = []
         # Extra environment for the next starts (e.g. XAPID_CRASH_AT).
         self.env: dict[str, str] = {}
         self._logs: list[str] = []  # one entry per run
@@ -75,8 +79,10 @@ class Xapid:
         cmd = [
             xapid_bin(), "serve",
             "--listen", "127.0.0.1:0",
+            "--listen-tls", "127.0.0.1:0",
             "--state-dir", str(self.state_dir),
             "--config", str(self.config_path),
+            *self.args,
         ]
         self.proc = subprocess.Popen(
             cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -86,6 +92,7 @@ class Xapid:
         self._logs.append("")
         port_found = threading.Event()
         found: list[int] = []
+        found_tls: list[int] = []
 
         def drain(stream):
             for line in stream:
@@ -95,18 +102,24 @@ class Xapid:
                     m = LISTENING_RE.search(line)
                     if m:
                         found.append(int(m.group(1)))
-                        port_found.set()
+                if not found_tls:
+                    m = LISTENING_TLS_RE.search(line)
+                    if m:
+                        found_tls.append(int(m.group(1)))
+                if found and found_tls:
+                    port_found.set()
             port_found.set()
 
         self._drainer = threading.Thread(target=drain, args=(self.proc.stderr,), daemon=True)
         self._drainer.start()
         port_found.wait(timeout)
-        if not found:
+        if not found or not found_tls:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
             raise AssertionError(f"xapid did not report its port within {timeout}s; log:\n{self.log}")
         self.port = found[0]
+        self.tls_port = found_tls[0]
         return self
 
     def stop(self, timeout: float = 20) -> int:
@@ -152,6 +165,15 @@ class Xapid:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}/"
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where the generated (or installed) certificate and key live."""
+        return self.state_dir / "tls"
 
     @property
     def raw(self) -> Raw:

@@ -56,6 +56,36 @@ pub const ROLE_ALREADY_EXISTS: &str = "ROLE_ALREADY_EXISTS";
 /// `ROLE_NOT_FOUND []`: Role cannot be found.
 pub const ROLE_NOT_FOUND: &str = "ROLE_NOT_FOUND";
 
+/// `SERVER_CERTIFICATE_CHAIN_INVALID []`: The provided intermediate certificates are not in a PEM-encoded X509 format.
+pub const SERVER_CERTIFICATE_CHAIN_INVALID: &str = "SERVER_CERTIFICATE_CHAIN_INVALID";
+
+/// `SERVER_CERTIFICATE_EXPIRED [now, not_after]`: The provided certificate has expired. Both times are RFC 3339, in UTC.
+pub const SERVER_CERTIFICATE_EXPIRED: &str = "SERVER_CERTIFICATE_EXPIRED";
+
+/// `SERVER_CERTIFICATE_INVALID []`: The provided certificate is not in a PEM-encoded X509 format.
+pub const SERVER_CERTIFICATE_INVALID: &str = "SERVER_CERTIFICATE_INVALID";
+
+/// `SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED [algorithm_oid]`: The provided key uses an unsupported algorithm (xapid takes RSA and ECDSA on P-256 or P-384). The parameter names the key type (e.g. ED25519, P521) or, when unknown, its algorithm's OID.
+pub const SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED: &str = "SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED";
+
+/// `SERVER_CERTIFICATE_KEY_INVALID []`: The provided key is not a PEM-encoded private key (PKCS#8, or xapid also takes PKCS#1 RSA and SEC1 EC keys).
+pub const SERVER_CERTIFICATE_KEY_INVALID: &str = "SERVER_CERTIFICATE_KEY_INVALID";
+
+/// `SERVER_CERTIFICATE_KEY_MISMATCH []`: The provided key does not match the provided certificate's public key.
+pub const SERVER_CERTIFICATE_KEY_MISMATCH: &str = "SERVER_CERTIFICATE_KEY_MISMATCH";
+
+/// `SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED [length]`: The provided RSA key does not have a length between 2048 and 4096.
+pub const SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED: &str = "SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED";
+
+/// `SERVER_CERTIFICATE_KEY_RSA_MULTI_NOT_SUPPORTED []`: The provided RSA key is using more than 2 primes, expecting only 2.
+pub const SERVER_CERTIFICATE_KEY_RSA_MULTI_NOT_SUPPORTED: &str = "SERVER_CERTIFICATE_KEY_RSA_MULTI_NOT_SUPPORTED";
+
+/// `SERVER_CERTIFICATE_NOT_VALID_YET [now, not_before]`: The provided certificate is not valid yet. Both times are RFC 3339, in UTC.
+pub const SERVER_CERTIFICATE_NOT_VALID_YET: &str = "SERVER_CERTIFICATE_NOT_VALID_YET";
+
+/// `SERVER_CERTIFICATE_SIGNATURE_NOT_SUPPORTED []`: The provided certificate is not signed with SHA-256 or better (xapid takes RSA PKCS#1 v1.5 or PSS and ECDSA with SHA-256, SHA-384 or SHA-512, and Ed25519).
+pub const SERVER_CERTIFICATE_SIGNATURE_NOT_SUPPORTED: &str = "SERVER_CERTIFICATE_SIGNATURE_NOT_SUPPORTED";
+
 /// `SESSION_AUTHENTICATION_FAILED [username, message]`: The credentials given by the user are incorrect. Sent after a delay that grows with repeated failures for the same user.
 pub const SESSION_AUTHENTICATION_FAILED: &str = "SESSION_AUTHENTICATION_FAILED";
 
@@ -216,6 +246,86 @@ impl ApiError {
     pub fn role_not_found() -> ApiError {
         ApiError {
             code: ROLE_NOT_FOUND,
+            params: vec![],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_CHAIN_INVALID []`: The provided intermediate certificates are not in a PEM-encoded X509 format.
+    pub fn server_certificate_chain_invalid() -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_CHAIN_INVALID,
+            params: vec![],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_EXPIRED [now, not_after]`: The provided certificate has expired. Both times are RFC 3339, in UTC.
+    pub fn server_certificate_expired(now: impl fmt::Display, not_after: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_EXPIRED,
+            params: vec![now.to_string(), not_after.to_string()],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_INVALID []`: The provided certificate is not in a PEM-encoded X509 format.
+    pub fn server_certificate_invalid() -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_INVALID,
+            params: vec![],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED [algorithm_oid]`: The provided key uses an unsupported algorithm (xapid takes RSA and ECDSA on P-256 or P-384). The parameter names the key type (e.g. ED25519, P521) or, when unknown, its algorithm's OID.
+    pub fn server_certificate_key_algorithm_not_supported(algorithm_oid: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED,
+            params: vec![algorithm_oid.to_string()],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_KEY_INVALID []`: The provided key is not a PEM-encoded private key (PKCS#8, or xapid also takes PKCS#1 RSA and SEC1 EC keys).
+    pub fn server_certificate_key_invalid() -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_KEY_INVALID,
+            params: vec![],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_KEY_MISMATCH []`: The provided key does not match the provided certificate's public key.
+    pub fn server_certificate_key_mismatch() -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_KEY_MISMATCH,
+            params: vec![],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED [length]`: The provided RSA key does not have a length between 2048 and 4096.
+    pub fn server_certificate_key_rsa_length_not_supported(length: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED,
+            params: vec![length.to_string()],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_KEY_RSA_MULTI_NOT_SUPPORTED []`: The provided RSA key is using more than 2 primes, expecting only 2.
+    pub fn server_certificate_key_rsa_multi_not_supported() -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_KEY_RSA_MULTI_NOT_SUPPORTED,
+            params: vec![],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_NOT_VALID_YET [now, not_before]`: The provided certificate is not valid yet. Both times are RFC 3339, in UTC.
+    pub fn server_certificate_not_valid_yet(now: impl fmt::Display, not_before: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_NOT_VALID_YET,
+            params: vec![now.to_string(), not_before.to_string()],
+        }
+    }
+
+    /// `SERVER_CERTIFICATE_SIGNATURE_NOT_SUPPORTED []`: The provided certificate is not signed with SHA-256 or better (xapid takes RSA PKCS#1 v1.5 or PSS and ECDSA with SHA-256, SHA-384 or SHA-512, and Ed25519).
+    pub fn server_certificate_signature_not_supported() -> ApiError {
+        ApiError {
+            code: SERVER_CERTIFICATE_SIGNATURE_NOT_SUPPORTED,
             params: vec![],
         }
     }

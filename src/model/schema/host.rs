@@ -45,3 +45,6 @@ pub const ADDRESS: Field<String> = Field::new(CLASS, 9, "address");
 
 /// `other_config` (`(string -> string) map`, RW): Additional configuration.
 pub const OTHER_CONFIG: Field<Map<String>> = Field::new(CLASS, 10, "other_config");
+
+/// `https_only` (`bool`, RO): True if the plain-HTTP listener refuses every request (HTTP 403) and the API is served over HTTPS only; set with host.set_https_only. Kept across restarts.
+pub const HTTPS_ONLY: Field<bool> = Field::new(CLASS, 11, "https_only");

@@ -10,6 +10,8 @@ mod session;
 pub use session::*;
 mod task;
 pub use task::*;
+mod host;
+pub use host::*;
 mod sr;
 pub use sr::*;
 mod vdi;
