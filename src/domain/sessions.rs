@@ -5,7 +5,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
-use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +19,7 @@ use crate::model::rbac::RoleMask;
 use crate::model::schema::session;
 use crate::model::RowExt;
 use crate::registry::{Registry, UuidHasher, Write};
+use crate::storage::secret_file;
 use crate::wire::{DateTime, Ref, Value};
 
 /// The store key of root's password hash.
@@ -441,27 +441,12 @@ pub async fn bootstrap_root_password(
     }
     let pw = password::generate().map_err(anyhow::Error::msg)?;
     let path = config.state_dir.join("root-password");
-    write_secret(&path, &pw)?;
+    secret_file::write_atomic(&path, format!("{pw}\n").as_bytes(), 0o600)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     let h = password::hash(&pw).map_err(anyhow::Error::msg)?;
     save(&h).await?;
     tracing::warn!(path = %path.display(), "no root password was given: generated one and saved it (mode 0600); log in as root with it");
     Ok(h)
-}
-
-fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    f.write_all(secret.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()?;
-    Ok(())
 }
 
 /// Checks a user's password: `SESSION_AUTHENTICATION_FAILED` if it is
@@ -513,11 +498,13 @@ pub async fn change_password(d: &Domain, who: &Identity, old: &str, new: &str) -
     d.auth.set_root_hash(hash);
     // A generated password on disk is no longer the password.
     let file = d.config.state_dir.join("root-password");
-    if file.exists() {
-        if let Err(e) = std::fs::remove_file(&file) {
-            tracing::warn!(path = %file.display(), error = %e, "could not remove the generated root password file");
-        } else {
-            tracing::info!(path = %file.display(), "password changed: removed the generated root password file");
+    match secret_file::remove(&file) {
+        Ok(false) => {}
+        Ok(true) => {
+            tracing::info!(path = %file.display(), "password changed: removed the generated root password file")
+        }
+        Err(e) => {
+            tracing::warn!(path = %file.display(), error = %e, "could not remove the generated root password file")
         }
     }
     tracing::info!(user = %who.user, "password changed");

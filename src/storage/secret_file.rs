@@ -85,6 +85,18 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     sync_dir(parent(path))
 }
 
+/// Removes a file (and syncs its directory); `false` if it was not there.
+pub fn remove(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => {
+            sync_dir(parent(path))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads a small file: `None` if it does not exist; an error if it is
 /// larger than [`MAX_BYTES`] or cannot be read.
 pub fn read_small(path: &Path) -> io::Result<Option<Vec<u8>>> {
