@@ -15,6 +15,14 @@ if ! command -v qemu-img >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq qemu-utils >/dev/null
 fi
+# openssl and curl are peers of the TLS tests (tests/python/test_tls.py).
+for tool in openssl curl; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "== installing $tool"
+        if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$tool" >/dev/null
+    fi
+done
 # node and npm run Xen Orchestra's client (tests/xo); install them where
 # they are missing.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
