@@ -78,7 +78,7 @@ def main() -> None:
     size = int(args.size_gib * 1024) * MiB
     env = dict(os.environ, XAPID_ROOT_PASSWORD="pw", RUST_LOG="warn")
     proc = subprocess.Popen(
-        [args.bin, "serve", "--listen", "127.0.0.1:18095", "--state-dir", str(work / "state"),
+        [args.bin, "serve", "--listen", "127.0.0.1:18095", "--listen-tls", "127.0.0.1:0", "--state-dir", str(work / "state"),
          "--sr", f"bench={sr_dir}"], env=env)
     try:
         for _ in range(100):

@@ -33,7 +33,7 @@ rounds_against() {
   done
 }
 
-XAPID_ROOT_PASSWORD=password RUST_LOG=warn "$bin" serve --listen 127.0.0.1:$port --state-dir "$state" &
+XAPID_ROOT_PASSWORD=password RUST_LOG=warn "$bin" serve --listen 127.0.0.1:$port --listen-tls 127.0.0.1:0 --state-dir "$state" &
 pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.1; done
 xo=$(mktemp); ho=$(mktemp); fo=$(mktemp)

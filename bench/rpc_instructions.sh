@@ -15,7 +15,7 @@ state=$(mktemp -d)
 out=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$state" "$out"' EXIT
 XAPID_ROOT_PASSWORD=password RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no \
-    --callgrind-out-file="$out/cg.%p" "$bin" serve --listen 127.0.0.1:$port --state-dir "$state" \
+    --callgrind-out-file="$out/cg.%p" "$bin" serve --listen 127.0.0.1:$port --listen-tls 127.0.0.1:0 --state-dir "$state" \
     >/dev/null 2>"$out/valgrind.log" &
 pid=$!
 python3 - "$port" "$n" "$pid" "$out" <<'EOF'

@@ -10,6 +10,8 @@
 #  4. bench/event_bench.sh: 1000 clients blocked in event.from, one change,
 #     against xapid and against the fan-out floor; registry_bench (step 2)
 #     also times event.from with token "" over the 100k tasks.
+#  5. bench/tls_bench.sh: CPU per call over TLS against plain, and TLS
+#     handshakes per second against the bare hyper + rustls floor.
 # usage: bench/run.sh [TASKS] [SECS]     needs: wrk, python3, taskset, cargo
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ echo "== RPC CPU per call ($tasks tasks, ${secs}s, server on CPU 0, wrk on CPU 1
 XAPID_BIN=$bin bash "$anchors/rpc_anchors.sh" "$tasks" "$secs"
 echo "== registry"
 state=$(mktemp -d)
-XAPID_ROOT_PASSWORD=password RUST_LOG=warn taskset -c 0 "$bin" serve --listen 127.0.0.1:18090 --state-dir "$state" &
+XAPID_ROOT_PASSWORD=password RUST_LOG=warn taskset -c 0 "$bin" serve --listen 127.0.0.1:18090 --listen-tls 127.0.0.1:0 --state-dir "$state" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$state"' EXIT
 for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:18090/ && break; sleep 0.1; done
@@ -31,3 +33,5 @@ echo "== block jobs (copy vs qemu-img, speed limit, latency under 8 copies)"
 "${PY:-.venv/bin/python}" bench/copy_bench.py "$bin" --rounds 5
 echo "== events (1000 waiters in event.from, one change)"
 bash bench/event_bench.sh 10 | awk '/per waiting client/ && !m { print "xapid, first round: " $0; m = 1 } /p99 over|CPU per waiter/'
+echo "== TLS (CPU per call TLS vs plain; handshakes/s vs the floor)"
+bash bench/tls_bench.sh 7 "$secs"

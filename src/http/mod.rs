@@ -5,7 +5,7 @@
 //! ```text
 //! accept, then a permit (one per connection, from the cap both listeners share)
 //!    -> [TLS: handshake within tls_handshake_timeout, tls.rs]
-//!    -> serve_connection: hyper conn (watched by GracefulShutdown)
+//!    -> Conn::serve, the one hyper setup of both: conn watched by GracefulShutdown
 //!    -> [plain and host.https_only: 403, nothing read]
 //!    -> route: POST /jsonrpc -> rpc::json | POST * -> rpc::xml | OPTIONS | GET /
 //! ```
