@@ -130,7 +130,7 @@ impl Work for Backup {
             let speed = job.speed();
             let piece = chunk_for(speed).min(size - off);
             // The next pieces are read in the background meanwhile.
-            if off % (4 * super::copy::CHUNK) == 0 {
+            if off.is_multiple_of(4 * super::copy::CHUNK) {
                 s.src.prefetch(off + piece, 4 * super::copy::CHUNK);
             }
             let mut copied = 0u64;

@@ -53,7 +53,7 @@ pub(super) fn publish_progress(job: &Job, rate: &mut RateMeter) {
     let r = rate.observe(now(), job.copied.load(Ordering::Relaxed));
     // Every few seconds the progress reaches the disk too, so a job
     // interrupted by a crash shows how far it got.
-    let write = if rate.ticks % DURABLE_EVERY == 0 {
+    let write = if rate.ticks.is_multiple_of(DURABLE_EVERY) {
         Write::Durable
     } else {
         Write::Volatile

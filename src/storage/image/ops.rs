@@ -28,7 +28,7 @@ use crate::storage::read_up_to;
 /// for qcow2, a multiple of 512 too (a raw file is byte-sized: files
 /// placed in an SR by hand may have any length).
 fn check_size(size: u64, format: Format) -> io::Result<()> {
-    if format == Format::Qcow2 && size % 512 != 0 {
+    if format == Format::Qcow2 && !size.is_multiple_of(512) {
         return Err(invalid_input(format!(
             "size {size} is not a multiple of 512"
         )));
