@@ -214,22 +214,30 @@ pub async fn begin_export(d: &Arc<Domain>, vdi: Ref, task: Ref) -> Result<Export
 }
 
 impl Export {
-    /// Starts the reader on a blocking thread: the data in pieces, holes as
-    /// shared zeroes, into the returned channel; the task's progress moves
-    /// as it goes, and it finishes when the reader does (or the client goes
-    /// away).
-    pub fn spawn_reader(self, d: &Arc<Domain>, task: Ref) -> mpsc::Receiver<Bytes> {
+    /// Starts the reader on a blocking thread: the bytes `[start, end)` of
+    /// the VDI (all of it: `0..size`) in pieces, holes as shared zeroes,
+    /// into the returned channel; the task's progress moves as it goes, and
+    /// it finishes when the reader does (or the client goes away).
+    pub fn spawn_reader(
+        self,
+        d: &Arc<Domain>,
+        task: Ref,
+        start: u64,
+        end: u64,
+    ) -> mpsc::Receiver<Bytes> {
         let (tx, rx) = mpsc::channel::<Bytes>(2);
         let Export {
             size, claim, img, ..
         } = self;
+        let end = end.min(size);
+        let total = end.saturating_sub(start).max(1) as f64;
         let d2 = d.clone();
         let reader = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
             let _claim = claim;
             let zeroes = Bytes::from(vec![0u8; PIECE]);
-            let mut off = 0u64;
-            while off < size {
-                let want = (PIECE as u64).min(size - off);
+            let mut off = start;
+            while off < end {
+                let want = (PIECE as u64).min(end - off);
                 let (n, a) = img.chain_status(0, img.layers().len(), off, want)?;
                 let chunk = match a {
                     Alloc::Data => {
@@ -243,7 +251,7 @@ impl Export {
                     return Ok(false); // the client went away
                 }
                 off += n;
-                tasks::set_progress_volatile(&d2, task, off as f64 / size.max(1) as f64);
+                tasks::set_progress_volatile(&d2, task, (off - start) as f64 / total);
             }
             Ok(true)
         });

@@ -11,9 +11,12 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE,
+};
 use hyper::{Request, Response, StatusCode};
 
+use super::range::{self, Wanted};
 use super::rpc::{plain, Body};
 use crate::api::Api;
 use crate::domain::audit::Entry;
@@ -348,7 +351,24 @@ pub async fn export(
         }
     };
     let size = export.size;
-    let rx = export.spawn_reader(d, t);
+    let range = req.headers().get(RANGE).and_then(|v| v.to_str().ok());
+    let wanted = range::wanted(range, size);
+    let (start, end) = match wanted {
+        Wanted::All => (0, size),
+        Wanted::Part { start, end } => (start, end),
+        Wanted::Unsatisfiable => {
+            drop(export);
+            let e = ApiError::invalid_value("Range", format_args!("bytes */{size}"));
+            tasks::finish(d, t, Err(e.clone())).await;
+            let mut r = refuse(StatusCode::RANGE_NOT_SATISFIABLE, &e);
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                r.headers_mut().insert(CONTENT_RANGE, v);
+            }
+            return with_task(r, t);
+        }
+    };
+    let partial = matches!(wanted, Wanted::Part { .. });
+    let rx = export.spawn_reader(d, t, start, end);
     let mut r = Response::new(Body::Chunks {
         head: None,
         rx,
@@ -359,8 +379,16 @@ pub async fn export(
         CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    if let Ok(v) = HeaderValue::from_str(&size.to_string()) {
+    h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&(end - start).to_string()) {
         h.insert(CONTENT_LENGTH, v);
+    }
+    if partial {
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let cr = format!("bytes {start}-{}/{size}", end - 1);
+        if let Ok(v) = HeaderValue::from_str(&cr) {
+            r.headers_mut().insert(CONTENT_RANGE, v);
+        }
     }
     with_task(r, t)
 }
