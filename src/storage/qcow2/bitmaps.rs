@@ -238,7 +238,7 @@ impl<'a> Image<'a> {
         if nb == 0 || nb > MAX_BITMAPS || size == 0 || size > MAX_DIRECTORY {
             return Err(invalid("bad directory size"));
         }
-        if offset == 0 || offset % self.cluster() != 0 {
+        if offset == 0 || !offset.is_multiple_of(self.cluster()) {
             return Err(invalid("misaligned directory"));
         }
         let mut dir = vec![0u8; size as usize];
@@ -276,7 +276,7 @@ impl<'a> Image<'a> {
         let name = String::from_utf8(name.to_vec()).map_err(|_| invalid("name is not UTF-8"))?;
         let bad = table_size == 0
             || table_offset == 0
-            || table_offset % self.cluster() != 0
+            || !table_offset.is_multiple_of(self.cluster())
             || !(9..=31).contains(&granularity_bits)
             || flags & RESERVED_FLAGS != 0
             || name_size == 0
@@ -310,7 +310,7 @@ impl<'a> Image<'a> {
         for &t in &table {
             let off = t & ENTRY_OFFSET_MASK;
             if t & ENTRY_RESERVED_MASK != 0
-                || (off != 0 && (t & ENTRY_ALL_ONES != 0 || off % self.cluster() != 0))
+                || (off != 0 && (t & ENTRY_ALL_ONES != 0 || !off.is_multiple_of(self.cluster())))
             {
                 return Err(invalid(format!("bad table entry in {:?}", e.name)));
             }

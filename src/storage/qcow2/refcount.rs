@@ -64,7 +64,7 @@ impl<'a> Refcounts<'a> {
         let table_offset = be64(first, HDR_RT_OFFSET)?;
         let clusters = be32(first, HDR_RT_CLUSTERS)? as usize;
         let cluster = 1usize << cluster_bits;
-        if table_offset == 0 || table_offset % cluster as u64 != 0 || clusters == 0 {
+        if table_offset == 0 || !table_offset.is_multiple_of(cluster as u64) || clusters == 0 {
             return Err(invalid("bad refcount table"));
         }
         if clusters > (1 << 20) {
@@ -108,7 +108,7 @@ impl<'a> Refcounts<'a> {
             if off == 0 {
                 return Ok(None);
             }
-            if off % self.cluster() != 0 {
+            if !off.is_multiple_of(self.cluster()) {
                 return Err(invalid("misaligned refcount block"));
             }
             let mut b = vec![0u8; self.cluster() as usize];
@@ -282,7 +282,7 @@ mod tests {
             } else {
                 (1u64 << (1 << order)) - 1
             };
-            let n = 64 * 8 >> order;
+            let n = (64 * 8) >> order;
             for i in 0..n {
                 Refcounts::set_in(order, &mut b, i, (i as u64) & max);
             }
