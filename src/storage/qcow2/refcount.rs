@@ -46,6 +46,8 @@ pub(crate) struct Refcounts<'a> {
     dirty: BTreeSet<usize>,
     /// Blocks created in memory (their table entries are not written yet).
     new: BTreeSet<usize>,
+    /// No cluster below this one is free (where [`Refcounts::alloc`] starts).
+    hint: u64,
 }
 
 impl<'a> Refcounts<'a> {
@@ -88,6 +90,7 @@ impl<'a> Refcounts<'a> {
             blocks: BTreeMap::new(),
             dirty: BTreeSet::new(),
             new: BTreeSet::new(),
+            hint: 1,
         })
     }
 
@@ -201,11 +204,13 @@ impl<'a> Refcounts<'a> {
         if n == 0 {
             return Err(invalid("empty allocation"));
         }
-        let mut start = 1u64;
+        let mut start = self.hint;
         let mut len = 0u64;
-        let mut c = 1u64;
+        let mut c = self.hint;
+        let mut first_free = None;
         while len < n {
             if self.get(c)? == 0 {
+                first_free.get_or_insert(c);
                 if len == 0 {
                     start = c;
                 }
@@ -221,6 +226,7 @@ impl<'a> Refcounts<'a> {
         for x in start..start + n {
             self.set(x, 1, start..start + n)?;
         }
+        self.hint = first_free.unwrap_or(start);
         Ok(start << self.cluster_bits)
     }
 
@@ -233,6 +239,9 @@ impl<'a> Refcounts<'a> {
                 return Err(invalid("freeing a free cluster"));
             }
             self.set(c, v - 1, 0..0)?;
+            if v == 1 {
+                self.hint = self.hint.min(c.max(1));
+            }
         }
         Ok(())
     }

@@ -248,6 +248,61 @@ fn store_refuses_bad_sets() {
 }
 
 #[test]
+fn an_overlay_keeps_its_backing_file() {
+    let s = sr();
+    create(&s, "base.qcow2", "1M", "64k");
+    qemu_img(
+        &s,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.qcow2",
+            "-F",
+            "qcow2",
+            "top.qcow2",
+        ],
+    );
+    let f = open_rw(&s, "top.qcow2");
+    let mut b = Bitmap::new(1 << 20, 65536).unwrap();
+    b.set(2, true);
+    store(&f, &[("b", &b, true)]).unwrap();
+    let i = info(&s, "top.qcow2");
+    assert_eq!(i["backing-filename"], "base.qcow2");
+    assert_eq!(i["backing-filename-format"], "qcow2");
+    clean(&s, "top.qcow2");
+    store(&f, &[]).unwrap();
+    assert_eq!(info(&s, "top.qcow2")["backing-filename"], "base.qcow2");
+    clean(&s, "top.qcow2");
+}
+
+/// imago, opening an image for writing, clears the autoclear bits: the
+/// bitmaps are then stale (gone for QEMU and for us), never silently
+/// out of date.
+#[test]
+fn a_write_open_by_imago_invalidates_the_bitmaps() {
+    use crate::storage::image::{Format, Image, OpenOptions};
+    let s = sr();
+    create(&s, "a.qcow2", "1M", "64k");
+    let f = open_rw(&s, "a.qcow2");
+    let b = Bitmap::new(1 << 20, 65536).unwrap();
+    store(&f, &[("b", &b, true)]).unwrap();
+    let rw = OpenOptions {
+        write: true,
+        ..Default::default()
+    };
+    let img = Image::open_format(&s, "a.qcow2", Format::Qcow2, &rw).unwrap();
+    img.write_at(&[1u8; 512], 0).unwrap();
+    img.flush().unwrap();
+    drop(img);
+    assert!(list(&f).unwrap().is_empty());
+    assert!(qemu_bitmaps(&s, "a.qcow2").is_empty());
+    assert_eq!(check(&s, "a.qcow2").0, 0);
+}
+
+#[test]
 fn a_stale_extension_holds_no_bitmaps() {
     let s = sr();
     create(&s, "a.qcow2", "1M", "64k");
