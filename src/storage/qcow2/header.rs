@@ -86,6 +86,8 @@ pub(crate) const HDR_ROOTS_END: usize = 60;
 pub(crate) const HDR_V2_LENGTH: usize = 72;
 /// `incompatible_features` (u64, version 3 only).
 pub(crate) const HDR_INCOMPATIBLE: usize = 72;
+/// `autoclear_features` (u64, version 3 only).
+pub(crate) const HDR_AUTOCLEAR: usize = 88;
 /// `refcount_order` (u32, version 3 only).
 pub(crate) const HDR_REFCOUNT_ORDER: usize = 96;
 /// `header_length` (u32, version 3 only).
@@ -274,6 +276,91 @@ impl Header {
         h.backing_file = backing.map(|(n, _)| n.to_owned());
         h.backing_format = backing.map(|(_, f)| f.to_owned());
         Ok(h)
+    }
+
+    /// Replaces the header extension of type `ty` (removes it with `None`,
+    /// appends it when absent) and sets and clears autoclear feature bits,
+    /// in one write of the first cluster, then syncs: the commit point of a
+    /// change made elsewhere in the file. Every other extension and the
+    /// backing file name are kept (the name is laid out again after the
+    /// extensions). Version 3 images only (version 2 has no autoclear bits).
+    pub(crate) fn set_extension(
+        file: &File,
+        ty: u32,
+        data: Option<&[u8]>,
+        autoclear_set: u64,
+        autoclear_clear: u64,
+    ) -> io::Result<Header> {
+        let mut h = Header::read(file)?;
+        if h.version < 3 {
+            return Err(invalid("version 2 images have no autoclear features"));
+        }
+        if ty == EXT_END || ty == EXT_BACKING_FORMAT {
+            return Err(invalid("not an extension set_extension may change"));
+        }
+        let cluster = h.cluster_size();
+        let mut buf = vec![0u8; cluster];
+        let n = read_up_to(file, &mut buf, 0)?;
+        if n < h.header_length as usize {
+            return Err(invalid("truncated"));
+        }
+        let mut exts = h.other_extensions.clone();
+        match (exts.iter().position(|(t, _)| *t == ty), data) {
+            (Some(i), Some(d)) => exts[i].1 = d.to_vec(),
+            (Some(i), None) => {
+                exts.remove(i);
+            }
+            (None, Some(d)) => exts.push((ty, d.to_vec())),
+            (None, None) => {}
+        }
+        let at = h.header_length as usize;
+        let mut tail = Vec::new();
+        let mut push_ext = |ty: u32, data: &[u8]| {
+            tail.extend_from_slice(&ty.to_be_bytes());
+            tail.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            tail.extend_from_slice(data);
+            tail.resize(tail.len().div_ceil(8) * 8, 0);
+        };
+        if let Some(fmt) = &h.backing_format {
+            push_ext(EXT_BACKING_FORMAT, fmt.as_bytes());
+        }
+        for (t, d) in &exts {
+            push_ext(*t, d);
+        }
+        tail.extend_from_slice(&EXT_END.to_be_bytes());
+        tail.extend_from_slice(&0u32.to_be_bytes());
+        let (offset, size) = match &h.backing_file {
+            Some(name) => {
+                let off = at + tail.len();
+                tail.extend_from_slice(name.as_bytes());
+                (off as u64, name.len() as u32)
+            }
+            None => (0, 0),
+        };
+        if at + tail.len() > cluster {
+            return Err(invalid("header extensions do not fit in the first cluster"));
+        }
+        let old_end = n.min(cluster);
+        buf[at..].iter_mut().for_each(|b| *b = 0);
+        buf[at..at + tail.len()].copy_from_slice(&tail);
+        buf[HDR_BACKING_OFFSET..HDR_BACKING_OFFSET + 8].copy_from_slice(&offset.to_be_bytes());
+        buf[HDR_BACKING_SIZE..HDR_BACKING_SIZE + 4].copy_from_slice(&size.to_be_bytes());
+        let autoclear = (be64(&buf, HDR_AUTOCLEAR)? | autoclear_set) & !autoclear_clear;
+        buf[HDR_AUTOCLEAR..HDR_AUTOCLEAR + 8].copy_from_slice(&autoclear.to_be_bytes());
+        // The old extensions and name lie within the bytes read (they were
+        // parsed from them), so zeroing up to their end is enough.
+        file.write_all_at(&buf[..old_end.max(at + tail.len())], 0)?;
+        file.sync_all()?;
+        h.other_extensions = exts;
+        Ok(h)
+    }
+
+    /// The raw data of header extension `ty`, if present.
+    pub(crate) fn extension(&self, ty: u32) -> Option<&[u8]> {
+        self.other_extensions
+            .iter()
+            .find(|(t, _)| *t == ty)
+            .map(|(_, d)| d.as_slice())
     }
 }
 
