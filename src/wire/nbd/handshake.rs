@@ -197,6 +197,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     E: Exports,
 {
+    // FORCEDTLS: everything but STARTTLS and ABORT waits for the upgrade,
+    // even malformed options.
+    if code != OPT_STARTTLS && code != OPT_ABORT && st.tls_missing() {
+        if code == OPT_EXPORT_NAME {
+            return Err(SessionError::Refused(NbdError::TlsRequired));
+        }
+        st.error(code, REP_ERR_TLS_REQD, "TLS required").await?;
+        return Ok(None);
+    }
     let parsed = match parse_option_data(code, data) {
         Ok(p) => p,
         Err(_) if code == OPT_EXPORT_NAME => {
@@ -211,14 +220,6 @@ where
             return Ok(None);
         }
     };
-    let gated = !matches!(parsed, ClientOption::StartTls | ClientOption::Abort);
-    if gated && st.tls_missing() {
-        if let ClientOption::ExportName(_) = parsed {
-            return Err(SessionError::Refused(NbdError::TlsRequired));
-        }
-        st.error(code, REP_ERR_TLS_REQD, "TLS required").await?;
-        return Ok(None);
-    }
     match parsed {
         ClientOption::ExportName(name) => {
             let info = exports
