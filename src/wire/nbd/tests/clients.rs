@@ -14,13 +14,13 @@ fn have(tool: &str) -> bool {
     ok
 }
 
-async fn run(cmd: &'static str, args: Vec<String>) -> Output {
+pub async fn run(cmd: &'static str, args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || Command::new(cmd).args(&args).output().unwrap())
         .await
         .unwrap()
 }
 
-fn ok(o: &Output) -> String {
+pub fn ok(o: &Output) -> String {
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(
         o.status.success(),
@@ -30,14 +30,14 @@ fn ok(o: &Output) -> String {
     out
 }
 
-fn scratch(tag: &str) -> PathBuf {
+pub fn scratch(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("xapid-nbd-{tag}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 /// 16 blocks of 64 KiB; data in blocks 0, 3, 4 and 15.
-fn image() -> std::sync::Arc<Mem> {
+pub fn image() -> std::sync::Arc<Mem> {
     Mem::new("disk", 16, &[0, 3, 4, 15])
 }
 

@@ -6,4 +6,5 @@ mod fuzz;
 mod handshake;
 mod parse;
 mod support;
+mod tls;
 mod transmission;
