@@ -16,7 +16,7 @@
 //! | anything else | `ERR_UNSUP`, and negotiation goes on |
 //!
 //! Option data longer than 64 KiB is read and dropped and answered
-//! `ERR_TOO_BIG`; longer than 16 MiB, or more than 1024 options, closes the
+//! `ERR_TOO_BIG`; longer than 16 MiB, or more than 16384 options, closes the
 //! connection. The caller bounds the handshake's time.
 
 use std::future::Future;
@@ -36,8 +36,9 @@ use super::{meta, reply, ExportInfo, Exports, NbdError, SessionError};
 /// Option data longer than this closes the connection (a denial of
 /// service) instead of being skipped.
 pub const MAX_DRAIN: u32 = 16 << 20;
-/// The most options one handshake may send.
-pub const MAX_OPTIONS: u32 = 1024;
+/// The most options one handshake may send (`nbdinfo --list` sends one
+/// `INFO` per export; the caller's handshake timeout bounds the rest).
+pub const MAX_OPTIONS: u32 = 16384;
 
 /// The caller's TLS upgrade: takes the plain stream after the `ACK` to
 /// `STARTTLS` and returns the TLS one.
