@@ -8,6 +8,7 @@ pub mod datetime;
 pub mod float;
 pub mod jsonrpc;
 mod members;
+pub mod nbd;
 pub mod records;
 pub mod value;
 pub mod xmlrpc;
