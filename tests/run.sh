@@ -15,7 +15,13 @@ if ! command -v qemu-img >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq qemu-utils >/dev/null
 fi
-# openssl and curl are peers of the TLS tests (tests/python/test_tls.py).
+# openssl and curl are peers of the TLS tests (tests/python/test_tls.py);
+# nbdinfo and nbdcopy (libnbd-bin) of the NBD tests (src/wire/nbd/tests).
+if ! command -v nbdinfo >/dev/null 2>&1 || ! command -v nbdcopy >/dev/null 2>&1; then
+    echo "== installing libnbd-bin"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libnbd-bin >/dev/null
+fi
 for tool in openssl curl; do
     if ! command -v "$tool" >/dev/null 2>&1; then
         echo "== installing $tool"
