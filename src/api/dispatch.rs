@@ -159,18 +159,11 @@ fn audit(
         .filter(|(p, _)| !mentions_session(&p.ty))
         .map(|(_, v)| v.clone())
         .collect();
-    let mut e = Entry::new(name, &who.user, &who.sid, &who.originator)
-        .client(meta.peer)
-        .refs_of(&refs);
-    e.subject = who.subject.to_string();
+    let mut e = Entry::by(name, who, meta.peer).refs_of(&refs);
     match out {
         Ok(Value::Ref(r)) => e.returned = Some(r.to_string()),
         Ok(_) => {}
-        Err(err) => {
-            e.result = "error";
-            e.error = Some(err.code);
-            e.allowed = err.code != codes::RBAC_PERMISSION_DENIED;
-        }
+        Err(err) => e.failed(err),
     }
     server.domain.audit.record(&e);
 }

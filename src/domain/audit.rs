@@ -13,7 +13,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::sessions::Identity;
 use crate::config::Config;
+use crate::error::ApiError;
+use crate::model::schema::codes;
 use crate::storage::journal::Journal;
 use crate::wire::{Ref, Value};
 
@@ -73,6 +76,20 @@ impl<'a> Entry<'a> {
             returned: None,
             error: None,
         }
+    }
+
+    /// An entry for `call` by the caller `who`, from `peer`.
+    pub fn by(call: &'a str, who: &'a Identity, peer: Option<SocketAddr>) -> Entry<'a> {
+        let mut e = Entry::new(call, &who.user, &who.sid, &who.originator).client(peer);
+        e.subject = who.subject.to_string();
+        e
+    }
+
+    /// Records the call's failure: its code, and whether it was a denial.
+    pub fn failed(&mut self, err: &ApiError) {
+        self.result = "error";
+        self.error = Some(err.code);
+        self.allowed = err.code != codes::RBAC_PERMISSION_DENIED;
     }
 
     /// Sets the client address.

@@ -30,12 +30,8 @@ pub async fn get(server: &Arc<Api>, req: Request<Incoming>, peer: SocketAddr) ->
         Err(e) => return refuse(StatusCode::UNAUTHORIZED, &e),
     };
     if let Err(e) = roles::check_http(&d, &who, "get_audit_log") {
-        let mut entry =
-            Entry::new("GET /audit_log", &who.user, &who.sid, &who.originator).client(Some(peer));
-        entry.subject = who.subject.to_string();
-        entry.allowed = false;
-        entry.result = "error";
-        entry.error = Some(e.code);
+        let mut entry = Entry::by("http/get_audit_log", &who, Some(peer));
+        entry.failed(&e);
         d.audit.record(&entry);
         return refuse(StatusCode::FORBIDDEN, &e);
     }

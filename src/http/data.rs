@@ -131,15 +131,12 @@ async fn begin(
     // Imports change a VDI; denials are always written.
     if allowed.is_err() || action.starts_with("put_") {
         let call = format!("http/{action}");
-        let mut e = Entry::new(&call, &who.user, &who.sid, &who.originator).client(Some(peer));
-        e.subject = who.subject.to_string();
+        let mut e = Entry::by(&call, &who, Some(peer));
         if let Some(r) = q.vdi.as_deref().and_then(|v| vdis::find(d, v)) {
             e.refs.push(r.to_string());
         }
         if let Err(err) = &allowed {
-            e.allowed = false;
-            e.result = "error";
-            e.error = Some(err.code);
+            e.failed(err);
         }
         d.audit.record(&e);
     }

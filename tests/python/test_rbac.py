@@ -287,6 +287,10 @@ def test_audit_log(make_server):
     # GET /audit_log: pool-admin only, oldest first, with `since`.
     st, body = http_get(srv.port, f"/audit_log?session_id={g}")
     assert st == 403
+    denied = audit_lines(srv)[-1]
+    assert (denied["call"], denied["user"], denied["allowed"], denied["error"]) == (
+        "http/get_audit_log", "gina", False, "RBAC_PERMISSION_DENIED")
+    assert denied["subject"] == subj and denied["client"].startswith("127.0.0.1:")
     st, body = http_get(srv.port, f"/audit_log?session_id={root}")
     assert st == 200
     got = [json.loads(x) for x in body.decode().splitlines()]
