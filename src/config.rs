@@ -30,6 +30,10 @@ pub struct Config {
     /// A TLS client that has not finished its handshake this long after
     /// connecting is dropped.
     pub tls_handshake_timeout: Duration,
+    /// Address of the NBD server (`None`: off; port 0 picks a free port).
+    pub nbd_listen: Option<SocketAddr>,
+    /// Most simultaneous NBD connections.
+    pub nbd_max_connections: usize,
     /// Where the durable store and generated secrets live.
     pub state_dir: PathBuf,
     /// Storage repositories: name and directory.
@@ -104,6 +108,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_handshake_timeout: Duration::from_secs(10),
+            nbd_listen: Some(SocketAddr::from(([127, 0, 0, 1], 10809))),
+            nbd_max_connections: 64,
             state_dir: PathBuf::from("xapid-state"),
             srs: Vec::new(),
             root_password: None,
@@ -146,6 +152,10 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// seconds
     pub tls_handshake_timeout_secs: Option<f64>,
+    /// `nbd_listen = "127.0.0.1:10809"` or `"off"`
+    pub nbd_listen: Option<String>,
+    /// count
+    pub nbd_max_connections: Option<usize>,
     /// `state_dir = "/var/lib/xapid"`
     pub state_dir: Option<PathBuf>,
     /// `[sr] name = "/dir"`
@@ -209,6 +219,13 @@ impl Config {
         }
         if f.tls_cert.is_some() {
             self.tls_cert = f.tls_cert;
+        }
+        if let Some(v) = f.nbd_listen {
+            self.nbd_listen = Config::parse_nbd_listen(&v).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(v) = f.nbd_max_connections {
+            anyhow::ensure!(v > 0, "nbd_max_connections must be at least 1");
+            self.nbd_max_connections = v;
         }
         if f.tls_key.is_some() {
             self.tls_key = f.tls_key;
@@ -308,6 +325,16 @@ impl Config {
             self.listen
         );
         Ok(())
+    }
+
+    /// Parses the NBD server's address: `ADDR` or `off`.
+    pub fn parse_nbd_listen(s: &str) -> Result<Option<SocketAddr>, String> {
+        if s == "off" {
+            return Ok(None);
+        }
+        s.parse()
+            .map(Some)
+            .map_err(|_| format!("expected ADDR:PORT or off, got {s:?}"))
     }
 
     /// Parses `NAME=DIR`.

@@ -69,6 +69,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The HTTPS listener's address (likewise).
     pub tls_addr: SocketAddr,
+    /// The NBD server's address, if it is on.
+    pub nbd_addr: Option<SocketAddr>,
     /// Its state.
     pub server: Arc<Api>,
     stop: CancellationToken,
@@ -85,7 +87,7 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// certificate), binds both listeners, and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.check()?;
-    let (listen, listen_tls) = (config.listen, config.listen_tls);
+    let (listen, listen_tls, nbd_listen) = (config.listen, config.listen_tls, config.nbd_listen);
     let server = server::build(config).await?;
     let plain = bind(listen).await?;
     let tls = bind(listen_tls).await?;
@@ -98,12 +100,28 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tls,
         acceptor,
     };
+    // The NBD server is an extra: a port another server holds turns it off
+    // with a warning rather than stopping the API.
+    let mut nbd_addr = None;
+    if let Some(a) = nbd_listen {
+        match TcpListener::bind(a).await {
+            Ok(l) => {
+                let bound = l.local_addr()?;
+                server.domain.nbd.set_bound(vec![bound]);
+                tokio::spawn(http::nbd::serve_nbd(server.clone(), l, stop.clone()));
+                tracing::info!("listening on nbd://{bound}/");
+                nbd_addr = Some(bound);
+            }
+            Err(e) => tracing::warn!("cannot listen for NBD on {a}: {e}; the NBD server is off"),
+        }
+    }
     let http = tokio::spawn(http::serve(server.clone(), listeners, stop.clone()));
     tracing::info!("listening on http://{addr}/");
     tracing::info!("listening on https://{tls_addr}/");
     Ok(Running {
         addr,
         tls_addr,
+        nbd_addr,
         server,
         stop,
         http,

@@ -33,6 +33,9 @@ enum Command {
         /// Address of the HTTPS listener [default: 127.0.0.1:8443].
         #[arg(long)]
         listen_tls: Option<std::net::SocketAddr>,
+        /// Address of the NBD server, or `off` [default: 127.0.0.1:10809].
+        #[arg(long, value_name = "ADDR")]
+        nbd_listen: Option<String>,
         /// Serve plain HTTP on an address that is not loopback (refused
         /// without this flag).
         #[arg(long)]
@@ -78,6 +81,7 @@ fn main() -> anyhow::Result<()> {
     let Command::Serve {
         listen,
         listen_tls,
+        nbd_listen,
         allow_plain_http,
         tls_cert,
         tls_key,
@@ -94,6 +98,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(l) = listen_tls {
         config.listen_tls = l;
+    }
+    if let Some(l) = nbd_listen {
+        config.nbd_listen = Config::parse_nbd_listen(&l).map_err(anyhow::Error::msg)?;
     }
     config.allow_plain_http |= allow_plain_http;
     if tls_cert.is_some() {

@@ -17,12 +17,15 @@
 //!    left its status as it was), else deleted; then
 //!    ([`snapshots::recover_after_restart`]) snapshots still being taken or
 //!    undone end complete or gone, as their files say.
-//! 5. **Partial files** ([`srs::sweep_partials`]): overlays of snapshots
+//! 5. **Change logs** ([`cbt::recover_after_restart`]): logs of VDIs that
+//!    are gone or no longer tracked go; `cbt_metadata` VDIs lose the data
+//!    a crash left them (unless an image is built on it).
+//! 6. **Partial files** ([`srs::sweep_partials`]): overlays of snapshots
 //!    that never got their name.
-//! 6. **Scan** ([`scan::scan_all`]): files placed by hand are introduced,
+//! 7. **Scan** ([`scan::scan_all`]): files placed by hand are introduced,
 //!    VDIs whose file is gone are forgotten; only now, so no half-made file
 //!    is introduced as a VDI.
-//! 7. **VMs** ([`vms::recover_after_restart`]): VMs still being made go,
+//! 8. **VMs** ([`vms::recover_after_restart`]): VMs still being made go,
 //!    unless their task succeeded.
 
 use std::sync::Arc;
@@ -30,7 +33,7 @@ use std::time::Duration;
 
 use crate::api::Api;
 use crate::config::Config;
-use crate::domain::{scan, sessions, snapshots, srs, tasks, vdis, vms, Domain};
+use crate::domain::{cbt, coalesce, scan, sessions, snapshots, srs, tasks, vdis, vms, Domain};
 use crate::jobs::{self, Jobs};
 
 /// Builds everything and recovers from the last run; returns the API.
@@ -46,14 +49,17 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Api>> {
     srs::bootstrap(&domain).await?;
     vdis::recover_after_restart(&domain).await?;
     snapshots::recover_after_restart(&domain).await?;
+    cbt::recover_after_restart(&domain).await?;
     srs::sweep_partials(&domain);
     scan::scan_all(&domain).await;
     vms::recover_after_restart(&domain).await?;
     Ok(Arc::new(Api::new(domain, jobs)?))
 }
 
-/// Runs the session and task collectors every `gc_interval` until shutdown.
+/// Runs the session and task collectors every `gc_interval`, and the
+/// background coalesce of hidden bases, until shutdown.
 pub fn spawn_collectors(d: &Arc<Domain>) {
+    coalesce::spawn(d);
     let d2 = d.clone();
     let interval = d.config.gc_interval.max(Duration::from_millis(10));
     d.tracker.spawn(async move {

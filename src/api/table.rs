@@ -39,6 +39,14 @@ pub const TABLE: &[(&str, Handler)] = &[
     (args::VdiCopy::WIRE, vdi_copy),
     (args::VdiClone::WIRE, vdi_clone),
     (args::VdiSnapshot::WIRE, vdi_snapshot),
+    (args::VdiEnableCbt::WIRE, vdi_enable_cbt),
+    (args::VdiDisableCbt::WIRE, vdi_disable_cbt),
+    (args::VdiSetCbtEnabled::WIRE, vdi_set_cbt_enabled),
+    (args::VdiDataDestroy::WIRE, vdi_data_destroy),
+    (args::VdiListChangedBlocks::WIRE, vdi_list_changed_blocks),
+    (args::VdiListChangedBlocksRange::WIRE, vdi_list_changed_blocks_range),
+    (args::VdiListChangedExtents::WIRE, vdi_list_changed_extents),
+    (args::VdiGetNbdInfo::WIRE, vdi_get_nbd_info),
     (args::BlockJobBackup::WIRE, block_job_backup),
     (args::BlockJobMirror::WIRE, block_job_mirror),
     (args::BlockJobStream::WIRE, block_job_stream),
@@ -217,6 +225,54 @@ fn vdi_clone(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 fn vdi_snapshot(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     let a = args::VdiSnapshot::from_values(a.0);
     Box::pin(super::vdi::snapshot(cx, a))
+}
+
+/// `VDI.enable_cbt`.
+fn vdi_enable_cbt(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiEnableCbt::from_values(a.0);
+    Box::pin(super::vdi::enable_cbt(cx, a))
+}
+
+/// `VDI.disable_cbt`.
+fn vdi_disable_cbt(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiDisableCbt::from_values(a.0);
+    Box::pin(super::vdi::disable_cbt(cx, a))
+}
+
+/// `VDI.set_cbt_enabled`.
+fn vdi_set_cbt_enabled(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiSetCbtEnabled::from_values(a.0);
+    Box::pin(super::vdi::set_cbt_enabled(cx, a))
+}
+
+/// `VDI.data_destroy`.
+fn vdi_data_destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiDataDestroy::from_values(a.0);
+    Box::pin(super::vdi::data_destroy(cx, a))
+}
+
+/// `VDI.list_changed_blocks`.
+fn vdi_list_changed_blocks(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiListChangedBlocks::from_values(a.0);
+    Box::pin(super::vdi::list_changed_blocks(cx, a))
+}
+
+/// `VDI.list_changed_blocks_range`.
+fn vdi_list_changed_blocks_range(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiListChangedBlocksRange::from_values(a.0);
+    Box::pin(super::vdi::list_changed_blocks_range(cx, a))
+}
+
+/// `VDI.list_changed_extents`.
+fn vdi_list_changed_extents(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiListChangedExtents::from_values(a.0);
+    Box::pin(super::vdi::list_changed_extents(cx, a))
+}
+
+/// `VDI.get_nbd_info`.
+fn vdi_get_nbd_info(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::VdiGetNbdInfo::from_values(a.0);
+    Box::pin(super::vdi::get_nbd_info(cx, a))
 }
 
 /// `block_job.backup`.

@@ -5,13 +5,17 @@
 use super::implicit::NewRow;
 use super::{ApiError, ApiResult, Ctx};
 use crate::domain::vdis::{self, NewVdi};
+use crate::domain::{cbt, to_int};
 use crate::domain::{invalid, snapshots, tasks};
 use crate::jobs::copies;
 use crate::model::schema::args::{
-    VdiClone, VdiCopy, VdiCreate, VdiDestroy, VdiResize, VdiSnapshot,
+    VdiClone, VdiCopy, VdiCreate, VdiDataDestroy, VdiDestroy, VdiDisableCbt, VdiEnableCbt,
+    VdiGetNbdInfo, VdiListChangedBlocks, VdiListChangedBlocksRange, VdiListChangedExtents,
+    VdiResize, VdiSetCbtEnabled, VdiSnapshot,
 };
 use crate::model::schema::vdi;
 use crate::storage::image::Format;
+use crate::wire::base64;
 use crate::wire::Value;
 
 /// `VDI.create(args)`.
@@ -102,4 +106,67 @@ pub async fn clone(cx: Ctx, a: VdiClone) -> ApiResult<Value> {
     copies::full_copy(cx.jobs(), vdi, sr, "clone", cx.caller(), cx.task)
         .await
         .map(Value::Ref)
+}
+
+/// `VDI.enable_cbt(self)`.
+pub async fn enable_cbt(cx: Ctx, a: VdiEnableCbt) -> ApiResult<Value> {
+    cbt::enable(cx.domain(), a.self_, cx.owner()).await?;
+    Ok(Value::void())
+}
+
+/// `VDI.disable_cbt(self)`.
+pub async fn disable_cbt(cx: Ctx, a: VdiDisableCbt) -> ApiResult<Value> {
+    cbt::disable(cx.domain(), a.self_, cx.owner()).await?;
+    Ok(Value::void())
+}
+
+/// `VDI.set_cbt_enabled(self, value)`.
+pub async fn set_cbt_enabled(cx: Ctx, a: VdiSetCbtEnabled) -> ApiResult<Value> {
+    cbt::set_enabled(cx.domain(), a.self_, a.value).await?;
+    Ok(Value::void())
+}
+
+/// `VDI.data_destroy(self)`.
+pub async fn data_destroy(cx: Ctx, a: VdiDataDestroy) -> ApiResult<Value> {
+    cbt::data_destroy(cx.domain(), a.self_, cx.owner()).await?;
+    Ok(Value::void())
+}
+
+/// `VDI.list_changed_blocks(vdi_from, vdi_to)`: base64, padded to 4 bytes.
+pub async fn list_changed_blocks(cx: Ctx, a: VdiListChangedBlocks) -> ApiResult<Value> {
+    let (bits, _) = cbt::changed(cx.domain(), a.vdi_from, a.vdi_to).await?;
+    Ok(Value::from(base64::encode(&cbt::pad(bits))))
+}
+
+/// `VDI.list_changed_blocks_range(vdi_from, vdi_to, offset, length)`.
+pub async fn list_changed_blocks_range(cx: Ctx, a: VdiListChangedBlocksRange) -> ApiResult<Value> {
+    let d = cx.domain();
+    let bits = cbt::changed_range(d, a.vdi_from, a.vdi_to, a.offset, a.length).await?;
+    Ok(Value::Struct(vec![
+        (
+            "granularity".into(),
+            Value::from(cbt::GRANULARITY.to_string()),
+        ),
+        (
+            "bitmap".into(),
+            Value::from(base64::encode(&cbt::pad(bits))),
+        ),
+    ]))
+}
+
+/// `VDI.list_changed_extents(vdi_from, vdi_to)`: `[offset, length, ...]`.
+pub async fn list_changed_extents(cx: Ctx, a: VdiListChangedExtents) -> ApiResult<Value> {
+    let extents = cbt::changed_extents(cx.domain(), a.vdi_from, a.vdi_to).await?;
+    let flat = extents
+        .into_iter()
+        .flat_map(|(o, l)| [Value::Int(to_int(o)), Value::Int(to_int(l))])
+        .collect();
+    Ok(Value::Array(flat))
+}
+
+/// `VDI.get_nbd_info(self)`: one record per address the NBD server
+/// listens on, for this session.
+pub async fn get_nbd_info(cx: Ctx, a: VdiGetNbdInfo) -> ApiResult<Value> {
+    let infos = crate::domain::nbd::info(cx.domain(), a.self_, cx.session)?;
+    Ok(Value::Array(infos))
 }

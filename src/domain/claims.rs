@@ -24,7 +24,7 @@ use dashmap::DashMap;
 
 use super::Domain;
 use crate::error::{ApiError, ApiResult};
-use crate::model::schema::{vdi, VdiOperations};
+use crate::model::schema::{vdi, VdiOperations, VdiType};
 use crate::model::RowExt;
 use crate::registry::Write;
 use crate::storage::image::Image;
@@ -90,7 +90,53 @@ const OPS: &[(VdiOperations, Mode)] = &[
     (VdiOperations::Stream, Mode::Write),
     (VdiOperations::Commit, Mode::Write),
     (VdiOperations::Import, Mode::Write),
+    (VdiOperations::EnableCbt, Mode::Write),
+    (VdiOperations::DisableCbt, Mode::Write),
+    (VdiOperations::DataDestroy, Mode::Write),
+    (VdiOperations::ListChangedBlocks, Mode::Read),
 ];
+
+/// What of a VDI's row decides which operations it allows at all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kind {
+    /// `read_only`: no import, no resize.
+    pub read_only: bool,
+    /// `is_a_snapshot`: no enable/disable_cbt; only a snapshot may lose
+    /// its data (`data_destroy`).
+    pub snapshot: bool,
+    /// type `cbt_metadata`: no data, so only what xapi allows on it.
+    pub metadata: bool,
+}
+
+impl Kind {
+    /// The kind of the VDI whose row is `f`.
+    pub fn of(f: &[Value]) -> Kind {
+        Kind {
+            read_only: f.field(vdi::READ_ONLY),
+            snapshot: f.field(vdi::IS_A_SNAPSHOT),
+            metadata: f.field(vdi::TYPE) == VdiType::CbtMetadata,
+        }
+    }
+
+    /// Whether a VDI of this kind allows `op` at all (whoever holds it).
+    pub fn permits(self, op: VdiOperations) -> bool {
+        use VdiOperations as O;
+        if self.metadata {
+            // xapi: data_destroy, destroy, list_changed_blocks, force_unlock,
+            // forget, generate_config, update, blocked.
+            return matches!(
+                op,
+                O::DataDestroy | O::Destroy | O::ListChangedBlocks | O::Update
+            );
+        }
+        match op {
+            O::Resize | O::Import => !self.read_only,
+            O::EnableCbt | O::DisableCbt => !self.snapshot,
+            O::DataDestroy => self.snapshot,
+            _ => true,
+        }
+    }
+}
 
 /// The holder that `op` in `mode` would conflict with, if any.
 fn conflict<'a>(held: &'a [Holder], op: &str, mode: Mode) -> Option<&'a Holder> {
@@ -102,13 +148,10 @@ fn conflict<'a>(held: &'a [Holder], op: &str, mode: Mode) -> Option<&'a Holder> 
     })
 }
 
-/// `allowed_operations` for a VDI with these holders.
-fn allowed(held: &[Holder], read_only: bool) -> Vec<VdiOperations> {
+/// `allowed_operations` for a VDI of this kind with these holders.
+fn allowed(held: &[Holder], kind: Kind) -> Vec<VdiOperations> {
     OPS.iter()
-        .filter(|(op, mode)| {
-            conflict(held, op.name(), *mode).is_none()
-                && !(read_only && matches!(op, VdiOperations::Resize | VdiOperations::Import))
-        })
+        .filter(|(op, mode)| conflict(held, op.name(), *mode).is_none() && kind.permits(*op))
         .map(|(op, _)| *op)
         .collect()
 }
@@ -177,13 +220,27 @@ fn write_ops(f: &mut [Value], held: &[Holder]) {
             .map(|h| (h.task.to_string(), Value::from(h.op)))
             .collect(),
     );
-    let ro = f.field(vdi::READ_ONLY);
-    f.set(vdi::ALLOWED_OPERATIONS, allowed(held, ro));
+    let kind = Kind::of(f);
+    f.set(vdi::ALLOWED_OPERATIONS, allowed(held, kind));
 }
 
-/// The fresh `allowed_operations` of an idle VDI.
-pub fn idle_allowed(read_only: bool) -> Vec<VdiOperations> {
-    allowed(&[], read_only)
+/// Sets the `allowed_operations` of an idle VDI from its row (after a
+/// change of what [`Kind`] reads, or for a new row).
+pub fn set_idle_allowed(f: &mut [Value]) {
+    let kind = Kind::of(f);
+    f.set(vdi::ALLOWED_OPERATIONS, allowed(&[], kind));
+}
+
+/// Sets `allowed_operations` from the row and whoever holds `vdi` now
+/// (after a change of what [`Kind`] reads, the VDI perhaps held).
+pub fn refresh_allowed(d: &Domain, vdi: Ref, f: &mut [Value]) {
+    let held = d
+        .claims
+        .held
+        .get(&vdi)
+        .map(|e| e.clone())
+        .unwrap_or_default();
+    write_ops(f, &held);
 }
 
 /// Claims `vdi` for `op` on behalf of `task` (the caller's task or session
@@ -198,6 +255,33 @@ pub fn claim(d: &Arc<Domain>, vdi: Ref, op: &'static str, task: Ref) -> ApiResul
     claim_as(d, vdi, op, task, mode)
 }
 
+/// As [`claim`], but waits (up to a minute) while the only obstacle is
+/// the background coalesce folding a hidden base into the VDI's file
+/// (`blocked`): a user's operation is delayed by it, not refused.
+pub async fn claim_patiently(
+    d: &Arc<Domain>,
+    vdi: Ref,
+    op: &'static str,
+    task: Ref,
+) -> ApiResult<Claim> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match claim(d, vdi, op, task) {
+            Err(e)
+                if e.code == crate::model::schema::codes::OTHER_OPERATION_IN_PROGRESS
+                    && e.params.get(2).map(String::as_str) == Some(BLOCKED)
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The operation the background coalesce holds a VDI with.
+pub const BLOCKED: &str = "blocked";
+
 /// As [`claim`], with an explicit mode (a backup's target is `Write`, its
 /// device `Hooked`).
 pub fn claim_as(
@@ -211,6 +295,14 @@ pub fn claim_as(
     let id = busy.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // The registry row's lock orders claims on one VDI.
     let ((), _) = d.registry.update(vdi::CLASS, r, Write::Volatile, |f| {
+        // A cbt_metadata VDI has no data: only what xapi allows on it.
+        let kind = Kind::of(f);
+        if kind.metadata && !OPS.iter().any(|(o, _)| o.name() == op && kind.permits(*o)) {
+            return Err(ApiError::vdi_incompatible_type(
+                r,
+                VdiType::CbtMetadata.name(),
+            ));
+        }
         let mut e = busy.held.entry(r).or_default();
         if let Some(h) = conflict(&e, op, mode) {
             return Err(ApiError::other_operation_in_progress(
@@ -279,9 +371,31 @@ mod tests {
 
     #[test]
     fn allowed_operations_follow_the_holders() {
-        assert_eq!(allowed(&[], false).len(), OPS.len());
-        assert!(!allowed(&[], true).contains(&VdiOperations::Resize));
-        let b = allowed(&[h("copy", Mode::Read)], false);
+        let user = Kind::default();
+        let snap = Kind {
+            read_only: true,
+            snapshot: true,
+            metadata: false,
+        };
+        let meta = Kind {
+            metadata: true,
+            ..snap
+        };
+        assert_eq!(allowed(&[], user).len(), OPS.len() - 1);
+        assert!(!allowed(&[], user).contains(&VdiOperations::DataDestroy));
+        let s = allowed(&[], snap);
+        assert!(!s.contains(&VdiOperations::Resize) && !s.contains(&VdiOperations::EnableCbt));
+        assert!(s.contains(&VdiOperations::DataDestroy));
+        assert_eq!(
+            allowed(&[], meta),
+            vec![
+                VdiOperations::Destroy,
+                VdiOperations::Update,
+                VdiOperations::DataDestroy,
+                VdiOperations::ListChangedBlocks
+            ]
+        );
+        let b = allowed(&[h("copy", Mode::Read)], user);
         assert!(b.contains(&VdiOperations::Clone) && !b.contains(&VdiOperations::Destroy));
     }
 }

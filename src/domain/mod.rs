@@ -15,9 +15,12 @@
 //! import path finds it there.
 
 pub mod audit;
+pub mod cbt;
 pub mod claims;
+pub mod coalesce;
 pub mod eta;
 pub mod host;
+pub mod nbd;
 pub mod roles;
 pub mod scan;
 pub mod sessions;
@@ -71,6 +74,12 @@ pub struct Domain {
     pub srs: srs::Srs,
     /// Operations in progress on VDIs, and the write hooks of jobs.
     pub claims: claims::Claims,
+    /// The change logs of changed block tracking.
+    pub cbt: cbt::Cbt,
+    /// Where the NBD server listens.
+    pub nbd: nbd::Nbd,
+    /// The background coalesce of hidden bases.
+    pub coalesce: coalesce::Coalesce,
     /// The served TLS certificate and `host.https_only`.
     pub tls: tls::Tls,
     /// Cancelled when the server shuts down.
@@ -109,6 +118,7 @@ impl Domain {
             .get_field(crate::model::schema::host::HTTPS_ONLY, host)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let tls = tls::bootstrap(&config, &host::hostname(), https_only)?;
+        let cbt = cbt::Cbt::open(&config.state_dir)?;
         Ok(Arc::new(Domain {
             config,
             model,
@@ -123,6 +133,9 @@ impl Domain {
             tasks: tasks::Tasks::default(),
             srs: srs::Srs::default(),
             claims: claims::Claims::default(),
+            cbt,
+            nbd: nbd::Nbd::default(),
+            coalesce: coalesce::Coalesce::default(),
             tls,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),

@@ -1,6 +1,6 @@
 //! Scanning SRs: a scan re-reads an SR's directory, introduces the image
 //! files placed by hand as VDIs (probed by content: only files no VDI
-//! claims), forgets the VDIs whose file is gone (unless an operation holds
+//! claims, never the SR's hidden bases), forgets the VDIs whose file is gone (unless an operation holds
 //! them or they are still being made), and refreshes sizes and totals.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::srs::refresh_totals;
 use super::{backend_failure, claims, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
-use crate::model::schema::vdi;
+use crate::model::schema::{vdi, VdiType};
 use crate::storage::files::{fs_size, PARTIAL};
 use crate::storage::image::{self, Format, Probe};
 use crate::wire::Ref;
@@ -41,13 +41,19 @@ pub async fn scan_sr(d: &Arc<Domain>, r: Ref) -> ApiResult<()> {
     let mut building = std::collections::HashSet::new();
     d.registry.for_each(vdi::CLASS, |v, row| {
         if row.get(vdi::SR) == r {
-            if !row.get(vdi::BUILDING).is_null() {
+            // A VDI being made has its row before its file; a cbt_metadata
+            // VDI keeps its row without its data.
+            if !row.get(vdi::BUILDING).is_null() || row.get(vdi::TYPE) == VdiType::CbtMetadata {
                 building.insert(v);
             }
             let f = vdis::format_of(&row.fields[vdi::SM_CONFIG]);
             known.insert(row.get(vdi::LOCATION), (v, f));
         }
     });
+    // Hidden bases (files of destroyed snapshots others are built on) are
+    // never introduced.
+    let hidden: std::collections::HashSet<String> =
+        super::coalesce::hidden(d, r).into_iter().collect();
     let formats: HashMap<String, Format> =
         known.iter().map(|(k, (_, f))| (k.clone(), *f)).collect();
     let listing = tokio::task::spawn_blocking(move || -> std::io::Result<Listing> {
@@ -88,6 +94,7 @@ pub async fn scan_sr(d: &Arc<Domain>, r: Ref) -> ApiResult<()> {
     for (name, probe) in &listing.files {
         match (probe, known.get(name)) {
             (Ok(p), Some((v, _))) => vdis::apply_probe(d, *v, p).await?,
+            (Ok(_), None) if hidden.contains(name) => {}
             (Ok(p), None) => {
                 tracing::info!(sr = %r, file = %name, "introducing an image file as a VDI");
                 vdis::introduce(d, r, name, p).await?;

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::vdis::{self, file_of, known_format, new_row};
-use super::{blocking, claims, durable, io_error, tasks, Domain};
+use super::{blocking, cbt, claims, durable, io_error, tasks, Domain};
 use crate::error::ApiResult;
 use crate::model::schema::vdi;
 use crate::model::RowExt;
@@ -40,13 +40,15 @@ use crate::wire::{DateTime, Ref, Value};
 /// session); returns the snapshot VDI. `vdi` becomes a qcow2 overlay on it.
 pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
     let (sr, dir, loc) = file_of(d, vdi)?;
-    let _claim = claims::claim(d, vdi, "snapshot", owner)?;
+    let _claim = claims::claim_patiently(d, vdi, "snapshot", owner).await?;
     let st = d.srs.get(sr)?;
-    let (label, desc, fmt) = d.registry.read_or(vdi::CLASS, vdi, |row| {
+    let (label, desc, fmt, cbt_enabled, cbt_prev) = d.registry.read_or(vdi::CLASS, vdi, |row| {
         (
             row.get(vdi::NAME_LABEL),
             row.get(vdi::NAME_DESCRIPTION),
             vdis::format_of(&row.fields[vdi::SM_CONFIG]),
+            row.get(vdi::CBT_ENABLED),
+            row.get(vdi::CBT_PREV),
         )
     })?;
     let snap = Ref::new();
@@ -64,10 +66,12 @@ pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
     f.set(vdi::NAME_DESCRIPTION, desc);
     f.set(vdi::IS_A_SNAPSHOT, true);
     f.set(vdi::READ_ONLY, true);
-    f.set(vdi::ALLOWED_OPERATIONS, claims::idle_allowed(true));
     f.set(vdi::SNAPSHOT_OF, vdi);
     f.set(vdi::SNAPSHOT_TIME, DateTime::now());
     f.set(vdi::BUILDING, owner);
+    f.set(vdi::CBT_ENABLED, cbt_enabled);
+    f.set(vdi::CBT_PREV, cbt_prev);
+    claims::set_idle_allowed(&mut f);
     durable(d.registry.insert(vdi::CLASS, snap, f)).await?;
     crash::point("snapshot.row");
     // 2, 3. The files.
@@ -94,7 +98,11 @@ pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
 /// Steps 4 and 5: the VDI is the overlay on `snap`, which is whole.
 /// Idempotent (recovery may run it again).
 async fn complete(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
+    let tracked = cbt::snapshot_taken(d, vdi, snap).await?;
     let ((), c) = d.registry.update(vdi::CLASS, vdi, Write::Durable, |f| {
+        if tracked {
+            f.set(vdi::CBT_PREV, snap);
+        }
         if let Value::Array(snaps) = &mut f[vdi::SNAPSHOTS] {
             if !snaps.contains(&Value::Ref(snap)) {
                 snaps.push(Value::Ref(snap));
@@ -140,6 +148,7 @@ pub async fn undo(d: &Domain, vdi: Ref, snap: Ref) -> ApiResult<()> {
 /// After the rename back (or when no link was ever made): the VDI has the
 /// snapshot's format again and the snapshot's row goes.
 async fn restore(d: &Domain, vdi: Ref, snap: Ref, format: Format) -> ApiResult<()> {
+    cbt::snapshot_undone(d, vdi, snap).await?;
     let ((), c) = d.registry.update(vdi::CLASS, vdi, Write::Durable, |f| {
         f[vdi::SM_CONFIG].map_set("image-format", Some(format.name()));
         Ok(())

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::cbt::{self, Tracker};
 use super::claims::{self, Claim, Hook};
 use super::vdis::{self, file_of, known_format};
 use super::{invalid, io_error, tasks, Domain};
@@ -87,6 +88,7 @@ pub struct Import {
     claim: Claim,
     img: Arc<Image>,
     hook: Option<Hook>,
+    track: Option<Tracker>,
 }
 
 /// Checks an import of `declared` bytes (if known) at `offset` (a decimal
@@ -123,8 +125,13 @@ pub async fn begin_import(
             return Err((Refusal::BadRequest, e));
         }
     }
-    let claim = claims::claim(d, vdi, "import", task).map_err(|e| (Refusal::Busy, e))?;
+    let claim = claims::claim_patiently(d, vdi, "import", task)
+        .await
+        .map_err(|e| (Refusal::Busy, e))?;
     let cancel = tasks::is_managed(d, task).then(|| tasks::make_cancellable(d, task));
+    let track = cbt::tracker(d, vdi)
+        .await
+        .map_err(|e| (Refusal::Failed, e))?;
     let (img, hook) = open_blocking(d, vdi, true).await?;
     Ok(Import {
         vdi,
@@ -134,6 +141,7 @@ pub async fn begin_import(
         claim,
         img,
         hook,
+        track,
     })
 }
 
@@ -150,11 +158,19 @@ impl Import {
     ) {
         let (tx, mut rx) = mpsc::channel::<(u64, Bytes)>(2);
         let Import {
-            claim, img, hook, ..
+            claim,
+            img,
+            hook,
+            track,
+            ..
         } = self;
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let _claim = claim;
             while let Some((off, data)) = rx.blocking_recv() {
+                // Changed block tracking: recorded on disk before the write.
+                if let Some(t) = &track {
+                    t.mark(off, data.len() as u64)?;
+                }
                 write(&img, hook.as_ref(), off, &data)?;
             }
             img.flush()
@@ -203,7 +219,9 @@ pub struct Export {
 
 /// Claims `vdi` for an export by `task` and opens its image.
 pub async fn begin_export(d: &Arc<Domain>, vdi: Ref, task: Ref) -> Result<Export, Refused> {
-    let claim = claims::claim(d, vdi, "export", task).map_err(|e| (Refusal::Busy, e))?;
+    let claim = claims::claim_patiently(d, vdi, "export", task)
+        .await
+        .map_err(|e| (Refusal::Busy, e))?;
     let (img, _) = open_blocking(d, vdi, false).await?;
     Ok(Export {
         vdi,
@@ -211,6 +229,20 @@ pub async fn begin_export(d: &Arc<Domain>, vdi: Ref, task: Ref) -> Result<Export
         claim,
         img,
     })
+}
+
+/// Claims `vdi` as a reader (`export`) for `owner` and opens its image
+/// read-only: an NBD connection's hold on its VDI.
+pub async fn open_reader(
+    d: &Arc<Domain>,
+    vdi: Ref,
+    owner: Ref,
+) -> Result<(Claim, Arc<Image>), Refused> {
+    let claim = claims::claim_patiently(d, vdi, "export", owner)
+        .await
+        .map_err(|e| (Refusal::Busy, e))?;
+    let (img, _) = open_blocking(d, vdi, false).await?;
+    Ok((claim, img))
 }
 
 impl Export {

@@ -18,7 +18,10 @@ use uuid::Uuid;
 
 use super::srs::{refresh_totals, SrState};
 use super::Domain;
-use super::{backend_failure, blocking, claims, durable, invalid, io_error, tasks, to_int, vms};
+use super::{
+    backend_failure, blocking, cbt, claims, coalesce, durable, invalid, io_error, tasks, to_int,
+    vms,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{codes, vdi};
 use crate::model::RowExt;
@@ -122,8 +125,8 @@ pub(super) fn new_row(d: &Domain, sr: Ref, location: &str, p: &Probe, label: &st
     f.set(vdi::NAME_LABEL, label);
     f.set(vdi::SR, sr);
     f.set(vdi::LOCATION, location);
-    f.set(vdi::ALLOWED_OPERATIONS, claims::idle_allowed(false));
     probe_fields(&mut f, p);
+    claims::set_idle_allowed(&mut f);
     f
 }
 
@@ -136,12 +139,20 @@ pub async fn introduce(d: &Domain, sr: Ref, name: &str, p: &Probe) -> ApiResult<
 }
 
 /// Removes a VDI's row (not its file), its VBDs, and the snapshot links to
-/// it.
+/// it. Its changes in a CBT chain go to the VDI after it first
+/// ([`cbt::unlink`]), its change log after.
 pub async fn forget(d: &Domain, vdi: Ref) -> ApiResult<()> {
+    if !d.registry.exists(vdi::CLASS, vdi) {
+        return Ok(());
+    }
+    cbt::unlink(d, vdi).await?;
     let Some((row, c)) = d.registry.remove(vdi::CLASS, vdi) else {
         return Ok(());
     };
     durable(c).await?;
+    if row.get(vdi::CBT_ENABLED) {
+        cbt::forgotten(d, vdi, row.get(vdi::UUID)).await;
+    }
     for b in row.get(vdi::VBDS) {
         vms::remove_vbd(d, b).await?;
     }
@@ -217,8 +228,7 @@ pub async fn make(d: &Domain, sr: Ref, new: NewVdi) -> ApiResult<Ref> {
     fields.set(vdi::VIRTUAL_SIZE, to_int(size));
     fields[vdi::SM_CONFIG].map_set("image-format", Some(format.name()));
     fields.set(vdi::BUILDING, building);
-    let ro = fields.field(vdi::READ_ONLY);
-    fields.set(vdi::ALLOWED_OPERATIONS, claims::idle_allowed(ro));
+    claims::set_idle_allowed(&mut fields);
     {
         let _g = st.lock.lock().await;
         durable(d.registry.insert(vdi::CLASS, r, fields)).await?;
@@ -274,22 +284,21 @@ pub fn check_size(field: &str, size: i64) -> ApiResult<u64> {
     Ok(rounded)
 }
 
-/// `VDI.destroy`: refused (`VDI_IN_USE`) for a VDI that is another's
-/// backing image; otherwise its file and row go.
+/// `VDI.destroy`: the row goes; the file too, unless another image is
+/// built on it (then it stays as a hidden base until the background
+/// coalesce folds it away: [`coalesce`]). A `cbt_metadata` VDI has no
+/// file of its own.
 pub async fn destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> {
-    let (sr, _, loc) = file_of(d, r)?;
-    let _claim = claims::claim(d, r, "destroy", owner)?;
-    let mut user = None;
-    d.registry.for_each(vdi::CLASS, |o, row| {
-        if o != r
-            && row.get(vdi::SR) == sr
-            && row.fields[vdi::SM_CONFIG].map_get("backing-file") == Some(loc.as_str())
-        {
-            user = Some(o);
-        }
-    });
-    if user.is_some() {
-        return Err(ApiError::vdi_in_use(r, "destroy"));
+    let (sr, loc) = d.registry.read_or(vdi::CLASS, r, |row| {
+        (row.get(vdi::SR), row.get(vdi::LOCATION))
+    })?;
+    let _claim = claims::claim_patiently(d, r, "destroy", owner).await?;
+    if loc.is_empty() {
+        forget(d, r).await?;
+        return refresh_totals(d, sr, None).await;
+    }
+    if coalesce::has_children(d, sr, &loc).await? {
+        return coalesce::destroy_keeping_file(d, r, sr, &loc).await;
     }
     delete(d, r).await
 }
@@ -307,7 +316,7 @@ pub async fn resize(d: &Arc<Domain>, r: Ref, size: i64, owner: Ref) -> ApiResult
     if (new as i64) < cur {
         return Err(ApiError::vdi_too_small(r, cur));
     }
-    let _claim = claims::claim(d, r, "resize", owner)?;
+    let _claim = claims::claim_patiently(d, r, "resize", owner).await?;
     blocking(move || image::resize(&dir, &loc, new))
         .await?
         .map_err(|e| io_error("cannot resize the image", e))?;
@@ -369,8 +378,7 @@ pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
     for r in d.registry.refs(vdi::CLASS) {
         let ((), _) = d.registry.update(vdi::CLASS, r, Write::Volatile, |f| {
             f[vdi::CURRENT_OPERATIONS] = Value::Struct(Vec::new());
-            let ro = f.field(vdi::READ_ONLY);
-            f.set(vdi::ALLOWED_OPERATIONS, claims::idle_allowed(ro));
+            claims::set_idle_allowed(f);
             let maker = f.field(vdi::BUILDING);
             if !maker.is_null() {
                 building.push((

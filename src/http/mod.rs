@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod body;
 pub mod data;
+pub mod nbd;
 pub mod range;
 pub mod rpc;
 pub mod tls;

@@ -441,7 +441,11 @@ fn check(m: &Model) -> Result<(), ModelError> {
         }
     }
     for (code, e) in &m.errors {
-        if code.is_empty() || !code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+        if code.is_empty()
+            || !code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        {
             return Err(ModelError(format!("bad error code {code:?}")));
         }
         let _ = &e.params;

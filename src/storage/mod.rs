@@ -5,12 +5,14 @@
 //! xapid does with qcow2 itself below imago: header, metadata ordering
 //! (`qcow2`), zero detection (`sparse`), off-by-default fault injection
 //! for tests of I/O error policies (`fault`), and the crash-safe writes of
-//! the TLS certificate and key (`secret_file`).
+//! the TLS certificate and key (`secret_file`), and the change logs of
+//! changed block tracking (`change_log`).
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+pub mod change_log;
 pub mod crash;
 pub mod fault;
 pub mod files;

@@ -20,6 +20,7 @@ from xapid_rpc import Json, Raw, sdk_session
 REPO = Path(__file__).resolve().parents[2]
 LISTENING_RE = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/")
 LISTENING_TLS_RE = re.compile(r"listening on https://127\.0\.0\.1:(\d+)/")
+LISTENING_NBD_RE = re.compile(r"listening on nbd://127\.0\.0\.1:(\d+)/")
 
 # Default config of the shared server: failed logins are answered quickly.
 DEFAULT_CONFIG = {
@@ -57,6 +58,7 @@ class Xapid:
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.tls_port: int | None = None
+        self.nbd_port: int | None = None
         # Extra command-line arguments for the next starts (e.g. --tls-cert).
         self.args: list[str] = []
         # Extra environment for the next starts (e.g. XAPID_CRASH_AT).
@@ -80,6 +82,7 @@ class Xapid:
             xapid_bin(), "serve",
             "--listen", "127.0.0.1:0",
             "--listen-tls", "127.0.0.1:0",
+            *([] if "--nbd-listen" in self.args else ["--nbd-listen", "127.0.0.1:0"]),
             "--state-dir", str(self.state_dir),
             "--config", str(self.config_path),
             *self.args,
@@ -93,6 +96,7 @@ class Xapid:
         port_found = threading.Event()
         found: list[int] = []
         found_tls: list[int] = []
+        found_nbd: list[int] = []
 
         def drain(stream):
             for line in stream:
@@ -102,6 +106,11 @@ class Xapid:
                     m = LISTENING_RE.search(line)
                     if m:
                         found.append(int(m.group(1)))
+                if not found_nbd:
+                    # (logged before the HTTP lines)
+                    m = LISTENING_NBD_RE.search(line)
+                    if m:
+                        found_nbd.append(int(m.group(1)))
                 if not found_tls:
                     m = LISTENING_TLS_RE.search(line)
                     if m:
@@ -120,6 +129,7 @@ class Xapid:
             raise AssertionError(f"xapid did not report its port within {timeout}s; log:\n{self.log}")
         self.port = found[0]
         self.tls_port = found_tls[0]
+        self.nbd_port = found_nbd[0] if found_nbd else None
         return self
 
     def stop(self, timeout: float = 20) -> int:

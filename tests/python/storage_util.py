@@ -234,3 +234,37 @@ def random_writes(seed: int, size: int, n: int = 10, max_len: int = 2 * M) -> li
         else:
             cmds.append(f"write -P {rnd.randrange(1, 256):#04x} {offset} {length}")
     return cmds
+
+
+def sdk_x(srv):
+    """The SDK's `xenapi` of a new root session, with the session ref in
+    `x._session` (for the HTTP data paths)."""
+    s = srv.sdk()
+    x = s.xenapi
+    x._session = s._session
+    return x
+
+
+def import_raw(srv, x, vdi, data: bytes, offset: int = 0):
+    """PUT /import_raw_vdi of `data` at `offset`; waits for its task's
+    success."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+    c.request("PUT", f"/import_raw_vdi?session_id={x._session}&vdi={vdi}&offset={offset}", body=data)
+    r = c.getresponse()
+    r.read()
+    c.close()
+    assert r.status == 200, r.status
+    assert wait_task(x, r.getheader("task-id"))["status"] == "success"
+
+
+def export_raw(srv, x, vdi) -> bytes:
+    """GET /export_raw_vdi: the VDI's whole data."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+    c.request("GET", f"/export_raw_vdi?session_id={x._session}&vdi={vdi}")
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    assert r.status == 200, data[:200]
+    return data

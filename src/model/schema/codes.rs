@@ -98,6 +98,9 @@ pub const SESSION_NOT_REGISTERED: &str = "SESSION_NOT_REGISTERED";
 /// `SR_BACKEND_FAILURE [status, stdout, stderr]`: The SR's directory could not be read or written.
 pub const SR_BACKEND_FAILURE: &str = "SR_BACKEND_FAILURE";
 
+/// `SR_BACKEND_FAILURE_460 [status, stdout, stderr]`: SM's CBTChangedBlocksError: the changed blocks of two VDIs could not be computed (the same VDI twice, or VDIs not in one chain: "Source and target VDI are unrelated").
+pub const SR_BACKEND_FAILURE_460: &str = "SR_BACKEND_FAILURE_460";
+
 /// `SR_FULL [requested, maximum]`: The storage repository has no room for the request.
 pub const SR_FULL: &str = "SR_FULL";
 
@@ -113,7 +116,13 @@ pub const TASK_INTERRUPTED: &str = "TASK_INTERRUPTED";
 /// `UUID_INVALID [class, uuid]`: The uuid you supplied was invalid.
 pub const UUID_INVALID: &str = "UUID_INVALID";
 
-/// `VDI_IN_USE [vdi, operation]`: This operation cannot be performed because this VDI is in use (e.g. it is the backing image of another VDI).
+/// `VDI_CBT_ENABLED [vdi]`: The requested operation is not allowed for VDIs with CBT enabled or VMs having such VDIs, and CBT is enabled for the specified VDI.
+pub const VDI_CBT_ENABLED: &str = "VDI_CBT_ENABLED";
+
+/// `VDI_INCOMPATIBLE_TYPE [vdi, type]`: This operation cannot be performed because the specified VDI is of an incompatible type (eg: an HA statefile cannot be attached to a guest)
+pub const VDI_INCOMPATIBLE_TYPE: &str = "VDI_INCOMPATIBLE_TYPE";
+
+/// `VDI_IN_USE [vdi, operation]`: This operation cannot be performed because this VDI is in use (list_changed_blocks: vdi_to is being written).
 pub const VDI_IN_USE: &str = "VDI_IN_USE";
 
 /// `VDI_IO_ERROR [reason]`: Disk I/O failed while reading or writing a disk image.
@@ -121,6 +130,9 @@ pub const VDI_IO_ERROR: &str = "VDI_IO_ERROR";
 
 /// `VDI_MISSING [sr, vdi]`: The VDI's file is missing from its SR.
 pub const VDI_MISSING: &str = "VDI_MISSING";
+
+/// `VDI_NO_CBT_METADATA [vdi]`: The requested operation is not allowed because the specified VDI does not have changed block tracking metadata.
+pub const VDI_NO_CBT_METADATA: &str = "VDI_NO_CBT_METADATA";
 
 /// `VDI_READ_ONLY [vdi]`: The operation required write access but this VDI is read-only.
 pub const VDI_READ_ONLY: &str = "VDI_READ_ONLY";
@@ -362,6 +374,14 @@ impl ApiError {
         }
     }
 
+    /// `SR_BACKEND_FAILURE_460 [status, stdout, stderr]`: SM's CBTChangedBlocksError: the changed blocks of two VDIs could not be computed (the same VDI twice, or VDIs not in one chain: "Source and target VDI are unrelated").
+    pub fn sr_backend_failure_460(status: impl fmt::Display, stdout: impl fmt::Display, stderr: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: SR_BACKEND_FAILURE_460,
+            params: vec![status.to_string(), stdout.to_string(), stderr.to_string()],
+        }
+    }
+
     /// `SR_FULL [requested, maximum]`: The storage repository has no room for the request.
     pub fn sr_full(requested: impl fmt::Display, maximum: impl fmt::Display) -> ApiError {
         ApiError {
@@ -402,7 +422,23 @@ impl ApiError {
         }
     }
 
-    /// `VDI_IN_USE [vdi, operation]`: This operation cannot be performed because this VDI is in use (e.g. it is the backing image of another VDI).
+    /// `VDI_CBT_ENABLED [vdi]`: The requested operation is not allowed for VDIs with CBT enabled or VMs having such VDIs, and CBT is enabled for the specified VDI.
+    pub fn vdi_cbt_enabled(vdi: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: VDI_CBT_ENABLED,
+            params: vec![vdi.to_string()],
+        }
+    }
+
+    /// `VDI_INCOMPATIBLE_TYPE [vdi, type]`: This operation cannot be performed because the specified VDI is of an incompatible type (eg: an HA statefile cannot be attached to a guest)
+    pub fn vdi_incompatible_type(vdi: impl fmt::Display, type_: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: VDI_INCOMPATIBLE_TYPE,
+            params: vec![vdi.to_string(), type_.to_string()],
+        }
+    }
+
+    /// `VDI_IN_USE [vdi, operation]`: This operation cannot be performed because this VDI is in use (list_changed_blocks: vdi_to is being written).
     pub fn vdi_in_use(vdi: impl fmt::Display, operation: impl fmt::Display) -> ApiError {
         ApiError {
             code: VDI_IN_USE,
@@ -423,6 +459,14 @@ impl ApiError {
         ApiError {
             code: VDI_MISSING,
             params: vec![sr.to_string(), vdi.to_string()],
+        }
+    }
+
+    /// `VDI_NO_CBT_METADATA [vdi]`: The requested operation is not allowed because the specified VDI does not have changed block tracking metadata.
+    pub fn vdi_no_cbt_metadata(vdi: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: VDI_NO_CBT_METADATA,
+            params: vec![vdi.to_string()],
         }
     }
 

@@ -307,6 +307,14 @@ pub enum StorageOperations {
     VdiSnapshot,
     /// `vdi_mirror`: Mirroring a VDI
     VdiMirror,
+    /// `vdi_enable_cbt`: Enabling changed block tracking for a VDI
+    VdiEnableCbt,
+    /// `vdi_disable_cbt`: Disabling changed block tracking for a VDI
+    VdiDisableCbt,
+    /// `vdi_data_destroy`: Deleting the data of the VDI
+    VdiDataDestroy,
+    /// `vdi_list_changed_blocks`: Exporting a bitmap that shows the changed blocks between two VDIs
+    VdiListChangedBlocks,
 }
 
 impl StorageOperations {
@@ -325,6 +333,10 @@ impl StorageOperations {
         StorageOperations::VdiClone,
         StorageOperations::VdiSnapshot,
         StorageOperations::VdiMirror,
+        StorageOperations::VdiEnableCbt,
+        StorageOperations::VdiDisableCbt,
+        StorageOperations::VdiDataDestroy,
+        StorageOperations::VdiListChangedBlocks,
     ];
 
     /// The wire spelling.
@@ -343,6 +355,10 @@ impl StorageOperations {
             StorageOperations::VdiClone => "vdi_clone",
             StorageOperations::VdiSnapshot => "vdi_snapshot",
             StorageOperations::VdiMirror => "vdi_mirror",
+            StorageOperations::VdiEnableCbt => "vdi_enable_cbt",
+            StorageOperations::VdiDisableCbt => "vdi_disable_cbt",
+            StorageOperations::VdiDataDestroy => "vdi_data_destroy",
+            StorageOperations::VdiListChangedBlocks => "vdi_list_changed_blocks",
         }
     }
 
@@ -363,6 +379,10 @@ impl StorageOperations {
             "vdi_clone" => Some(StorageOperations::VdiClone),
             "vdi_snapshot" => Some(StorageOperations::VdiSnapshot),
             "vdi_mirror" => Some(StorageOperations::VdiMirror),
+            "vdi_enable_cbt" => Some(StorageOperations::VdiEnableCbt),
+            "vdi_disable_cbt" => Some(StorageOperations::VdiDisableCbt),
+            "vdi_data_destroy" => Some(StorageOperations::VdiDataDestroy),
+            "vdi_list_changed_blocks" => Some(StorageOperations::VdiListChangedBlocks),
             _ => None,
         }
     }
@@ -572,6 +592,14 @@ pub enum VdiOperations {
     Export,
     /// `blocked`: Operations on this VDI are temporarily blocked
     Blocked,
+    /// `enable_cbt`: Enabling changed block tracking for a VDI
+    EnableCbt,
+    /// `disable_cbt`: Disabling changed block tracking for a VDI
+    DisableCbt,
+    /// `data_destroy`: Deleting the data of the VDI
+    DataDestroy,
+    /// `list_changed_blocks`: Exporting a bitmap that shows the changed blocks between two VDIs
+    ListChangedBlocks,
 }
 
 impl VdiOperations {
@@ -590,6 +618,10 @@ impl VdiOperations {
         VdiOperations::Import,
         VdiOperations::Export,
         VdiOperations::Blocked,
+        VdiOperations::EnableCbt,
+        VdiOperations::DisableCbt,
+        VdiOperations::DataDestroy,
+        VdiOperations::ListChangedBlocks,
     ];
 
     /// The wire spelling.
@@ -608,6 +640,10 @@ impl VdiOperations {
             VdiOperations::Import => "import",
             VdiOperations::Export => "export",
             VdiOperations::Blocked => "blocked",
+            VdiOperations::EnableCbt => "enable_cbt",
+            VdiOperations::DisableCbt => "disable_cbt",
+            VdiOperations::DataDestroy => "data_destroy",
+            VdiOperations::ListChangedBlocks => "list_changed_blocks",
         }
     }
 
@@ -628,6 +664,10 @@ impl VdiOperations {
             "import" => Some(VdiOperations::Import),
             "export" => Some(VdiOperations::Export),
             "blocked" => Some(VdiOperations::Blocked),
+            "enable_cbt" => Some(VdiOperations::EnableCbt),
+            "disable_cbt" => Some(VdiOperations::DisableCbt),
+            "data_destroy" => Some(VdiOperations::DataDestroy),
+            "list_changed_blocks" => Some(VdiOperations::ListChangedBlocks),
             _ => None,
         }
     }

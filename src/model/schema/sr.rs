@@ -60,3 +60,6 @@ pub const CONFIG_NAME: Field<String> = Field::new(CLASS, 14, "config_name");
 
 /// `path` (`string`, internal): The SR's directory (internal).
 pub const PATH: Field<String> = Field::new(CLASS, 15, "path");
+
+/// `hidden` (`string set`, internal): Image files of the SR that belong to no VDI but are still the backing file of another image (the files of snapshots destroyed, or data-destroyed, while an image was built on them). A scan never introduces them; the background coalesce folds each into the image above it and deletes it (internal).
+pub const HIDDEN: Field<Vec<String>> = Field::new(CLASS, 16, "hidden");

@@ -82,5 +82,11 @@ pub const SNAPSHOT_TIME: Field<DateTime> = Field::new(CLASS, 21, "snapshot_time"
 /// `VBDs` (`VBD ref set`, RO): The VBDs that attach this VDI to VMs.
 pub const VBDS: Field<Vec<Ref>> = Field::new(CLASS, 22, "VBDs");
 
+/// `cbt_enabled` (`bool`, RO): True if changed blocks are tracked for this VDI (VDI.enable_cbt). Every write xapid makes into the VDI is recorded, on disk, before it is made; a snapshot takes the set of blocks changed since the previous snapshot and the VDI starts a new one.
+pub const CBT_ENABLED: Field<bool> = Field::new(CLASS, 23, "cbt_enabled");
+
+/// `cbt_prev` (`VDI ref`, internal): The VDI whose change set comes just before this VDI's in its changed-block-tracking chain (the previous snapshot); null at the start of a chain (internal).
+pub const CBT_PREV: Field<Ref> = Field::new(CLASS, 24, "cbt_prev");
+
 /// `building` (`task ref`, internal): The task filling this VDI as the new disk of a copy or clone; null once it is complete. A VDI still building when the server restarts is destroyed (internal).
-pub const BUILDING: Field<Ref> = Field::new(CLASS, 23, "building");
+pub const BUILDING: Field<Ref> = Field::new(CLASS, 25, "building");

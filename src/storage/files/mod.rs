@@ -259,3 +259,46 @@ pub fn undo_snapshot(dir: &SrDir, cur: &str, snap: &str) -> io::Result<()> {
     after_step("undo:done");
     Ok(())
 }
+
+/// The images of the SR whose qcow2 header names `name` as backing file
+/// (its children), whatever the registry says: what decides whether
+/// deleting `name` would break another image. Unreadable files count as
+/// no child; only headers are read.
+pub fn children(dir: &SrDir, name: &str) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for n in dir.list()? {
+        if n == name || n.ends_with(PARTIAL) {
+            continue;
+        }
+        let Ok(file) = dir.open_file(&n, false) else {
+            continue;
+        };
+        let mut magic = [0u8; 4];
+        let k = read_up_to(&file, &mut magic, 0)?;
+        if !header::is_qcow2(&magic[..k]) {
+            continue;
+        }
+        if let Ok(h) = Header::read(&file) {
+            if h.backing_file.as_deref() == Some(name) {
+                out.push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `name` and every image built on it, directly or not (its children,
+/// theirs, ...), in that order.
+pub fn above(dir: &SrDir, name: &str) -> io::Result<Vec<String>> {
+    let mut out = vec![name.to_string()];
+    let mut i = 0;
+    while i < out.len() && out.len() <= image::MAX_CHAIN {
+        for c in children(dir, &out[i])? {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        i += 1;
+    }
+    Ok(out)
+}

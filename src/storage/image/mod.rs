@@ -53,6 +53,7 @@ use super::qcow2::guarded_file::GuardedFile;
 use super::read_up_to;
 
 mod exec;
+mod fold;
 mod format;
 mod ops;
 mod raw;
@@ -60,6 +61,7 @@ mod raw;
 mod tests;
 
 use exec::block_on;
+pub use fold::fold_into;
 use format::probe_file;
 pub use format::{probe, probe_known, Format, Probe};
 pub use ops::{create, create_overlay, resize, set_backing};

@@ -9,7 +9,7 @@
 
 use super::super::*;
 
-/// `SR.scan(sr)`: Refreshes the list of VDIs: image files placed in the directory by hand are introduced (raw or qcow2, by content; a qcow2 whose backing file lies outside the SR is skipped), VDIs whose file is gone are forgotten, and sizes and utilisation are read anew from the files.
+/// `SR.scan(sr)`: Refreshes the list of VDIs: image files placed in the directory by hand are introduced (raw or qcow2, by content; never the hidden bases of destroyed snapshots, which the background coalesce folds away; a qcow2 whose backing file lies outside the SR is skipped), VDIs whose file is gone are forgotten, and sizes and utilisation are read anew from the files.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SrScan {
     /// `sr` (`SR ref`): The SR to scan.
