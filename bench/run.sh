@@ -12,6 +12,9 @@
 #     also times event.from with token "" over the 100k tasks.
 #  5. bench/tls_bench.sh: CPU per call over TLS against plain, and TLS
 #     handshakes per second against the bare hyper + rustls floor.
+#  6. bench/nbd_bench.py: nbdcopy from xapid's NBD server against
+#     qemu-nbd -r, RPC latency under 16 NBD readers, list_changed_blocks on
+#     1 TiB, the bytes an incremental backup moves (needs qemu-nbd, nbdcopy).
 # usage: bench/run.sh [TASKS] [SECS]     needs: wrk, python3, taskset, cargo
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,3 +38,5 @@ echo "== events (1000 waiters in event.from, one change)"
 bash bench/event_bench.sh 10 | awk '/per waiting client/ && !m { print "xapid, first round: " $0; m = 1 } /p99 over|CPU per waiter/'
 echo "== TLS (CPU per call TLS vs plain; handshakes/s vs the floor)"
 bash bench/tls_bench.sh 7 "$secs"
+echo "== NBD and CBT (nbdcopy vs qemu-nbd, RPC under 16 readers, 1 TiB CBT, 1% incremental)"
+"${PY:-.venv/bin/python}" bench/nbd_bench.py "$bin" --runs 7

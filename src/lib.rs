@@ -108,7 +108,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Ok(l) => {
                 let bound = l.local_addr()?;
                 server.domain.nbd.set_bound(vec![bound]);
-                tokio::spawn(http::nbd::serve_nbd(server.clone(), l, stop.clone()));
+                http::nbd::spawn(server.clone(), l.into_std()?, stop.clone())?;
                 tracing::info!("listening on nbd://{bound}/");
                 nbd_addr = Some(bound);
             }

@@ -393,6 +393,41 @@ pub async fn data_destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> 
     coalesce::release_file(d, r).await
 }
 
+/// Before a job writes into the tracked VDI `r` as a whole (the target of
+/// a backup or a mirror): every block of it is recorded as changed (a
+/// superset, on disk before the first write).
+pub async fn mark_all(d: &Domain, r: Ref) -> ApiResult<()> {
+    let Some(t) = tracker(d, r).await? else {
+        return Ok(());
+    };
+    let size = info(d, r)?.size;
+    blocking(move || t.mark(0, size)).await?.map_err(log_error)
+}
+
+/// Before a commit writes the layers of `from` (the VDIs whose files are
+/// merged) into the tracked VDI `base`: `base`'s data changes by what
+/// those layers changed, so their sets join its own first.
+pub async fn absorb(d: &Domain, base: Ref, from: &[Ref]) -> ApiResult<()> {
+    let Some(t) = tracker(d, base).await? else {
+        return Ok(());
+    };
+    let size = info(d, base)?.size;
+    let mut bits = Vec::new();
+    for r in from {
+        let i = info(d, *r)?;
+        let b = if i.enabled {
+            bits_of(d, *r, &i.uuid, size).await?
+        } else {
+            // Untracked: anything may have changed.
+            ones(size)
+        };
+        change_log::or_into(&mut bits, &b);
+    }
+    blocking(move || t.0.lock().unwrap_or_else(|p| p.into_inner()).merge(&bits))
+        .await?
+        .map_err(log_error)
+}
+
 /// `SR_BACKEND_FAILURE_460`, as SM's CBTChangedBlocksError.
 fn changed_blocks_error(why: &str) -> ApiError {
     ApiError::sr_backend_failure_460(

@@ -245,6 +245,10 @@ pub async fn open_reader(
     Ok((claim, img))
 }
 
+/// One part of an export: bytes sent as they are (framing), then the
+/// VDI's bytes `[start, end)`.
+pub type Part = (Bytes, u64, u64);
+
 impl Export {
     /// Starts the reader on a blocking thread: the bytes `[start, end)` of
     /// the VDI (all of it: `0..size`) in pieces, holes as shared zeroes,
@@ -257,33 +261,62 @@ impl Export {
         start: u64,
         end: u64,
     ) -> mpsc::Receiver<Bytes> {
+        self.spawn_parts(d, task, vec![(Bytes::new(), start, end)], Bytes::new())
+    }
+
+    /// As [`Export::spawn_reader`] for several ranges, each after its
+    /// framing bytes, then `tail` (a multipart body, say).
+    pub fn spawn_parts(
+        self,
+        d: &Arc<Domain>,
+        task: Ref,
+        parts: Vec<Part>,
+        tail: Bytes,
+    ) -> mpsc::Receiver<Bytes> {
         let (tx, rx) = mpsc::channel::<Bytes>(2);
         let Export {
             size, claim, img, ..
         } = self;
-        let end = end.min(size);
-        let total = end.saturating_sub(start).max(1) as f64;
+        let parts: Vec<Part> = parts
+            .into_iter()
+            .map(|(h, a, b)| (h, a.min(size), b.min(size)))
+            .collect();
+        let total = parts
+            .iter()
+            .map(|(_, a, b)| b.saturating_sub(*a))
+            .sum::<u64>()
+            .max(1) as f64;
         let d2 = d.clone();
         let reader = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
             let _claim = claim;
             let zeroes = Bytes::from(vec![0u8; PIECE]);
-            let mut off = start;
-            while off < end {
-                let want = (PIECE as u64).min(end - off);
-                let (n, a) = img.chain_status(0, img.layers().len(), off, want)?;
-                let chunk = match a {
-                    Alloc::Data => {
-                        let mut b = vec![0u8; n as usize];
-                        img.read_at(0, &mut b, off)?;
-                        Bytes::from(b)
-                    }
-                    Alloc::Zero | Alloc::Unallocated => zeroes.slice(0..n as usize),
-                };
-                if tx.blocking_send(chunk).is_err() {
-                    return Ok(false); // the client went away
+            let mut done = 0u64;
+            for (head, start, end) in parts {
+                if !head.is_empty() && tx.blocking_send(head).is_err() {
+                    return Ok(false);
                 }
-                off += n;
-                tasks::set_progress_volatile(&d2, task, (off - start) as f64 / total);
+                let mut off = start;
+                while off < end {
+                    let want = (PIECE as u64).min(end - off);
+                    let (n, a) = img.chain_status(0, img.layers().len(), off, want)?;
+                    let chunk = match a {
+                        Alloc::Data => {
+                            let mut b = vec![0u8; n as usize];
+                            img.read_at(0, &mut b, off)?;
+                            Bytes::from(b)
+                        }
+                        Alloc::Zero | Alloc::Unallocated => zeroes.slice(0..n as usize),
+                    };
+                    if tx.blocking_send(chunk).is_err() {
+                        return Ok(false); // the client went away
+                    }
+                    off += n;
+                    done += n;
+                    tasks::set_progress_volatile(&d2, task, done as f64 / total);
+                }
+            }
+            if !tail.is_empty() && tx.blocking_send(tail).is_err() {
+                return Ok(false);
             }
             Ok(true)
         });

@@ -1,5 +1,8 @@
 //! The NBD listener (`--nbd-listen`, default `127.0.0.1:10809`): the second
-//! network front end of the domain beside HTTP. Each connection takes a
+//! network front end of the domain beside HTTP. It runs on a runtime of
+//! its own (two worker threads, and its blocking threads for the reads),
+//! at a lower CPU priority than the RPC threads: bulk reads by many
+//! clients must not delay API calls. Each connection takes a
 //! permit (`nbd_max_connections`; beyond it a client is closed at once),
 //! negotiates within `tls_handshake_timeout` (`STARTTLS` with the host's
 //! certificate is offered, not required), then is served until it
@@ -24,6 +27,46 @@ fn upgrade(config: Arc<rustls::ServerConfig>) -> TlsUpgrade<TcpStream> {
             Ok(Box::new(t) as BoxStream)
         })
     })
+}
+
+/// The niceness of the NBD threads (the RPC threads run at 0).
+const NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority to [`NICE`] (on Linux the
+/// nice value is per thread).
+fn lower_priority() {
+    // SAFETY: integer arguments only; `who = 0` is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, NICE);
+    }
+}
+
+/// Starts the NBD server's thread: its own runtime, at a lower priority,
+/// serving `listener` until `stop` is cancelled.
+pub fn spawn(
+    server: Arc<Api>,
+    listener: std::net::TcpListener,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("xapid-nbd")
+        .on_thread_start(lower_priority)
+        .enable_all()
+        .build()?;
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("xapid-nbd-main".into())
+        .spawn(move || {
+            lower_priority();
+            rt.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(l) => serve_nbd(server, l, stop).await,
+                    Err(e) => tracing::warn!(error = %e, "NBD listener unusable"),
+                }
+            });
+        })?;
+    Ok(())
 }
 
 /// Accepts NBD clients on `listener` until `stop` is cancelled; each runs

@@ -3,6 +3,39 @@
 //! Several ranges, other units or a malformed header are ignored (the whole
 //! body is sent, as the RFC allows); a range that starts past the end is
 //! unsatisfiable (416).
+//!
+//! And the body of `GET /export_raw_vdi?...&base=<vdi>`: only the ranges
+//! that changed since `base`, as `multipart/byteranges` (RFC 9110, section
+//! 14.6): one part per changed extent, each with its `Content-Range`.
+
+/// The framing of a `multipart/byteranges` body of `extents` (byte
+/// ranges `(offset, length)`) of a `size`-byte VDI: the parts (framing
+/// then range), the closing delimiter, and the body's whole length.
+pub fn multipart(
+    boundary: &str,
+    extents: &[(u64, u64)],
+    size: u64,
+) -> (Vec<(bytes::Bytes, u64, u64)>, bytes::Bytes, u64) {
+    let mut parts = Vec::with_capacity(extents.len());
+    let mut total = 0u64;
+    for (i, (off, len)) in extents.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "\r\n" };
+        let head = format!(
+            "{sep}--{boundary}\r\nContent-Type: application/octet-stream\r\n\
+             Content-Range: bytes {off}-{}/{size}\r\n\r\n",
+            off + len - 1
+        );
+        total += head.len() as u64 + len;
+        parts.push((bytes::Bytes::from(head), *off, off + len));
+    }
+    let tail = if extents.is_empty() {
+        format!("--{boundary}--\r\n")
+    } else {
+        format!("\r\n--{boundary}--\r\n")
+    };
+    total += tail.len() as u64;
+    (parts, bytes::Bytes::from(tail), total)
+}
 
 /// What a request asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use super::stream::Stream;
 use super::table::Jobs;
 use super::work::{Held, Work};
 use crate::domain::claims::{self, Mode};
-use crate::domain::{blocking, invalid, io_error, tasks, vdis, Domain};
+use crate::domain::{blocking, cbt, invalid, io_error, tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{block_job, vdi};
 use crate::model::RowExt;
@@ -229,6 +229,7 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             let mode = if hooked { Mode::Hooked } else { Mode::Read };
             claims.push(claims::claim_as(dom, dev.r, "backup", t, mode)?);
             claims.push(claims::claim_as(dom, tgt.r, "backup", t, Mode::Write)?);
+            cbt::mark_all(dom, tgt.r).await?;
             let src = open_async(&dev, hooked && !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
             Box::new(Backup::new(BackupOptions {
@@ -245,6 +246,7 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             let tgt = disk(dom, spec.target)?;
             claims.push(claims::claim_as(dom, dev.r, "mirror", t, Mode::Hooked)?);
             claims.push(claims::claim_as(dom, tgt.r, "mirror", t, Mode::Write)?);
+            cbt::mark_all(dom, tgt.r).await?;
             let src = open_async(&dev, !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
             let until = if sync == SyncMode::Top {
@@ -315,6 +317,13 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
                 if active { Mode::Hooked } else { Mode::Write },
             )?);
             claims.push(claims::claim_as(dom, base_vdi, "commit", t, Mode::Write)?);
+            // The base's data becomes the committed layers': their changed
+            // blocks become its own (CBT), before anything is written.
+            let merged: Vec<Ref> = layers[top_i..base_i]
+                .iter()
+                .filter_map(|l| vdis::at(dom, dev.sr, l))
+                .collect();
+            cbt::absorb(dom, base_vdi, &merged).await?;
             // The base grows to the device's size; it never shrinks.
             if base_disk.size < dev.size {
                 let (dir, loc, size) = (dev.dir.clone(), base_disk.loc.clone(), dev.size);

@@ -247,3 +247,153 @@ def test_kill_during_writes_never_loses_a_change(make_server, fmt):
         prev, prev_data = snap, data
     srv.stop()
 
+
+
+def finish(x, job):
+    from storage_util import wait_job
+    rec = wait_job(x, job, "concluded", timeout=60)
+    x.block_job.dismiss(job)
+    return rec
+
+
+def test_a_mirror_keeps_the_chain(server, x, sr):
+    """xapi refuses to move a VDI with CBT (VDI_CBT_ENABLED); xapid's
+    mirror keeps the VDI, and so its chain, across the pivot, and imports
+    during the mirror are recorded."""
+    from storage_util import wait_job
+    v = create_vdi(x, sr, 4 * M, "qcow2")
+    x.VDI.enable_cbt(v)
+    import_raw(server, x, v, os.urandom(M), 0)
+    s1 = x.VDI.snapshot(v)
+    tgt = create_vdi(x, sr, 4 * M, "raw")
+    job = x.block_job.mirror(v, tgt, {"auto_dismiss": "false"})
+    wait_job(x, job, "ready", timeout=30)
+    import_raw(server, x, v, b"during", 2 * M)
+    x.block_job.complete(job)
+    assert finish(x, job)["error"] == ""
+    assert x.VDI.get_cbt_enabled(v) is True
+    import_raw(server, x, v, b"after", 3 * M)
+    s2 = x.VDI.snapshot(v)
+    assert blocks(x.VDI.list_changed_blocks(s1, s2)) == {2 * M // K64, 3 * M // K64}
+    assert export_raw(server, x, s2)[2 * M:2 * M + 6] == b"during"
+
+
+def test_a_commit_moves_the_changes_into_its_base(server, x, sr):
+    """block_job.commit of s2 into s1: s1's data becomes s2's, so what
+    changed in s2 joins s1's set (recorded before the commit writes)."""
+    v = create_vdi(x, sr, 4 * M, "qcow2")
+    x.VDI.enable_cbt(v)
+    s0 = x.VDI.snapshot(v)
+    import_raw(server, x, v, b"1", 1 * K64)
+    s1 = x.VDI.snapshot(v)
+    import_raw(server, x, v, b"2", 2 * K64)
+    s2 = x.VDI.snapshot(v)
+    job = x.block_job.commit(v, {"top": s2, "base": s1, "auto_dismiss": "false"})
+    assert finish(x, job)["error"] == ""
+    assert blocks(x.VDI.list_changed_blocks(s0, s1)) == {1, 2}
+    assert export_raw(server, x, s1) == export_raw(server, x, s2)
+
+
+def test_export_of_the_changes_since_a_base(server, x, sr):
+    """GET /export_raw_vdi?...&base=<vdi>: only the changed ranges, as
+    multipart/byteranges (one part per extent, with its Content-Range)."""
+    import email.parser
+    v = create_vdi(x, sr, 4 * M + 5, "qcow2")
+    x.VDI.enable_cbt(v)
+    s1 = x.VDI.snapshot(v)
+    a, b = os.urandom(K64 + 1), os.urandom(3)
+    import_raw(server, x, v, a, M)
+    import_raw(server, x, v, b, 4 * M + 2)
+    s2 = x.VDI.snapshot(v)
+    c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    c.request("GET", f"/export_raw_vdi?session_id={x._session}&vdi={s2}&base={x.VDI.get_uuid(s1)}")
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    assert r.status == 200
+    ctype = r.getheader("content-type")
+    assert ctype.startswith("multipart/byteranges; boundary=")
+    assert int(r.getheader("content-length")) == len(body)
+    msg = email.parser.BytesParser().parsebytes(
+        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
+    parts = [(p["Content-Range"], p.get_payload(decode=True)) for p in msg.get_payload()]
+    whole = export_raw(server, x, s2)
+    size = int(x.VDI.get_virtual_size(s2))  # 4 MiB + 512 (sizes round up to 512)
+    assert [cr for cr, _ in parts] == [
+        f"bytes {M}-{M + 2 * K64 - 1}/{size}", f"bytes {4 * M}-{size - 1}/{size}"]
+    assert parts[0][1] == whole[M:M + 2 * K64] and parts[0][1][:K64 + 1] == a
+    assert parts[1][1] == whole[4 * M:] and parts[1][1][2:5] == b
+    # No CBT on the base: 400 with the XenAPI error.
+    other = create_vdi(x, sr, M)
+    c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    c.request("GET", f"/export_raw_vdi?session_id={x._session}&vdi={s2}&base={other}")
+    r = c.getresponse()
+    assert r.status == 400 and b"VDI_NO_CBT_METADATA" in r.read()
+    c.close()
+
+
+def crash_restart(srv, point, fn, *args):
+    """Restarts `srv` with crash point `point` armed, calls `fn` (which
+    the point kills), restarts clean; returns a new `x`."""
+    srv.env = {"XAPID_CRASH_AT": point}
+    srv.restart(crash=True)
+    x = sdk_x(srv)
+    try:
+        fn(x)(*args)
+    except Exception:
+        pass
+    assert srv.wait_dead() == -9, srv.log
+    srv.env = {}
+    srv.start()
+    return sdk_x(srv)
+
+
+def cbt_logs(srv):
+    d = srv.state_dir / "cbt"
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+@pytest.mark.parametrize("point", ["cbt.log", "cbt.disabled", "cbt.moved", "cbt.data_destroy"])
+def test_killed_at_each_step_of_cbt(make_server, point):
+    """kill -9 between the durable steps of enable_cbt (log, then row),
+    disable_cbt (row, then log), a tracked snapshot (the VDI's log moved to
+    the snapshot, then a new one) and data_destroy (type, then the file):
+    after the restart the state is whole and no change is lost."""
+    srv = make_server(fault_injection=True)
+    x = sdk_x(srv)
+    sr = default_sr(x)[0]
+    v = create_vdi(x, sr, 2 * M, "qcow2")
+    uuid = x.VDI.get_uuid(v)
+    if point == "cbt.log":
+        x = crash_restart(srv, point, lambda x: x.VDI.enable_cbt, v)
+        assert x.VDI.get_cbt_enabled(v) is False
+        assert cbt_logs(srv) == [], "the log of a VDI not tracked is swept"
+        x.VDI.enable_cbt(v)
+        assert cbt_logs(srv) == [f"{uuid}.cbtlog"]
+        return
+    x.VDI.enable_cbt(v)
+    s1 = x.VDI.snapshot(v)
+    import_raw(srv, x, v, b"a", K64)
+    if point == "cbt.disabled":
+        x = crash_restart(srv, point, lambda x: x.VDI.disable_cbt, v)
+        assert x.VDI.get_cbt_enabled(v) is False
+        assert f"{uuid}.cbtlog" not in cbt_logs(srv)
+        return
+    if point == "cbt.moved":
+        x = crash_restart(srv, point, lambda x: x.VDI.snapshot, v)
+        (s2,) = [s for s in x.VDI.get_snapshots(v) if s != s1]
+        assert blocks(x.VDI.list_changed_blocks(s1, s2)) == {1}
+        import_raw(srv, x, v, b"b", 2 * K64)
+        s3 = x.VDI.snapshot(v)
+        assert blocks(x.VDI.list_changed_blocks(s2, s3)) == {2}
+        return
+    s2 = x.VDI.snapshot(v)
+    x = crash_restart(srv, point, lambda x: x.VDI.data_destroy, s1)
+    assert x.VDI.get_type(s1) == "cbt_metadata"
+    wait_for_location(x, s1)
+    assert blocks(x.VDI.list_changed_blocks(s1, s2)) == {1}
+
+
+def wait_for_location(x, vdi):
+    from storage_util import wait_for
+    wait_for(lambda: x.VDI.get_location(vdi) == "", 30, what="data_destroy to finish at restart")
