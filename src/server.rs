@@ -18,8 +18,9 @@
 //!    ([`snapshots::recover_after_restart`]) snapshots still being taken or
 //!    undone end complete or gone, as their files say.
 //! 5. **Change logs** ([`cbt::recover_after_restart`]): logs of VDIs that
-//!    are gone or no longer tracked go; `cbt_metadata` VDIs lose the data
-//!    a crash left them (unless an image is built on it).
+//!    are gone or no longer tracked go; then
+//!    ([`coalesce::recover_after_restart`]) `cbt_metadata` VDIs lose the
+//!    file a crash left them (or it becomes a hidden base).
 //! 6. **Partial files** ([`srs::sweep_partials`]): overlays of snapshots
 //!    that never got their name.
 //! 7. **Scan** ([`scan::scan_all`]): files placed by hand are introduced,
@@ -50,6 +51,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Api>> {
     vdis::recover_after_restart(&domain).await?;
     snapshots::recover_after_restart(&domain).await?;
     cbt::recover_after_restart(&domain).await?;
+    coalesce::recover_after_restart(&domain).await?;
     srs::sweep_partials(&domain);
     scan::scan_all(&domain).await;
     vms::recover_after_restart(&domain).await?;

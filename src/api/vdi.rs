@@ -5,7 +5,7 @@
 use super::implicit::NewRow;
 use super::{ApiError, ApiResult, Ctx};
 use crate::domain::vdis::{self, NewVdi};
-use crate::domain::{cbt, to_int};
+use crate::domain::{cbt, coalesce, to_int};
 use crate::domain::{invalid, snapshots, tasks};
 use crate::jobs::copies;
 use crate::model::schema::args::{
@@ -62,7 +62,7 @@ pub async fn create(cx: Ctx, a: VdiCreate) -> ApiResult<Value> {
 /// `VDI.destroy(self)`.
 pub async fn destroy(cx: Ctx, a: VdiDestroy) -> ApiResult<Value> {
     let VdiDestroy { self_ } = a;
-    vdis::destroy(cx.domain(), self_, cx.owner()).await?;
+    coalesce::destroy(cx.domain(), self_, cx.owner()).await?;
     Ok(Value::void())
 }
 
@@ -128,7 +128,7 @@ pub async fn set_cbt_enabled(cx: Ctx, a: VdiSetCbtEnabled) -> ApiResult<Value> {
 
 /// `VDI.data_destroy(self)`.
 pub async fn data_destroy(cx: Ctx, a: VdiDataDestroy) -> ApiResult<Value> {
-    cbt::data_destroy(cx.domain(), a.self_, cx.owner()).await?;
+    coalesce::data_destroy(cx.domain(), a.self_, cx.owner()).await?;
     Ok(Value::void())
 }
 

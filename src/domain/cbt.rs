@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 
 use dashmap::DashMap;
 
-use super::{blocking, claims, coalesce, durable, Domain};
+use super::{blocking, claims, durable, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{vdi, VdiType};
 use crate::model::RowExt;
@@ -363,14 +363,14 @@ pub async fn forgotten(d: &Domain, r: Ref, uuid: String) {
     }
 }
 
-/// `VDI.data_destroy`: the snapshot keeps its change log and becomes
-/// `cbt_metadata`, then its file goes (or, if another image is built on
-/// it, becomes a hidden base: `coalesce::release_file`). A no-op on a
-/// `cbt_metadata` VDI.
-pub async fn data_destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> {
+/// The first step of `VDI.data_destroy` (xapi's checks, then the type):
+/// the snapshot keeps its change log and becomes `cbt_metadata`. Says
+/// whether it changed anything (a `cbt_metadata` VDI is left as it is);
+/// the caller then lets its file go (`coalesce::data_destroy`).
+pub async fn mark_metadata(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<bool> {
     let i = info(d, r)?;
     if i.kind == VdiType::CbtMetadata {
-        return Ok(());
+        return Ok(false);
     }
     if !i.snapshot {
         return Err(ApiError::operation_not_allowed(format_args!(
@@ -380,7 +380,7 @@ pub async fn data_destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> 
     if !i.enabled {
         return Err(ApiError::vdi_no_cbt_metadata(r));
     }
-    let claim = claims::claim_patiently(d, r, "data_destroy", owner).await?;
+    let _claim = claims::claim_patiently(d, r, "data_destroy", owner).await?;
     // The type first: from here on nothing reads the data.
     let ((), c) = d.registry.update(vdi::CLASS, r, Write::Durable, |f| {
         f.set(vdi::TYPE, VdiType::CbtMetadata);
@@ -389,8 +389,7 @@ pub async fn data_destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> 
     })?;
     durable(c).await?;
     crash::point("cbt.data_destroy");
-    drop(claim);
-    coalesce::release_file(d, r).await
+    Ok(true)
 }
 
 /// Before a job writes into the tracked VDI `r` as a whole (the target of
@@ -560,17 +559,12 @@ pub fn pad(mut bits: Vec<u8>) -> Vec<u8> {
 }
 
 /// After a restart: logs of VDIs gone or no longer tracked are removed
-/// (what a crash between a row and its log left), and `cbt_metadata`
-/// VDIs lose the data a crash left them.
+/// (what a crash between a row and its log left).
 pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
     let mut tracked = std::collections::HashSet::new();
-    let mut metadata = Vec::new();
-    d.registry.for_each(vdi::CLASS, |r, row| {
+    d.registry.for_each(vdi::CLASS, |_, row| {
         if row.get(vdi::CBT_ENABLED) {
             tracked.insert(row.get(vdi::UUID));
-        }
-        if row.get(vdi::TYPE) == VdiType::CbtMetadata {
-            metadata.push(r);
         }
     });
     let dir = d.cbt.dir.clone();
@@ -590,11 +584,6 @@ pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
             logs = swept,
             "removed change logs of VDIs no longer tracked"
         );
-    }
-    for r in metadata {
-        if let Err(e) = coalesce::release_file(d, r).await {
-            tracing::warn!(vdi = %r, error = %e, "could not delete a cbt_metadata VDI's data");
-        }
     }
     Ok(())
 }

@@ -27,9 +27,9 @@ use std::time::Duration;
 
 use super::claims::{self, Mode};
 use super::srs::refresh_totals;
-use super::{blocking, durable, vdis, Domain};
+use super::{blocking, cbt, durable, vdis, Domain};
 use crate::error::ApiResult;
-use crate::model::schema::{sr, vdi};
+use crate::model::schema::{sr, vdi, VdiType};
 use crate::model::RowExt;
 use crate::registry::Write;
 use crate::storage::crash;
@@ -281,5 +281,51 @@ pub async fn release_file(d: &Domain, v: Ref) -> ApiResult<()> {
     drop(_g);
     refresh_totals(d, r, None).await?;
     kick(d);
+    Ok(())
+}
+
+/// `VDI.destroy`: the row goes; the file too, unless another image is
+/// built on it (then it stays as a hidden base until the background
+/// coalesce folds it away). A `cbt_metadata` VDI has no file of its own.
+pub async fn destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> {
+    let (sr, loc) = d.registry.read_or(vdi::CLASS, r, |row| {
+        (row.get(vdi::SR), row.get(vdi::LOCATION))
+    })?;
+    let _claim = claims::claim_patiently(d, r, "destroy", owner).await?;
+    if loc.is_empty() {
+        vdis::forget(d, r).await?;
+        return refresh_totals(d, sr, None).await;
+    }
+    if has_children(d, sr, &loc).await? {
+        return destroy_keeping_file(d, r, sr, &loc).await;
+    }
+    vdis::delete(d, r).await
+}
+
+/// `VDI.data_destroy`: the snapshot becomes `cbt_metadata` keeping its
+/// change set ([`cbt::mark_metadata`]), then its file goes, or becomes a
+/// hidden base if another image is built on it ([`release_file`]). A
+/// no-op on a `cbt_metadata` VDI.
+pub async fn data_destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> {
+    if cbt::mark_metadata(d, r, owner).await? {
+        release_file(d, r).await?;
+    }
+    Ok(())
+}
+
+/// After a restart: `cbt_metadata` VDIs lose the file a crash left them
+/// (`data_destroy` killed between its steps).
+pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
+    let mut metadata = Vec::new();
+    d.registry.for_each(vdi::CLASS, |r, row| {
+        if row.get(vdi::TYPE) == VdiType::CbtMetadata && !row.get(vdi::LOCATION).is_empty() {
+            metadata.push(r);
+        }
+    });
+    for r in metadata {
+        if let Err(e) = release_file(d, r).await {
+            tracing::warn!(vdi = %r, error = %e, "could not release a cbt_metadata VDI's file");
+        }
+    }
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The domain: the rules about objects that every layer above it shares
 //! (message handlers, the data paths, the block jobs). Tasks and their ETA,
 //! sessions, claims on VDIs (with the write hooks of jobs), SRs, VDIs,
-//! snapshots, VMs and VBDs, the core of import/export, and the host's TLS
-//! certificate live here, over the registry and the storage layer.
+//! snapshots, VMs and VBDs, the core of import/export, changed block
+//! tracking (`cbt`), hidden bases and their background coalesce
+//! (`coalesce`), the NBD exports (`nbd`), and the host's TLS certificate
+//! live here, over the registry and the storage layer.
 //!
 //! ```text
 //!   the layers above --> domain (Domain) --> registry (rows, store, events)
@@ -20,6 +22,7 @@ pub mod claims;
 pub mod coalesce;
 pub mod eta;
 pub mod host;
+pub mod local_users;
 pub mod nbd;
 pub mod roles;
 pub mod scan;
@@ -67,7 +70,7 @@ pub struct Domain {
     /// Live sessions: who each is, and the per-originator caps.
     pub sessions: sessions::Sessions,
     /// Serializes changes to subjects.
-    pub subjects: subjects::Subjects,
+    pub subjects: local_users::Subjects,
     /// Task bookkeeping (rate estimates, cancellation, commits on success).
     pub tasks: tasks::Tasks,
     /// The SRs' directories.
@@ -129,7 +132,7 @@ impl Domain {
             host,
             pool,
             sessions: sessions::Sessions::default(),
-            subjects: subjects::Subjects::default(),
+            subjects: local_users::Subjects::default(),
             tasks: tasks::Tasks::default(),
             srs: srs::Srs::default(),
             claims: claims::Claims::default(),

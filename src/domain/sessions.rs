@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::{durable, subjects, Domain};
+use super::{durable, local_users, Domain};
 use crate::auth::{password, AuthFailure, Stored, ROOT};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::model::rbac::RoleMask;
-use crate::model::schema::session;
+use crate::model::schema::{session, subject};
 use crate::model::RowExt;
 use crate::registry::{Registry, UuidHasher, Write};
 use crate::storage::secret_file;
@@ -257,7 +257,7 @@ pub async fn login(d: &Domain, uname: &str, pwd: &str, originator: &str) -> ApiR
         };
         return Ok(create(d, who, originator).session);
     }
-    let found = subjects::find_local(d, uname);
+    let found = local_users::find_local(d, uname);
     let stored = match &found {
         Some(s) => Stored::Hash(s.hash.clone()),
         None => Stored::Unknown,
@@ -287,7 +287,7 @@ pub async fn login(d: &Domain, uname: &str, pwd: &str, originator: &str) -> ApiR
     // password (or the subject itself) gone means no session; its roles
     // are taken as they are now (changes from here on reach this session,
     // which is registered).
-    match subjects::find_local(d, uname) {
+    match local_users::find_local(d, uname) {
         Some(now) if now.subject == s.subject && now.hash == s.hash && now.roles != 0 => {
             set_roles(d, &me, now.roles);
             Ok(me.session)
@@ -479,12 +479,12 @@ pub async fn change_password(d: &Domain, who: &Identity, old: &str, new: &str) -
         ));
     }
     if !who.superuser {
-        let stored = match subjects::find_local(d, &who.user) {
+        let stored = match local_users::find_local(d, &who.user) {
             Some(s) if s.subject == who.subject => Stored::Hash(s.hash),
             _ => Stored::Unknown,
         };
         authenticate(d, &who.user, old, stored).await?;
-        subjects::store_password(d, who.subject, new, who.session).await?;
+        store_password(d, who.subject, new, who.session).await?;
         tracing::info!(user = %who.user, "password changed");
         return Ok(());
     }
@@ -508,5 +508,19 @@ pub async fn change_password(d: &Domain, who: &Identity, old: &str, new: &str) -
         }
     }
     tracing::info!(user = %who.user, "password changed");
+    Ok(())
+}
+
+/// Hashes and stores a local user's password (durable before it counts),
+/// then ends the user's sessions but `keep`.
+pub async fn store_password(d: &Domain, r: Ref, pw: &str, keep: Ref) -> ApiResult<()> {
+    let hash = hash_password(pw).await?;
+    let _serial = d.subjects.lock.lock().await;
+    let ((), commit) = d.registry.update(subject::CLASS, r, Write::Durable, |f| {
+        f.set(subject::PASSWORD_HASH, hash);
+        Ok(())
+    })?;
+    durable(commit).await?;
+    end_sessions_of(d, r, keep);
     Ok(())
 }

@@ -8,72 +8,17 @@
 
 use uuid::Uuid;
 
+use super::local_users::{roles_mask, LOCAL};
 use super::{durable, sessions, Domain};
 use crate::auth::ROOT;
 use crate::error::{ApiError, ApiResult};
-use crate::model::rbac::RoleMask;
 use crate::model::schema::subject;
 use crate::model::{Map, RowExt};
 use crate::registry::Write;
 use crate::wire::Ref;
 
-/// The prefix of a local user's subject identifier.
-pub const LOCAL: &str = "local:";
-
 /// The `other_config` key of a subject's login name.
 pub const SUBJECT_NAME: &str = "subject-name";
-
-/// Serializes changes to subjects.
-#[derive(Default)]
-pub struct Subjects {
-    lock: tokio::sync::Mutex<()>,
-}
-
-impl std::fmt::Debug for Subjects {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subjects").finish_non_exhaustive()
-    }
-}
-
-/// What a login needs to know about a local user.
-#[derive(Debug, Clone)]
-pub struct LocalUser {
-    /// The subject.
-    pub subject: Ref,
-    /// Its identifier, `local:<name>`.
-    pub sid: String,
-    /// Its password hash (empty: none set).
-    pub hash: String,
-    /// Its roles.
-    pub roles: RoleMask,
-}
-
-/// The mask of a set of role refs (refs that are not roles count for
-/// nothing).
-pub fn roles_mask(d: &Domain, roles: &[Ref]) -> RoleMask {
-    roles
-        .iter()
-        .filter_map(|r| d.rbac.role_bit(&r.0))
-        .fold(0, |m, b| m | b)
-}
-
-/// The local user with this login name.
-pub fn find_local(d: &Domain, name: &str) -> Option<LocalUser> {
-    let sid = format!("{LOCAL}{name}");
-    let mut found = None;
-    d.registry.for_each(subject::CLASS, |r, row| {
-        if found.is_none() && row.get(subject::SUBJECT_IDENTIFIER) == sid {
-            found = Some((r, row.get(subject::PASSWORD_HASH), row.get(subject::ROLES)));
-        }
-    });
-    let (r, hash, roles) = found?;
-    Some(LocalUser {
-        subject: r,
-        sid,
-        hash,
-        roles: roles_mask(d, &roles),
-    })
-}
 
 /// Checks a subject identifier: a local user's name is 1 to 64 of
 /// `[A-Za-z0-9._@-]` and not `root`; any other identifier is 1 to 256
@@ -200,21 +145,7 @@ pub async fn set_password(d: &Domain, r: Ref, pw: &str) -> ApiResult<()> {
             "only a local user (subject_identifier local:<name>) has a password here",
         ));
     }
-    store_password(d, r, pw, Ref::NULL).await
-}
-
-/// Hashes and stores a local user's password (durable before it counts),
-/// then ends the user's sessions but `keep`.
-pub async fn store_password(d: &Domain, r: Ref, pw: &str, keep: Ref) -> ApiResult<()> {
-    let hash = sessions::hash_password(pw).await?;
-    let _serial = d.subjects.lock.lock().await;
-    let ((), commit) = d.registry.update(subject::CLASS, r, Write::Durable, |f| {
-        f.set(subject::PASSWORD_HASH, hash);
-        Ok(())
-    })?;
-    durable(commit).await?;
-    sessions::end_sessions_of(d, r, keep);
-    Ok(())
+    sessions::store_password(d, r, pw, Ref::NULL).await
 }
 
 /// `subject.get_permissions_name_label`.

@@ -19,8 +19,7 @@ use uuid::Uuid;
 use super::srs::{refresh_totals, SrState};
 use super::Domain;
 use super::{
-    backend_failure, blocking, cbt, claims, coalesce, durable, invalid, io_error, tasks, to_int,
-    vms,
+    backend_failure, blocking, cbt, claims, durable, invalid, io_error, tasks, to_int, vms,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{codes, vdi};
@@ -282,25 +281,6 @@ pub fn check_size(field: &str, size: i64) -> ApiResult<u64> {
         return Err(bad());
     }
     Ok(rounded)
-}
-
-/// `VDI.destroy`: the row goes; the file too, unless another image is
-/// built on it (then it stays as a hidden base until the background
-/// coalesce folds it away: [`coalesce`]). A `cbt_metadata` VDI has no
-/// file of its own.
-pub async fn destroy(d: &Arc<Domain>, r: Ref, owner: Ref) -> ApiResult<()> {
-    let (sr, loc) = d.registry.read_or(vdi::CLASS, r, |row| {
-        (row.get(vdi::SR), row.get(vdi::LOCATION))
-    })?;
-    let _claim = claims::claim_patiently(d, r, "destroy", owner).await?;
-    if loc.is_empty() {
-        forget(d, r).await?;
-        return refresh_totals(d, sr, None).await;
-    }
-    if coalesce::has_children(d, sr, &loc).await? {
-        return coalesce::destroy_keeping_file(d, r, sr, &loc).await;
-    }
-    delete(d, r).await
 }
 
 /// `VDI.resize`: grows only (`VDI_TOO_SMALL` otherwise).
