@@ -231,3 +231,24 @@ def test_connection_limit(make_server, tmp_path):
     c.close()
     for h in held:
         h.close()
+
+
+def test_qemu_img_map_of_the_changes_since_a_base(server, x, sr):
+    """QEMU's own NBD client reads the changed-since-base context
+    (x-dirty-bitmap): qemu-img map reports the dirty ranges inverted, as
+    data:false (as it does against qemu-nbd -B)."""
+    v = create_vdi(x, sr, 2 * M, "qcow2")
+    x.VDI.enable_cbt(v)
+    s1 = x.VDI.snapshot(v)
+    import_raw(server, x, v, os.urandom(K64), M)
+    s2 = x.VDI.snapshot(v)
+    i = nbd_info(x, s2)
+    base = x.VDI.get_uuid(s1)
+    name = i["exportname"] + "&base=" + base
+    opts = (f"driver=nbd,server.type=inet,server.host=127.0.0.1,server.port={i['port']},"
+            f"export={name},x-dirty-bitmap=qemu:dirty-bitmap:{base}")
+    r = run("qemu-img", "map", "--output=json", "--image-opts", opts, check=False)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    dirty = [(e["start"], e["length"]) for e in m if not e["data"]]
+    assert dirty == [(M, K64)], m
