@@ -252,3 +252,42 @@ def test_qemu_img_map_of_the_changes_since_a_base(server, x, sr):
     m = json.loads(r.stdout)
     dirty = [(e["start"], e["length"]) for e in m if not e["data"]]
     assert dirty == [(M, K64)], m
+
+
+def test_hostile_clients_end_cleanly(server, x, sr):
+    """Garbage, a bad request magic and reads past the end: the connection
+    ends (or the request fails) cleanly, the server goes on serving, and no
+    export name (which holds a session) reaches the log."""
+    import socket
+    import struct
+    v = create_vdi(x, sr, M)
+    name = nbd_info(x, v)["exportname"]
+    # Garbage instead of the client flags and options.
+    g = socket.create_connection(("127.0.0.1", server.nbd_port), timeout=10)
+    g.recv(18)
+    g.sendall(os.urandom(4096))
+    g.settimeout(10)
+    try:
+        while g.recv(65536):
+            pass
+    except OSError:
+        pass
+    g.close()
+    # A read past the end: EINVAL, the connection stays usable.
+    s, size, _ = export_name_handshake(server.nbd_port, name)
+    s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 0, 1, size - 512, 1024))
+    magic, errno, cookie = struct.unpack(">IIQ", s.recv(16))
+    assert (magic, cookie) == (0x67446698, 1) and errno == 22
+    s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 0, 2, 0, 512))
+    head = s.recv(16)
+    assert struct.unpack(">IIQ", head) == (0x67446698, 0, 2)
+    got = b""
+    while len(got) < 512:
+        got += s.recv(512 - len(got))
+    # A bad request magic: the server closes.
+    s.sendall(b"\0" * 28)
+    assert s.recv(16) == b""
+    s.close()
+    # Still serving.
+    assert nbdinfo(uri(nbd_info(x, v))).returncode == 0
+    assert x._session not in server.log
