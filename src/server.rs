@@ -20,7 +20,8 @@
 //! 5. **Change logs** ([`cbt::recover_after_restart`]): logs of VDIs that
 //!    are gone or no longer tracked go; then
 //!    ([`coalesce::recover_after_restart`]) `cbt_metadata` VDIs lose the
-//!    file a crash left them (or it becomes a hidden base).
+//!    file a crash left them (or it becomes a hidden base); transient
+//!    dirty bitmaps go ([`bitmaps::recover_after_restart`]).
 //! 6. **Partial files** ([`srs::sweep_partials`]): overlays of snapshots
 //!    that never got their name.
 //! 7. **Scan** ([`scan::scan_all`]): files placed by hand are introduced,
@@ -34,7 +35,9 @@ use std::time::Duration;
 
 use crate::api::Api;
 use crate::config::Config;
-use crate::domain::{cbt, coalesce, scan, sessions, snapshots, srs, tasks, vdis, vms, Domain};
+use crate::domain::{
+    bitmaps, cbt, coalesce, scan, sessions, snapshots, srs, tasks, vdis, vms, Domain,
+};
 use crate::jobs::{self, Jobs};
 
 /// Builds everything and recovers from the last run; returns the API.
@@ -52,6 +55,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Api>> {
     snapshots::recover_after_restart(&domain).await?;
     cbt::recover_after_restart(&domain).await?;
     coalesce::recover_after_restart(&domain).await?;
+    bitmaps::recover_after_restart(&domain).await?;
     srs::sweep_partials(&domain);
     scan::scan_all(&domain).await;
     vms::recover_after_restart(&domain).await?;

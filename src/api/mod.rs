@@ -10,6 +10,7 @@
 //! and are listed in the generated [`table::TABLE`].
 
 pub mod args;
+pub mod block_dirty_bitmap;
 pub mod block_job;
 pub mod dispatch;
 pub mod event;

@@ -71,6 +71,12 @@ pub const TABLE: &[(&str, Handler)] = &[
     (args::VmCopy::WIRE, vm_copy),
     (args::VbdCreate::WIRE, vbd_create),
     (args::VbdDestroy::WIRE, vbd_destroy),
+    (args::BlockDirtyBitmapAdd::WIRE, block_dirty_bitmap_add),
+    (args::BlockDirtyBitmapRemove::WIRE, block_dirty_bitmap_remove),
+    (args::BlockDirtyBitmapClear::WIRE, block_dirty_bitmap_clear),
+    (args::BlockDirtyBitmapEnable::WIRE, block_dirty_bitmap_enable),
+    (args::BlockDirtyBitmapDisable::WIRE, block_dirty_bitmap_disable),
+    (args::BlockDirtyBitmapMerge::WIRE, block_dirty_bitmap_merge),
     (args::RoleGetPermissions::WIRE, role_get_permissions),
     (args::RoleGetPermissionsNameLabel::WIRE, role_get_permissions_name_label),
     (args::RoleGetByPermission::WIRE, role_get_by_permission),
@@ -417,6 +423,42 @@ fn vbd_create(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
 fn vbd_destroy(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
     let a = args::VbdDestroy::from_values(a.0);
     Box::pin(super::vbd::destroy(cx, a))
+}
+
+/// `block_dirty_bitmap.add`.
+fn block_dirty_bitmap_add(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockDirtyBitmapAdd::from_values(a.0);
+    Box::pin(super::block_dirty_bitmap::add(cx, a))
+}
+
+/// `block_dirty_bitmap.remove`.
+fn block_dirty_bitmap_remove(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockDirtyBitmapRemove::from_values(a.0);
+    Box::pin(super::block_dirty_bitmap::remove(cx, a))
+}
+
+/// `block_dirty_bitmap.clear`.
+fn block_dirty_bitmap_clear(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockDirtyBitmapClear::from_values(a.0);
+    Box::pin(super::block_dirty_bitmap::clear(cx, a))
+}
+
+/// `block_dirty_bitmap.enable`.
+fn block_dirty_bitmap_enable(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockDirtyBitmapEnable::from_values(a.0);
+    Box::pin(super::block_dirty_bitmap::enable(cx, a))
+}
+
+/// `block_dirty_bitmap.disable`.
+fn block_dirty_bitmap_disable(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockDirtyBitmapDisable::from_values(a.0);
+    Box::pin(super::block_dirty_bitmap::disable(cx, a))
+}
+
+/// `block_dirty_bitmap.merge`.
+fn block_dirty_bitmap_merge(cx: Ctx, a: Args) -> BoxFuture<ApiResult<Value>> {
+    let a = args::BlockDirtyBitmapMerge::from_values(a.0);
+    Box::pin(super::block_dirty_bitmap::merge(cx, a))
 }
 
 /// `role.get_permissions`.

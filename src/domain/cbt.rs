@@ -65,6 +65,12 @@ impl Cbt {
 #[derive(Clone, Debug)]
 pub struct Tracker(Arc<Mutex<ChangeLog>>);
 
+impl From<ChangeLog> for Tracker {
+    fn from(l: ChangeLog) -> Tracker {
+        Tracker(Arc::new(Mutex::new(l)))
+    }
+}
+
 impl Tracker {
     /// Records on disk that `[offset, offset + len)` is about to be
     /// written (blocking; cheap when the blocks are already marked).
@@ -73,6 +79,22 @@ impl Tracker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .mark(offset, len)
+    }
+
+    /// The bitmap as it is on disk, and its granularity.
+    pub fn snapshot(&self) -> (u64, Vec<u8>) {
+        let l = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (l.granularity(), l.bits().to_vec())
+    }
+
+    /// ORs `bits` in, durably.
+    pub fn merge(&self, bits: &[u8]) -> io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).merge(bits)
+    }
+
+    /// Clears every bit, durably.
+    pub fn clear(&self) -> io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear()
     }
 
     fn bits(&self) -> Vec<u8> {

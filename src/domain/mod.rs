@@ -17,6 +17,7 @@
 //! import path finds it there.
 
 pub mod audit;
+pub mod bitmaps;
 pub mod cbt;
 pub mod claims;
 pub mod coalesce;
@@ -81,6 +82,8 @@ pub struct Domain {
     pub cbt: cbt::Cbt,
     /// Where the NBD server listens.
     pub nbd: nbd::Nbd,
+    /// The named dirty bitmaps' logs.
+    pub bitmaps: bitmaps::Bitmaps,
     /// The background coalesce of hidden bases.
     pub coalesce: coalesce::Coalesce,
     /// The served TLS certificate and `host.https_only`.
@@ -122,6 +125,7 @@ impl Domain {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let tls = tls::bootstrap(&config, &host::hostname(), https_only)?;
         let cbt = cbt::Cbt::open(&config.state_dir)?;
+        let bitmaps = bitmaps::Bitmaps::open(&config.state_dir)?;
         Ok(Arc::new(Domain {
             config,
             model,
@@ -138,6 +142,7 @@ impl Domain {
             claims: claims::Claims::default(),
             cbt,
             nbd: nbd::Nbd::default(),
+            bitmaps,
             coalesce: coalesce::Coalesce::default(),
             tls,
             shutdown: CancellationToken::new(),

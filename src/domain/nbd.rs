@@ -14,7 +14,9 @@
 //! nowhere), and, when the export name carries
 //! `&base=<uuid>` (a VDI before this one in its CBT chain),
 //! `qemu:dirty-bitmap:<base-uuid>`: dirty where
-//! `VDI.list_changed_blocks(base, this)` says a block changed.
+//! `VDI.list_changed_blocks(base, this)` says a block changed; and
+//! `qemu:dirty-bitmap:<name>` for each named dirty bitmap of the VDI
+//! (`block_dirty_bitmap`), as it was when the connection began.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -23,9 +25,9 @@ use bytes::Bytes;
 
 use super::claims::Claim;
 use super::sessions::{self, Identity};
-use super::{cbt, roles, transfer, Domain};
+use super::{bitmaps, cbt, roles, transfer, Domain};
 use crate::error::{ApiError, ApiResult};
-use crate::model::schema::{vdi, VdiType};
+use crate::model::schema::{block_dirty_bitmap as bm, vdi, VdiType};
 use crate::storage::image::{Alloc, Image};
 use crate::wire::nbd::consts::{STATE_HOLE, STATE_ZERO, TF_CAN_MULTI_CONN};
 use crate::wire::nbd::{Backend, ExportInfo, Exports, Extent, NbdError};
@@ -172,6 +174,14 @@ fn resolve(d: &Domain, name: &str) -> Result<Resolved, NbdError> {
     if let Some((_, bu)) = &base {
         contexts.push(bitmap_context(bu));
     }
+    for b in bitmaps::of(d, vdi) {
+        if let Ok(n) = d.registry.read_or(bm::CLASS, b, |row| row.get(bm::NAME_)) {
+            let c = bitmap_context(&n);
+            if !contexts.contains(&c) {
+                contexts.push(c);
+            }
+        }
+    }
     Ok(Resolved {
         vdi,
         who,
@@ -205,8 +215,10 @@ impl Exports for VdiExports {
 /// One connection's export: the VDI claimed as a reader, its image open.
 pub struct VdiExport {
     img: Arc<Image>,
-    /// The changes since the base, when named (one bit per 64 KiB).
-    changed: Option<(String, Vec<u8>)>,
+    /// The dirty-bitmap contexts, as they were when the connection began:
+    /// name, bytes per bit, bits (the changes since the base, one bit per
+    /// 64 KiB, and each named bitmap of the VDI).
+    maps: Vec<(String, u64, Vec<u8>)>,
     _claim: Claim,
 }
 
@@ -218,15 +230,22 @@ fn io(e: impl std::fmt::Display) -> NbdError {
 /// again, claims the VDI for the connection and opens its image.
 pub async fn open(d: &Arc<Domain>, name: &str) -> Result<VdiExport, NbdError> {
     let r = resolve(d, name)?;
-    let changed = match &r.base {
-        None => None,
-        Some((b, bu)) => {
-            let (bits, _) = cbt::changed(d, *b, r.vdi)
-                .await
-                .map_err(|e| NbdError::Invalid(format!("base: {}", e.code)))?;
-            Some((bitmap_context(bu), bits))
-        }
-    };
+    let mut maps = Vec::new();
+    if let Some((b, bu)) = &r.base {
+        let (bits, _) = cbt::changed(d, *b, r.vdi)
+            .await
+            .map_err(|e| NbdError::Invalid(format!("base: {}", e.code)))?;
+        maps.push((bitmap_context(bu), cbt::GRANULARITY, bits));
+    }
+    for b in bitmaps::of(d, r.vdi) {
+        let Ok(n) = d.registry.read_or(bm::CLASS, b, |row| row.get(bm::NAME_)) else {
+            continue;
+        };
+        let (g, bits) = bitmaps::bits(d, b)
+            .await
+            .map_err(|e| NbdError::Io(e.code.to_string()))?;
+        maps.push((bitmap_context(&n), g, bits));
+    }
     let (claim, img) = transfer::open_reader(d, r.vdi, r.who.session)
         .await
         .map_err(|(_, e)| match e.code {
@@ -237,7 +256,7 @@ pub async fn open(d: &Arc<Domain>, name: &str) -> Result<VdiExport, NbdError> {
         })?;
     Ok(VdiExport {
         img,
-        changed,
+        maps,
         _claim: claim,
     })
 }
@@ -299,10 +318,9 @@ fn depth(img: &Image, offset: u64, len: u64) -> std::io::Result<Vec<Extent>> {
     Ok(out)
 }
 
-/// A changed-blocks context from `offset` for up to `len` bytes (dirty:
-/// flag 1).
-fn dirty(bits: &[u8], offset: u64, len: u64) -> Vec<Extent> {
-    let g = cbt::GRANULARITY;
+/// A dirty-bitmap context (`g` bytes per bit) from `offset` for up to
+/// `len` bytes (dirty: flag 1).
+fn dirty(bits: &[u8], g: u64, offset: u64, len: u64) -> Vec<Extent> {
     let (mut out, mut off, end) = (Vec::new(), offset, offset + len);
     while off < end {
         let b = off / g;
@@ -335,10 +353,8 @@ impl Backend for VdiExport {
         len: u32,
     ) -> Result<Vec<Extent>, NbdError> {
         let len = u64::from(len);
-        if let Some((name, bits)) = &self.changed {
-            if name == context {
-                return Ok(dirty(bits, offset, len));
-            }
+        if let Some((_, g, bits)) = self.maps.iter().find(|(n, _, _)| n == context) {
+            return Ok(dirty(bits, *g, offset, len));
         }
         let img = self.img.clone();
         let depth_wanted = match context {
@@ -386,10 +402,10 @@ mod tests {
     #[test]
     fn dirty_extents_follow_the_bits() {
         let g = cbt::GRANULARITY;
-        let e = dirty(&[0b0110_0000], 0, 4 * g);
+        let e = dirty(&[0b0110_0000], g, 0, 4 * g);
         let got: Vec<(u32, u32)> = e.iter().map(|x| (x.length, x.flags)).collect();
         assert_eq!(got, vec![(g as u32, 0), (2 * g as u32, 1), (g as u32, 0)]);
-        let e = dirty(&[0xff], g / 2, g);
+        let e = dirty(&[0xff], g, g / 2, g);
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].length, e[0].flags), (g as u32, 1));
     }

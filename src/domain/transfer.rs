@@ -14,6 +14,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::bitmaps;
 use super::cbt::{self, Tracker};
 use super::claims::{self, Claim, Hook};
 use super::vdis::{self, file_of, known_format};
@@ -88,7 +89,8 @@ pub struct Import {
     claim: Claim,
     img: Arc<Image>,
     hook: Option<Hook>,
-    track: Option<Tracker>,
+    /// CBT's log and the recording dirty bitmaps: marked before each write.
+    track: Vec<Tracker>,
 }
 
 /// Checks an import of `declared` bytes (if known) at `offset` (a decimal
@@ -129,9 +131,16 @@ pub async fn begin_import(
         .await
         .map_err(|e| (Refusal::Busy, e))?;
     let cancel = tasks::is_managed(d, task).then(|| tasks::make_cancellable(d, task));
-    let track = cbt::tracker(d, vdi)
+    let mut track: Vec<Tracker> = cbt::tracker(d, vdi)
         .await
-        .map_err(|e| (Refusal::Failed, e))?;
+        .map_err(|e| (Refusal::Failed, e))?
+        .into_iter()
+        .collect();
+    track.extend(
+        bitmaps::recording(d, vdi)
+            .await
+            .map_err(|e| (Refusal::Failed, e))?,
+    );
     let (img, hook) = open_blocking(d, vdi, true).await?;
     Ok(Import {
         vdi,
@@ -167,8 +176,9 @@ impl Import {
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let _claim = claim;
             while let Some((off, data)) = rx.blocking_recv() {
-                // Changed block tracking: recorded on disk before the write.
-                if let Some(t) = &track {
+                // Changed block tracking and dirty bitmaps: recorded on
+                // disk before the write.
+                for t in &track {
                     t.mark(off, data.len() as u64)?;
                 }
                 write(&img, hook.as_ref(), off, &data)?;
@@ -204,6 +214,7 @@ pub async fn finish(d: &Domain, vdi: Ref, task: Ref, out: ApiResult<Value>) {
     if let Err(e) = vdis::refresh(d, vdi).await {
         tracing::warn!(vdi = %vdi, error = %e, "could not refresh a VDI after a transfer");
     }
+    bitmaps::refresh_counts(d, vdi).await;
     tasks::finish(d, task, out).await;
 }
 

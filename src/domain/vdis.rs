@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::srs::{refresh_totals, SrState};
 use super::Domain;
 use super::{
-    backend_failure, blocking, cbt, claims, durable, invalid, io_error, tasks, to_int, vms,
+    backend_failure, bitmaps, blocking, cbt, claims, durable, invalid, io_error, tasks, to_int, vms,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{codes, vdi};
@@ -145,6 +145,7 @@ pub async fn forget(d: &Domain, vdi: Ref) -> ApiResult<()> {
         return Ok(());
     }
     cbt::unlink(d, vdi).await?;
+    bitmaps::forget_of(d, vdi).await?;
     let Some((row, c)) = d.registry.remove(vdi::CLASS, vdi) else {
         return Ok(());
     };

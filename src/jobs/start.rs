@@ -24,7 +24,7 @@ use super::stream::Stream;
 use super::table::Jobs;
 use super::work::{Held, Work};
 use crate::domain::claims::{self, Mode};
-use crate::domain::{blocking, cbt, invalid, io_error, tasks, vdis, Domain};
+use crate::domain::{bitmaps, blocking, cbt, invalid, io_error, tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{block_job, vdi};
 use crate::model::RowExt;
@@ -230,6 +230,7 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             claims.push(claims::claim_as(dom, dev.r, "backup", t, mode)?);
             claims.push(claims::claim_as(dom, tgt.r, "backup", t, Mode::Write)?);
             cbt::mark_all(dom, tgt.r).await?;
+            bitmaps::mark_all(dom, tgt.r).await?;
             let src = open_async(&dev, hooked && !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
             Box::new(Backup::new(BackupOptions {
@@ -247,6 +248,7 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             claims.push(claims::claim_as(dom, dev.r, "mirror", t, Mode::Hooked)?);
             claims.push(claims::claim_as(dom, tgt.r, "mirror", t, Mode::Write)?);
             cbt::mark_all(dom, tgt.r).await?;
+            bitmaps::mark_all(dom, tgt.r).await?;
             let src = open_async(&dev, !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
             let until = if sync == SyncMode::Top {
@@ -324,6 +326,7 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
                 .filter_map(|l| vdis::at(dom, dev.sr, l))
                 .collect();
             cbt::absorb(dom, base_vdi, &merged).await?;
+            bitmaps::mark_all(dom, base_vdi).await?;
             // The base grows to the device's size; it never shrinks.
             if base_disk.size < dev.size {
                 let (dir, loc, size) = (dev.dir.clone(), base_disk.loc.clone(), dev.size);

@@ -27,6 +27,10 @@ pub fn embedded() -> &'static [(&'static str, &'static str)] {
         ("event.toml", include_str!("../../datamodel/event.toml")),
         ("vm.toml", include_str!("../../datamodel/vm.toml")),
         ("vbd.toml", include_str!("../../datamodel/vbd.toml")),
+        (
+            "block_dirty_bitmap.toml",
+            include_str!("../../datamodel/block_dirty_bitmap.toml"),
+        ),
         ("role.toml", include_str!("../../datamodel/role.toml")),
         ("subject.toml", include_str!("../../datamodel/subject.toml")),
     ]

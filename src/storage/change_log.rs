@@ -44,13 +44,13 @@ pub fn bytes_for(size: u64) -> usize {
     (size.div_ceil(GRANULARITY).div_ceil(8)) as usize
 }
 
-/// The bitmap bytes that cover `[offset, offset + len)`: the first byte
-/// index and the bits of each byte, as `(index, mask)`.
-fn masks(offset: u64, len: u64) -> impl Iterator<Item = (usize, u8)> {
+/// The bitmap bytes that cover `[offset, offset + len)` at granularity
+/// `g`: the first byte index and the bits of each byte, as `(index, mask)`.
+fn masks(offset: u64, len: u64, g: u64) -> impl Iterator<Item = (usize, u8)> {
     let (first, end) = if len == 0 {
         (0, 0)
     } else {
-        (offset / GRANULARITY, (offset + len).div_ceil(GRANULARITY))
+        (offset / g, (offset + len).div_ceil(g))
     };
     let mut b = first;
     std::iter::from_fn(move || {
@@ -87,13 +87,16 @@ fn path_of(dir: &Path, uuid: &str) -> io::Result<PathBuf> {
     Ok(dir.join(format!("{uuid}.cbtlog")))
 }
 
-fn header() -> [u8; HEADER as usize] {
+fn header(granularity_bits: u32) -> [u8; HEADER as usize] {
     let mut h = [0u8; HEADER as usize];
     h[..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&VERSION.to_be_bytes());
-    h[12..16].copy_from_slice(&GRANULARITY_BITS.to_be_bytes());
+    h[12..16].copy_from_slice(&granularity_bits.to_be_bytes());
     h
 }
+
+/// The granularities a log may have: 512 B to 2 GiB (QEMU's range).
+pub const GRANULARITY_BITS_RANGE: std::ops::RangeInclusive<u32> = 9..=31;
 
 /// Whether the log of `uuid` exists.
 pub fn exists(dir: &Path, uuid: &str) -> io::Result<bool> {
@@ -103,14 +106,35 @@ pub fn exists(dir: &Path, uuid: &str) -> io::Result<bool> {
 /// Writes the whole log of `uuid` (crash-safely: a temporary, fsync,
 /// rename, fsync of the directory).
 pub fn write(dir: &Path, uuid: &str, bits: &[u8]) -> io::Result<()> {
+    write_with(dir, uuid, bits, GRANULARITY_BITS)
+}
+
+/// [`write`] with one bit per `2^granularity_bits` bytes.
+pub fn write_with(dir: &Path, uuid: &str, bits: &[u8], granularity_bits: u32) -> io::Result<()> {
+    if !GRANULARITY_BITS_RANGE.contains(&granularity_bits) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "granularity"));
+    }
     let mut data = Vec::with_capacity(HEADER as usize + bits.len());
-    data.extend_from_slice(&header());
+    data.extend_from_slice(&header(granularity_bits));
     data.extend_from_slice(bits);
     secret_file::write_atomic(&path_of(dir, uuid)?, &data, 0o600)
 }
 
-/// Reads the bitmap of the log of `uuid`: `None` if there is none.
+/// Reads the bitmap of the log of `uuid` (one bit per 64 KiB): `None` if
+/// there is none.
 pub fn read(dir: &Path, uuid: &str) -> io::Result<Option<Vec<u8>>> {
+    match read_with(dir, uuid)? {
+        None => Ok(None),
+        Some((GRANULARITY_BITS, bits)) => Ok(Some(bits)),
+        Some(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "change log: not one bit per 64 KiB",
+        )),
+    }
+}
+
+/// Reads the log of `uuid`: its granularity's log2 and its bitmap.
+pub fn read_with(dir: &Path, uuid: &str) -> io::Result<Option<(u32, Vec<u8>)>> {
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
@@ -123,7 +147,7 @@ pub fn read(dir: &Path, uuid: &str) -> io::Result<Option<Vec<u8>>> {
     read_bits(&file).map(Some)
 }
 
-fn read_bits(file: &File) -> io::Result<Vec<u8>> {
+fn read_bits(file: &File) -> io::Result<(u32, Vec<u8>)> {
     let len = file.metadata()?.len();
     let bad =
         |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("change log: {what}"));
@@ -134,7 +158,8 @@ fn read_bits(file: &File) -> io::Result<Vec<u8>> {
     if read_up_to(file, &mut h, 0)? != h.len() || h[..8] != *MAGIC {
         return Err(bad("bad magic"));
     }
-    if h[8..12] != VERSION.to_be_bytes() || h[12..16] != GRANULARITY_BITS.to_be_bytes() {
+    let gbits = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
+    if h[8..12] != VERSION.to_be_bytes() || !GRANULARITY_BITS_RANGE.contains(&gbits) {
         return Err(bad("unknown version or granularity"));
     }
     if len - HEADER > MAX_BITMAP {
@@ -143,7 +168,7 @@ fn read_bits(file: &File) -> io::Result<Vec<u8>> {
     let mut bits = vec![0u8; (len - HEADER) as usize];
     let n = read_up_to(file, &mut bits, HEADER)?;
     bits.truncate(n);
-    Ok(bits)
+    Ok((gbits, bits))
 }
 
 /// Renames the log of `from` to be the log of `to` (replacing it), and
@@ -196,6 +221,7 @@ pub fn or_into(dst: &mut Vec<u8>, src: &[u8]) -> bool {
 #[derive(Debug)]
 pub struct ChangeLog {
     file: File,
+    granularity: u64,
     bits: Vec<u8>,
 }
 
@@ -212,8 +238,26 @@ impl ChangeLog {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let bits = read_bits(&file)?;
-        Ok(Some(ChangeLog { file, bits }))
+        let (gbits, bits) = read_bits(&file)?;
+        Ok(Some(ChangeLog {
+            file,
+            granularity: 1 << gbits,
+            bits,
+        }))
+    }
+
+    /// Bytes per bit.
+    pub fn granularity(&self) -> u64 {
+        self.granularity
+    }
+
+    /// Forgets every bit, in place and durably (the file keeps only its
+    /// header).
+    pub fn clear(&mut self) -> io::Result<()> {
+        self.file.set_len(HEADER)?;
+        self.file.sync_all()?;
+        self.bits.clear();
+        Ok(())
     }
 
     /// The bitmap as it is on disk.
@@ -232,13 +276,14 @@ impl ChangeLog {
     /// not yet set are set and on disk when this returns. Costs nothing
     /// when every bit is already set.
     pub fn mark(&mut self, offset: u64, len: u64) -> io::Result<()> {
-        if masks(offset, len).any(|(i, _)| i as u64 >= MAX_BITMAP) {
+        let g = self.granularity;
+        if masks(offset, len, g).any(|(i, _)| i as u64 >= MAX_BITMAP) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "change log: offset beyond 1 PiB",
             ));
         }
-        self.set(masks(offset, len))
+        self.set(masks(offset, len, g))
     }
 
     /// Sets the bits `mask` of each byte `index`, then writes the bytes

@@ -8,6 +8,15 @@
 
 use super::*;
 
+/// `BLOCK_DIRTY_BITMAP_BUSY [bitmap]`: The dirty bitmap is in use by a job or an export (QEMU: Bitmap is busy).
+pub const BLOCK_DIRTY_BITMAP_BUSY: &str = "BLOCK_DIRTY_BITMAP_BUSY";
+
+/// `BLOCK_DIRTY_BITMAP_EXISTS [vdi, name]`: The VDI has a dirty bitmap of this name already (QEMU: Bitmap already exists).
+pub const BLOCK_DIRTY_BITMAP_EXISTS: &str = "BLOCK_DIRTY_BITMAP_EXISTS";
+
+/// `BLOCK_DIRTY_BITMAP_INCONSISTENT [bitmap]`: The dirty bitmap is inconsistent: only removing it is allowed (QEMU: Bitmap is inconsistent).
+pub const BLOCK_DIRTY_BITMAP_INCONSISTENT: &str = "BLOCK_DIRTY_BITMAP_INCONSISTENT";
+
 /// `EVENTS_LOST []`: Some events have been lost from the queue and cannot be retrieved: register again and read everything anew.
 pub const EVENTS_LOST: &str = "EVENTS_LOST";
 
@@ -142,6 +151,30 @@ pub const VDI_TOO_SMALL: &str = "VDI_TOO_SMALL";
 
 /// A constructor per error code, a parameter per listed parameter.
 impl ApiError {
+    /// `BLOCK_DIRTY_BITMAP_BUSY [bitmap]`: The dirty bitmap is in use by a job or an export (QEMU: Bitmap is busy).
+    pub fn block_dirty_bitmap_busy(bitmap: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: BLOCK_DIRTY_BITMAP_BUSY,
+            params: vec![bitmap.to_string()],
+        }
+    }
+
+    /// `BLOCK_DIRTY_BITMAP_EXISTS [vdi, name]`: The VDI has a dirty bitmap of this name already (QEMU: Bitmap already exists).
+    pub fn block_dirty_bitmap_exists(vdi: impl fmt::Display, name: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: BLOCK_DIRTY_BITMAP_EXISTS,
+            params: vec![vdi.to_string(), name.to_string()],
+        }
+    }
+
+    /// `BLOCK_DIRTY_BITMAP_INCONSISTENT [bitmap]`: The dirty bitmap is inconsistent: only removing it is allowed (QEMU: Bitmap is inconsistent).
+    pub fn block_dirty_bitmap_inconsistent(bitmap: impl fmt::Display) -> ApiError {
+        ApiError {
+            code: BLOCK_DIRTY_BITMAP_INCONSISTENT,
+            params: vec![bitmap.to_string()],
+        }
+    }
+
     /// `EVENTS_LOST []`: Some events have been lost from the queue and cannot be retrieved: register again and read everything anew.
     pub fn events_lost() -> ApiError {
         ApiError {

@@ -35,6 +35,7 @@ pub mod block_job;
 pub mod event;
 pub mod vm;
 pub mod vbd;
+pub mod block_dirty_bitmap;
 pub mod role;
 pub mod subject;
 pub mod args;
@@ -53,6 +54,7 @@ pub(crate) const EVERY_CLASS: &[(ClassId, &str)] = &[
     (event::CLASS, event::NAME),
     (vm::CLASS, vm::NAME),
     (vbd::CLASS, vbd::NAME),
+    (block_dirty_bitmap::CLASS, block_dirty_bitmap::NAME),
     (role::CLASS, role::NAME),
     (subject::CLASS, subject::NAME),
 ];
@@ -197,6 +199,15 @@ pub(crate) fn every_field() -> Vec<crate::model::field::Erased> {
         vbd::MODE.erased(),
         vbd::TYPE.erased(),
         vbd::OTHER_CONFIG.erased(),
+        block_dirty_bitmap::UUID.erased(),
+        block_dirty_bitmap::NAME_.erased(),
+        block_dirty_bitmap::VDI.erased(),
+        block_dirty_bitmap::GRANULARITY.erased(),
+        block_dirty_bitmap::COUNT.erased(),
+        block_dirty_bitmap::RECORDING.erased(),
+        block_dirty_bitmap::BUSY.erased(),
+        block_dirty_bitmap::PERSISTENT.erased(),
+        block_dirty_bitmap::INCONSISTENT.erased(),
         role::UUID.erased(),
         role::NAME_LABEL.erased(),
         role::NAME_DESCRIPTION.erased(),
@@ -234,6 +245,9 @@ pub(crate) fn every_enum() -> Vec<crate::model::field::ErasedEnum> {
 /// Every error code.
 #[cfg(test)]
 pub(crate) const EVERY_CODE: &[&str] = &[
+    codes::BLOCK_DIRTY_BITMAP_BUSY,
+    codes::BLOCK_DIRTY_BITMAP_EXISTS,
+    codes::BLOCK_DIRTY_BITMAP_INCONSISTENT,
     codes::EVENTS_LOST,
     codes::EVENT_FROM_TOKEN_PARSE_FAILURE,
     codes::EVENT_SUBSCRIPTION_PARSE_FAILURE,

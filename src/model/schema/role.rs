@@ -8,7 +8,7 @@
 use super::*;
 
 /// The class `role`.
-pub const CLASS: ClassId = 10;
+pub const CLASS: ClassId = 11;
 
 /// The wire name of the class.
 pub const NAME: &str = "role";

@@ -8,7 +8,7 @@
 use super::*;
 
 /// The class `subject`.
-pub const CLASS: ClassId = 11;
+pub const CLASS: ClassId = 12;
 
 /// The wire name of the class.
 pub const NAME: &str = "subject";

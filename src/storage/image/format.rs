@@ -160,3 +160,14 @@ pub fn probe_known(sr: &SrDir, name: &str, format: Format) -> io::Result<Probe> 
         }
     }
 }
+
+/// The cluster size of the qcow2 image `name` (`None`: not a qcow2).
+pub fn cluster_size(sr: &SrDir, name: &str) -> io::Result<Option<u64>> {
+    let file = sr.open_file(name, false)?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&file, &mut magic, 0)?;
+    if !header::is_qcow2(&magic[..n]) {
+        return Ok(None);
+    }
+    Ok(Some(header::Header::read(&file)?.cluster_size() as u64))
+}

@@ -24,6 +24,8 @@ mod vm;
 pub use vm::*;
 mod vbd;
 pub use vbd::*;
+mod block_dirty_bitmap;
+pub use block_dirty_bitmap::*;
 mod role;
 pub use role::*;
 mod subject;

@@ -1,0 +1,159 @@
+"""Named dirty bitmaps (block_dirty_bitmap, a xapid extension after QEMU's
+block-dirty-bitmap-*): QEMU's rules for add (names, granularity, defaults,
+persistent only on qcow2), clear, enable, disable, merge; writes recorded;
+`count`; the NBD context qemu:dirty-bitmap:<name>, checked against QEMU
+itself (the same writes through qemu-io into an image with a bitmap,
+exported by qemu-nbd -B); transient bitmaps go at a restart, persistent
+ones stay, also after kill -9."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+import XenAPI
+
+from storage_util import M, create_vdi, default_sr, import_raw, run, sdk_x
+
+K64 = 64 << 10
+WRITES = [(0, 1), (K64 - 1, 2), (5 * K64 + 100, 3 * K64), (M, 512), (3 * M - 1, 1)]
+
+
+@pytest.fixture
+def x(server):
+    return sdk_x(server)
+
+
+@pytest.fixture
+def sr(x):
+    return default_sr(x)[0]
+
+
+def err(f, *a):
+    with pytest.raises(XenAPI.Failure) as e:
+        f(*a)
+    return e.value.details
+
+
+def nbd_map(x, vdi, context):
+    i = x.VDI.get_nbd_info(vdi)[0]
+    u = f"nbd://{i['address']}:{i['port']}/" + urllib.parse.quote(i["exportname"], safe="")
+    out = subprocess.run(["nbdinfo", "--json", f"--map={context}", u], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [(e["offset"], e["length"]) for e in json.loads(out.stdout) if e["type"] & 1]
+
+
+def test_add_follows_qemus_rules(server, x, sr):
+    raw = create_vdi(x, sr, M, "raw")
+    q = create_vdi(x, sr, M, "qcow2")
+    b = x.block_dirty_bitmap.add(raw, "b", {})
+    rec = x.block_dirty_bitmap.get_record(b)
+    assert rec["name"] == "b" and rec["VDI"] == raw and rec["granularity"] == "65536"
+    assert rec["recording"] is True and rec["persistent"] is False and rec["busy"] is False
+    assert rec["count"] == "0" and rec["inconsistent"] is False
+    assert x.block_dirty_bitmap.get_granularity(x.block_dirty_bitmap.add(q, "d", {})) == "65536"
+    g = x.block_dirty_bitmap.add(q, "g", {"granularity": "512", "persistent": "true"})
+    assert x.block_dirty_bitmap.get_granularity(g) == "512"
+    assert x.block_dirty_bitmap.get_granularity(
+        x.block_dirty_bitmap.add(q, "big", {"granularity": str(1 << 31)})) == str(1 << 31)
+    for bad in ["3000", "256", str(1 << 32), "-1", "x"]:
+        assert err(x.block_dirty_bitmap.add, q, "n", {"granularity": bad})[:2] == ["INVALID_VALUE", "granularity"]
+    assert err(x.block_dirty_bitmap.add, raw, "b", {}) == ["BLOCK_DIRTY_BITMAP_EXISTS", raw, "b"]
+    assert err(x.block_dirty_bitmap.add, raw, "p", {"persistent": "true"})[0] == "OPERATION_NOT_ALLOWED"
+    assert err(x.block_dirty_bitmap.add, raw, "", {})[0] == "INVALID_VALUE"
+    assert err(x.block_dirty_bitmap.add, raw, "o", {"bogus": "1"})[0] == "INVALID_VALUE"
+
+
+def test_writes_are_recorded_and_counted(server, x, sr):
+    v = create_vdi(x, sr, 4 * M, "qcow2")
+    b = x.block_dirty_bitmap.add(v, "b", {})
+    off = x.block_dirty_bitmap.add(v, "off", {"disabled": "true"})
+    fine = x.block_dirty_bitmap.add(v, "fine", {"granularity": "4096"})
+    for o, n in WRITES:
+        import_raw(server, x, v, os.urandom(n), o)
+    blocks = set()
+    for o, n in WRITES:
+        blocks |= set(range(o // K64, (o + n + K64 - 1) // K64))
+    assert int(x.block_dirty_bitmap.get_count(b)) == len(blocks) * K64
+    assert int(x.block_dirty_bitmap.get_count(off)) == 0
+    assert nbd_map(x, v, "qemu:dirty-bitmap:b") == merge_runs(sorted(blocks), K64)
+    # Disable, write, enable: the write in between is not recorded.
+    x.block_dirty_bitmap.disable(b)
+    import_raw(server, x, v, b"x", 2 * M)
+    x.block_dirty_bitmap.enable(b)
+    assert int(x.block_dirty_bitmap.get_count(b)) == len(blocks) * K64
+    # Merge: sources of another granularity mark every bit they overlap.
+    x.block_dirty_bitmap.merge(off, [fine])
+    assert int(x.block_dirty_bitmap.get_count(off)) == (len(blocks) + 1) * K64
+    x.block_dirty_bitmap.clear(b)
+    assert int(x.block_dirty_bitmap.get_count(b)) == 0
+    assert nbd_map(x, v, "qemu:dirty-bitmap:b") == []
+    x.block_dirty_bitmap.remove(b)
+    assert b not in x.block_dirty_bitmap.get_all()
+    other = create_vdi(x, sr, M, "raw")
+    ob = x.block_dirty_bitmap.add(other, "o", {})
+    assert err(x.block_dirty_bitmap.merge, off, [ob])[0] == "INVALID_VALUE"
+    # Destroying the VDI removes its bitmaps.
+    x.VDI.destroy(other)
+    assert ob not in x.block_dirty_bitmap.get_all()
+
+
+def merge_runs(blocks, g):
+    out = []
+    for b in blocks:
+        if out and out[-1][0] + out[-1][1] == b * g:
+            out[-1] = (out[-1][0], out[-1][1] + g)
+        else:
+            out.append((b * g, g))
+    return out
+
+
+def test_same_map_as_qemu(server, x, sr, tmp_path):
+    """Oracle: the same writes through qemu-io into a qcow2 with a bitmap
+    (recorded by QEMU), exported by qemu-nbd -r -B, give the same
+    nbdinfo --map=qemu:dirty-bitmap:<name> as xapid's bitmap."""
+    img = tmp_path / "q.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", str(img), str(4 * M))
+    run("qemu-img", "bitmap", "--add", "-g", "65536", str(img), "b")
+    run("qemu-io", "-f", "qcow2", *sum((["-c", f"write -P 7 {o} {n}"] for o, n in WRITES), []), str(img))
+    port = 18000 + os.getpid() % 1000
+    q = subprocess.Popen(["qemu-nbd", "-r", "-t", "-f", "qcow2", "-B", "b", "-p", str(port),
+                          "-b", "127.0.0.1", "-x", "", str(img)], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        out = subprocess.run(["nbdinfo", "--json", "--map=qemu:dirty-bitmap:b", f"nbd://127.0.0.1:{port}/"],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        theirs = [(e["offset"], e["length"]) for e in json.loads(out.stdout) if e["type"] & 1]
+    finally:
+        q.send_signal(signal.SIGTERM)
+        q.wait(10)
+    v = create_vdi(x, sr, 4 * M, "qcow2")
+    x.block_dirty_bitmap.add(v, "b", {"granularity": "65536"})
+    for o, n in WRITES:
+        import_raw(server, x, v, os.urandom(n), o)
+    assert nbd_map(x, v, "qemu:dirty-bitmap:b") == theirs
+
+
+def test_persistent_bitmaps_survive_restarts_and_kills(make_server):
+    srv = make_server()
+    x = sdk_x(srv)
+    sr = default_sr(x)[0]
+    v = create_vdi(x, sr, 2 * M, "qcow2")
+    p = x.block_dirty_bitmap.add(v, "p", {"persistent": "true"})
+    t = x.block_dirty_bitmap.add(v, "t", {})
+    import_raw(srv, x, v, b"a", K64)
+    srv.restart()
+    x = sdk_x(srv)
+    assert x.block_dirty_bitmap.get_all() == [p]
+    import_raw(srv, x, v, b"b", 3 * K64)
+    srv.restart(crash=True)
+    x = sdk_x(srv)
+    rec = x.block_dirty_bitmap.get_record(p)
+    assert rec["inconsistent"] is False and int(rec["count"]) == 2 * K64
+    assert nbd_map(x, v, "qemu:dirty-bitmap:p") == [(K64, K64), (3 * K64, K64)]
+    assert t not in x.block_dirty_bitmap.get_all()
