@@ -2,6 +2,7 @@
 //! transactions. The engine is in [`crate::jobs`].
 
 use super::{ApiError, ApiResult, Ctx};
+use crate::domain::bitmaps::{self, BitmapMode};
 use crate::domain::{invalid, Domain};
 use crate::jobs::start::{start, vdi_option};
 use crate::jobs::txn::{self, Action};
@@ -62,6 +63,76 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A backup's `bitmap` (a name of one of `device`'s bitmaps, or a
+    /// ref) and `bitmap_mode`, with QEMU's checks against the sync mode.
+    /// `incremental` is `bitmap` with `on-success`.
+    fn bitmap(
+        &self,
+        d: &Domain,
+        device: Ref,
+        sync: SyncMode,
+    ) -> ApiResult<(SyncMode, Option<(Ref, BitmapMode)>)> {
+        let mode = match self.get("bitmap_mode") {
+            None => None,
+            Some(v) => Some(BitmapMode::from_name(v).ok_or_else(|| invalid("bitmap_mode", v))?),
+        };
+        let Some(name) = self.get("bitmap") else {
+            if matches!(sync, SyncMode::Bitmap | SyncMode::Incremental) {
+                return Err(invalid(
+                    "bitmap",
+                    format_args!(
+                        "must provide a valid bitmap name for '{}' sync mode",
+                        sync.name()
+                    ),
+                ));
+            }
+            if mode.is_some() {
+                return Err(invalid(
+                    "bitmap_mode",
+                    "Cannot specify bitmap sync mode without a bitmap",
+                ));
+            }
+            return Ok((sync, None));
+        };
+        let bm = bitmaps::named(d, device, name)
+            .or_else(|| Ref::parse(name).filter(|r| bitmaps::of(d, device).contains(r)))
+            .ok_or_else(|| invalid("bitmap", name))?;
+        let (sync, mode) = match (sync, mode) {
+            (SyncMode::Incremental, None | Some(BitmapMode::OnSuccess)) => {
+                (SyncMode::Bitmap, BitmapMode::OnSuccess)
+            }
+            (SyncMode::Incremental, Some(_)) => {
+                return Err(invalid(
+                    "bitmap_mode",
+                    "Bitmap sync mode must be 'on-success' when using sync mode 'incremental'",
+                ))
+            }
+            (SyncMode::None, _) => {
+                return Err(invalid(
+                    "sync",
+                    "sync mode 'none' does not produce meaningful bitmap outputs",
+                ))
+            }
+            (_, None) => {
+                return Err(invalid(
+                    "bitmap_mode",
+                    "Bitmap sync mode must be given when providing a bitmap",
+                ))
+            }
+            (SyncMode::Full | SyncMode::Top, Some(BitmapMode::Never)) => {
+                return Err(invalid(
+                    "bitmap_mode",
+                    format_args!(
+                        "Bitmap sync mode 'never' has no meaningful effect when combined with sync '{}'",
+                        sync.name()
+                    ),
+                ))
+            }
+            (s, Some(m)) => (s, m),
+        };
+        Ok((sync, Some((bm, mode))))
+    }
+
     fn u64(&self, k: &str, default: u64) -> ApiResult<u64> {
         match self.get(k) {
             None => Ok(default),
@@ -86,6 +157,15 @@ impl<'a> Options<'a> {
 
 const COMMON: &[&str] = &["job_id", "speed", "auto_finalize", "auto_dismiss"];
 
+/// A backup's own options.
+const BACKUP: &[&str] = &[
+    "sync",
+    "on_source_error",
+    "on_target_error",
+    "bitmap",
+    "bitmap_mode",
+];
+
 fn keys(extra: &[&'static str]) -> Vec<&'static str> {
     COMMON.iter().chain(extra).copied().collect()
 }
@@ -103,9 +183,10 @@ pub async fn backup(cx: Ctx, a: BlockJobBackup) -> ApiResult<Value> {
         target,
         options,
     } = a;
-    let allowed = keys(&["sync", "on_source_error", "on_target_error"]);
-    let o = Options::new(&options, &allowed)?;
-    let mut spec = o.common(device, target, JobKind::Backup { sync: o.sync()? })?;
+    let o = Options::new(&options, &keys(BACKUP))?;
+    let (sync, bitmap) = o.bitmap(cx.domain(), device, o.sync()?)?;
+    let mut spec = o.common(device, target, JobKind::Backup { sync })?;
+    spec.bitmap = bitmap;
     spec.on_source_error = o.policy("on_source_error")?;
     spec.on_target_error = o.policy("on_target_error")?;
     run(&cx, spec).await
@@ -120,8 +201,12 @@ pub async fn mirror(cx: Ctx, a: BlockJobMirror) -> ApiResult<Value> {
     } = a;
     let allowed = keys(&["sync", "on_source_error", "on_target_error", "granularity"]);
     let o = Options::new(&options, &allowed)?;
+    let sync = o.sync()?;
+    if matches!(sync, SyncMode::Bitmap | SyncMode::Incremental) {
+        return Err(invalid("sync", sync.name()));
+    }
     let kind = JobKind::Mirror {
-        sync: o.sync()?,
+        sync,
         granularity: o.u64("granularity", 64 << 10)?,
     };
     let mut spec = o.common(device, target, kind)?;
@@ -269,7 +354,7 @@ pub async fn transaction(cx: Ctx, a: BlockJobTransaction) -> ApiResult<Value> {
         "grouped" => true,
         other => return Err(invalid("completion_mode", other)),
     };
-    let allowed = keys(&["sync", "on_source_error", "on_target_error"]);
+    let allowed = keys(BACKUP);
     let mut actions = Vec::new();
     // Everything is checked before anything is done.
     for act in &list {
@@ -290,11 +375,10 @@ pub async fn transaction(cx: Ctx, a: BlockJobTransaction) -> ApiResult<Value> {
                     .map(Map::<String>::from_value)
                     .unwrap_or_default();
                 let o = Options::new(&options, &allowed)?;
-                let mut spec = o.common(
-                    vdi("device")?,
-                    vdi("target")?,
-                    JobKind::Backup { sync: o.sync()? },
-                )?;
+                let device = vdi("device")?;
+                let (sync, bitmap) = o.bitmap(&s, device, o.sync()?)?;
+                let mut spec = o.common(device, vdi("target")?, JobKind::Backup { sync })?;
+                spec.bitmap = bitmap;
                 spec.on_source_error = o.policy("on_source_error")?;
                 spec.on_target_error = o.policy("on_target_error")?;
                 actions.push(Action::Backup(Box::new(spec)));

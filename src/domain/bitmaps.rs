@@ -341,14 +341,8 @@ pub async fn bits(d: &Domain, r: Ref) -> ApiResult<(u64, Vec<u8>)> {
     Ok(tracker(d, r, &i.uuid).await?.snapshot())
 }
 
-/// Brings `count` of bitmap `r` up to date.
-pub async fn refresh_count(d: &Domain, r: Ref) -> ApiResult<()> {
-    let i = info(d, r)?;
-    let size = d
-        .registry
-        .read_or(vdi::CLASS, i.vdi, |row| row.get(vdi::VIRTUAL_SIZE))?
-        .max(0) as u64;
-    let (g, bits) = tracker(d, r, &i.uuid).await?.snapshot();
+/// Bytes marked by `bits` (`g` per bit) within a `size`-byte disk.
+fn dirty_bytes(bits: &[u8], g: u64, size: u64) -> u64 {
     let mut count = 0u64;
     for (idx, byte) in bits.iter().enumerate() {
         for k in 0..8 {
@@ -358,6 +352,18 @@ pub async fn refresh_count(d: &Domain, r: Ref) -> ApiResult<()> {
             }
         }
     }
+    count
+}
+
+/// Brings `count` of bitmap `r` up to date.
+pub async fn refresh_count(d: &Domain, r: Ref) -> ApiResult<()> {
+    let i = info(d, r)?;
+    let size = d
+        .registry
+        .read_or(vdi::CLASS, i.vdi, |row| row.get(vdi::VIRTUAL_SIZE))?
+        .max(0) as u64;
+    let (g, bits) = tracker(d, r, &i.uuid).await?.snapshot();
+    let count = dirty_bytes(&bits, g, size);
     let ((), c) = d.registry.update(bm::CLASS, r, Write::Volatile, |f| {
         f.set(bm::COUNT, to_int(count));
         Ok(())
@@ -392,6 +398,28 @@ pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
     for (r, u) in transient {
         drop_one(d, r, u).await?;
     }
+    // A backup that was using a bitmap when the server stopped: its frozen
+    // bits go back (a superset), and nothing is busy any more.
+    for r in &all {
+        let i = info(d, *r)?;
+        let (fdir, u) = (frozen_dir(d), i.uuid.clone());
+        let frozen = blocking(move || match change_log::read_with(&fdir, &u) {
+            Ok(Some((_, b))) => Ok(Some(b)),
+            Ok(None) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await??;
+        if let Some(bits) = frozen {
+            let t = tracker(d, *r, &i.uuid).await?;
+            blocking(move || t.merge(&bits)).await??;
+            let (fdir, u) = (frozen_dir(d), i.uuid.clone());
+            blocking(move || change_log::remove(&fdir, &u)).await??;
+        }
+        if i.busy {
+            set(d, *r, |f| f.set(bm::BUSY, false)).await?;
+        }
+    }
     let dir = d.bitmaps.dir.clone();
     tokio::task::spawn_blocking(move || -> io::Result<()> {
         for uuid in change_log::list(&dir)? {
@@ -406,6 +434,175 @@ pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
         let _ = refresh_count(d, r).await;
     }
     Ok(())
+}
+
+/// What a backup does with its bitmap when it ends (QEMU's
+/// `bitmap-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BitmapMode {
+    /// Cleared on success (only the writes made during the job remain);
+    /// unchanged on failure or cancel.
+    OnSuccess,
+    /// Never cleared.
+    Never,
+    /// Cleared on success; on failure or cancel, what was not copied
+    /// remains.
+    Always,
+}
+
+impl BitmapMode {
+    /// The option's value.
+    pub fn name(self) -> &'static str {
+        match self {
+            BitmapMode::OnSuccess => "on-success",
+            BitmapMode::Never => "never",
+            BitmapMode::Always => "always",
+        }
+    }
+
+    /// Parses the option.
+    pub fn from_name(s: &str) -> Option<BitmapMode> {
+        [BitmapMode::OnSuccess, BitmapMode::Never, BitmapMode::Always]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
+}
+
+fn frozen_dir(d: &Domain) -> PathBuf {
+    d.bitmaps.dir.join("frozen")
+}
+
+/// A bitmap used by a backup job, QEMU's way: at the start its bits are
+/// frozen (the point in time the job copies) and it goes on recording
+/// only new writes (QEMU's successor); `busy` meanwhile. The frozen bits
+/// are on disk too, so a crash gives them back ([`recover_after_restart`]).
+pub struct InUse {
+    d: Arc<Domain>,
+    r: Ref,
+    vdi: Ref,
+    tracker: Tracker,
+    uuid: String,
+    granularity: u64,
+    frozen: Vec<u8>,
+    mode: BitmapMode,
+    ended: bool,
+}
+
+impl std::fmt::Debug for InUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InUse").field("bitmap", &self.r).finish()
+    }
+}
+
+/// Takes bitmap `r` for a backup that ends with `mode` (refused while it
+/// is busy or inconsistent).
+pub async fn begin_backup(d: &Arc<Domain>, r: Ref, mode: BitmapMode) -> ApiResult<InUse> {
+    let i = info(d, r)?;
+    check_usable(r, &i)?;
+    let _g = d.bitmaps.lock.lock().await;
+    let t = tracker(d, r, &i.uuid).await?;
+    let (g, bits) = t.snapshot();
+    let (fdir, u, b, t2) = (frozen_dir(d), i.uuid.clone(), bits.clone(), t.clone());
+    blocking(move || {
+        std::fs::create_dir_all(&fdir)?;
+        change_log::write_with(&fdir, &u, &b, g.trailing_zeros())?;
+        t2.clear()
+    })
+    .await?
+    .map_err(log_error)?;
+    set(d, r, |f| f.set(bm::BUSY, true)).await?;
+    Ok(InUse {
+        d: d.clone(),
+        r,
+        vdi: i.vdi,
+        tracker: t,
+        uuid: i.uuid,
+        granularity: g,
+        frozen: bits,
+        mode,
+        ended: false,
+    })
+}
+
+/// Whether block `b` of a bitmap is set.
+fn get(bits: &[u8], b: u64) -> bool {
+    bits.get((b / 8) as usize)
+        .is_some_and(|x| x & (0x80 >> (b % 8)) != 0)
+}
+
+impl InUse {
+    /// The frozen bits (what the backup copies) and their granularity.
+    pub fn frozen(&self) -> (u64, &[u8]) {
+        (self.granularity, &self.frozen)
+    }
+
+    /// Whether `[offset, offset + len)` has a frozen bit set.
+    pub fn dirty(&self, offset: u64, len: u64) -> bool {
+        let g = self.granularity;
+        (offset / g..(offset + len).div_ceil(g)).any(|b| get(&self.frozen, b))
+    }
+
+    /// The job ended (blocking): the bitmap gets back what its mode says,
+    /// then is no longer busy. `copied(offset, len)` says whether a range
+    /// was copied (for `always` after a failure).
+    pub fn finish(mut self, success: bool, copied: &dyn Fn(u64, u64) -> bool) {
+        self.end(success, copied);
+    }
+
+    fn end(&mut self, success: bool, copied: &dyn Fn(u64, u64) -> bool) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        let back = match (self.mode, success) {
+            (BitmapMode::OnSuccess | BitmapMode::Always, true) => None,
+            (BitmapMode::Never, _) | (BitmapMode::OnSuccess, false) => Some(self.frozen.clone()),
+            (BitmapMode::Always, false) => {
+                let g = self.granularity;
+                let mut left = self.frozen.clone();
+                for b in 0..left.len() as u64 * 8 {
+                    if get(&left, b) && copied(b * g, g) {
+                        left[(b / 8) as usize] &= !(0x80 >> (b % 8));
+                    }
+                }
+                Some(left)
+            }
+        };
+        if let Some(bits) = back {
+            if let Err(e) = self.tracker.merge(&bits) {
+                // The frozen log stays: a restart merges it back.
+                tracing::error!(bitmap = %self.r, error = %e, "could not give a bitmap its bits back");
+                return;
+            }
+        }
+        let _ = change_log::remove(&frozen_dir(&self.d), &self.uuid);
+        let (g, bits) = self.tracker.snapshot();
+        let size = self
+            .d
+            .registry
+            .read_or(vdi::CLASS, self.vdi, |row| row.get(vdi::VIRTUAL_SIZE))
+            .unwrap_or(0)
+            .max(0) as u64;
+        let count = dirty_bytes(&bits, g, size);
+        if let Ok(((), c)) = self
+            .d
+            .registry
+            .update(bm::CLASS, self.r, Write::Durable, |f| {
+                f.set(bm::BUSY, false);
+                f.set(bm::COUNT, to_int(count));
+                Ok(())
+            })
+        {
+            drop(c);
+        }
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        // Never ended (the job was never run): as a failure, all back.
+        self.end(false, &|_, _| false);
+    }
 }
 
 #[cfg(test)]

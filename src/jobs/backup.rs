@@ -3,7 +3,10 @@
 //! old data of blocks not yet copied into the target (copy-before-write),
 //! so the target is the device as it was when the job started.
 //! `sync=full` copies everything the device reads as, `top` only what its
-//! own layer holds, `none` only what is overwritten, until cancelled.
+//! own layer holds, `none` only what is overwritten, until cancelled,
+//! `bitmap` (and `incremental`) only what a dirty bitmap marked when the
+//! job started; the bitmap is then given back as its `bitmap_mode` says
+//! (QEMU's table: `domain::bitmaps::InUse`).
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -14,6 +17,7 @@ use super::error::JobError;
 use super::job::Job;
 use super::options::{Side, SyncMode};
 use super::work::{Effect, Ended, Work};
+use crate::domain::bitmaps::InUse;
 use crate::domain::claims::{Hook, WriteHook};
 use crate::storage::image::{Alloc, Image};
 use crate::wire::Ref;
@@ -38,6 +42,7 @@ pub struct Backup {
     device: Ref,
     target: Ref,
     hooked: bool,
+    bitmap: Option<InUse>,
 }
 
 /// What a backup is asked to do.
@@ -58,12 +63,28 @@ pub struct BackupOptions {
     /// Writes made to the device through the server first copy the old
     /// data (copy-before-write); false when the device is only read.
     pub hooked: bool,
+    /// The dirty bitmap used (`sync=bitmap` copies only what it marks),
+    /// given back as its mode says when the job ends.
+    pub bitmap: Option<InUse>,
 }
 
 impl Backup {
     /// A backup as `o` says.
     pub fn new(o: BackupOptions) -> Backup {
         let size = o.src.size();
+        let mut done = Bitmap::new(size, CLUSTER);
+        if let (SyncMode::Bitmap, Some(b)) = (o.sync, &o.bitmap) {
+            // Only what the bitmap marks is copied: the rest counts as done
+            // (neither the work nor a write copies it).
+            let mut pos = 0;
+            while pos < size {
+                let n = CLUSTER.min(size - pos);
+                if !b.dirty(pos, n) {
+                    done.set(pos, n);
+                }
+                pos += n;
+            }
+        }
         Backup {
             shared: Arc::new(Shared {
                 src: o.src,
@@ -73,12 +94,25 @@ impl Backup {
                 },
                 fresh: o.fresh_target,
                 top_only: o.sync == SyncMode::Top,
-                done: Mutex::new(Bitmap::new(size, CLUSTER)),
+                done: Mutex::new(done),
             }),
             sync: o.sync,
             device: o.device,
             target: o.target,
             hooked: o.hooked,
+            bitmap: o.bitmap,
+        }
+    }
+
+    /// The bitmap goes back as its mode says (`success` or not).
+    fn end_bitmap(&mut self, success: bool) {
+        if let Some(b) = self.bitmap.take() {
+            let done = self.shared.done.lock().unwrap_or_else(|p| p.into_inner());
+            let g = done.granularity;
+            let copied = |off: u64, len: u64| -> bool {
+                (off / g..(off + len).div_ceil(g)).all(|c| done.get(c))
+            };
+            b.finish(success, &copied);
         }
     }
 }
@@ -192,6 +226,7 @@ impl Work for Backup {
 
     fn commit(&mut self, _ended: Ended) -> io::Result<Vec<Effect>> {
         self.shared.dst.img.flush()?;
+        self.end_bitmap(true);
         Ok(vec![Effect::Refresh(self.target)])
     }
 
@@ -199,6 +234,7 @@ impl Work for Backup {
         // Best effort: the job has failed already and its result is not
         // used (targets are marked incomplete; chains keep their backing).
         let _ = self.shared.dst.img.flush();
+        self.end_bitmap(false);
     }
 
     fn hook(&self) -> Option<(Ref, Hook)> {

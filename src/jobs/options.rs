@@ -3,6 +3,7 @@
 
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::bitmaps::BitmapMode;
 use crate::model::schema::BlockJobType;
 use crate::wire::Ref;
 
@@ -16,6 +17,10 @@ pub enum SyncMode {
     Top,
     /// Only what is written while the job runs.
     None,
+    /// Only what a dirty bitmap marks (backup only; with `bitmap_mode`).
+    Bitmap,
+    /// `bitmap` with `bitmap_mode=on-success` (backup only).
+    Incremental,
 }
 
 impl SyncMode {
@@ -25,14 +30,22 @@ impl SyncMode {
             SyncMode::Full => "full",
             SyncMode::Top => "top",
             SyncMode::None => "none",
+            SyncMode::Bitmap => "bitmap",
+            SyncMode::Incremental => "incremental",
         }
     }
 
     /// Parses the option.
     pub fn from_name(s: &str) -> Option<SyncMode> {
-        [SyncMode::Full, SyncMode::Top, SyncMode::None]
-            .into_iter()
-            .find(|x| x.name() == s)
+        [
+            SyncMode::Full,
+            SyncMode::Top,
+            SyncMode::None,
+            SyncMode::Bitmap,
+            SyncMode::Incremental,
+        ]
+        .into_iter()
+        .find(|x| x.name() == s)
     }
 }
 
@@ -126,6 +139,9 @@ pub struct Spec {
     /// runs instead of being hooked (VDI.copy/clone, so copies of one VDI
     /// run side by side).
     pub read_only_device: bool,
+    /// A backup's dirty bitmap and what becomes of it (QEMU's `bitmap`
+    /// and `bitmap-mode`).
+    pub bitmap: Option<(Ref, BitmapMode)>,
 }
 
 impl Default for Spec {
@@ -147,6 +163,7 @@ impl Default for Spec {
             owner: String::new(),
             fresh_target: false,
             read_only_device: false,
+            bitmap: None,
         }
     }
 }

@@ -233,6 +233,11 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             bitmaps::mark_all(dom, tgt.r).await?;
             let src = open_async(&dev, hooked && !dev.read_only, Vec::new()).await?;
             let dst = open_async(&tgt, true, Vec::new()).await?;
+            // The bitmap last: from here on its bits are the job's.
+            let bitmap = match spec.bitmap {
+                Some((b, mode)) => Some(bitmaps::begin_backup(dom, b, mode).await?),
+                None => None,
+            };
             Box::new(Backup::new(BackupOptions {
                 device: dev.r,
                 target: tgt.r,
@@ -241,6 +246,7 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
                 sync,
                 fresh_target: spec.fresh_target,
                 hooked,
+                bitmap,
             }))
         }
         JobKind::Mirror { sync, granularity } => {

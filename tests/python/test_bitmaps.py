@@ -157,3 +157,116 @@ def test_persistent_bitmaps_survive_restarts_and_kills(make_server):
     assert rec["inconsistent"] is False and int(rec["count"]) == 2 * K64
     assert nbd_map(x, v, "qemu:dirty-bitmap:p") == [(K64, K64), (3 * K64, K64)]
     assert t not in x.block_dirty_bitmap.get_all()
+
+
+def bitmap_vdi(server, x, sr, size=4 * M):
+    """A qcow2 VDI with bitmap `b` and data written at WRITES (recorded)."""
+    v = create_vdi(x, sr, size, "qcow2")
+    b = x.block_dirty_bitmap.add(v, "b", {})
+    for o, n in WRITES:
+        import_raw(server, x, v, os.urandom(n), o)
+    return v, b
+
+
+def dirty_blocks(writes):
+    out = set()
+    for o, n in writes:
+        out |= set(range(o // K64, (o + n + K64 - 1) // K64))
+    return out
+
+
+def run_backup(x, v, t, options):
+    from storage_util import wait_job
+    job = x.block_job.backup(v, t, dict(options, auto_dismiss="false"))
+    rec = wait_job(x, job, "concluded", timeout=60)
+    x.block_job.dismiss(job)
+    return rec
+
+
+def test_incremental_backup_copies_what_the_bitmap_marks(server, x, sr):
+    from storage_util import export_raw
+    v, b = bitmap_vdi(server, x, sr)
+    t = create_vdi(x, sr, 4 * M, "qcow2")
+    rec = run_backup(x, v, t, {"sync": "incremental", "bitmap": "b"})
+    assert rec["error"] == "" and rec["sync"] == "bitmap"
+    # on-success: cleared (no write came during the job).
+    assert int(x.block_dirty_bitmap.get_count(b)) == 0
+    assert x.block_dirty_bitmap.get_busy(b) is False
+    src, dst = export_raw(server, x, v), export_raw(server, x, t)
+    for blk in range(4 * M // K64):
+        want = src[blk * K64:(blk + 1) * K64] if blk in dirty_blocks(WRITES) else bytes(K64)
+        assert dst[blk * K64:(blk + 1) * K64] == want, blk
+
+
+@pytest.mark.parametrize("mode,success,left", [
+    ("on-success", True, "new"),
+    ("on-success", False, "old+new"),
+    ("never", True, "old+new"),
+    ("never", False, "old+new"),
+    ("always", True, "new"),
+    ("always", False, "uncopied+new"),
+])
+def test_bitmap_mode_outcomes_are_qemus(server, x, sr, mode, success, left):
+    """QEMU's table: on success on-success and always clear the bitmap (the
+    writes made during the job remain: the successor), never keeps it; on
+    cancel on-success and never keep it (plus the new writes), always keeps
+    only what was not copied yet."""
+    from storage_util import wait_job
+    v, b = bitmap_vdi(server, x, sr, 8 * M)
+    import_raw(server, x, v, os.urandom(4 * M), 4 * M)  # more to copy
+    old = dirty_blocks(WRITES + [(4 * M, 4 * M)])
+    t = create_vdi(x, sr, 8 * M, "qcow2")
+    job = x.block_job.backup(v, t, {"sync": "bitmap", "bitmap": "b", "bitmap_mode": mode,
+                                    "speed": str(1 * M), "auto_dismiss": "false"})
+    assert x.block_dirty_bitmap.get_busy(b) is True
+    assert err(x.block_dirty_bitmap.clear, b) == ["BLOCK_DIRTY_BITMAP_BUSY", b]
+    import_raw(server, x, v, b"n", 3 * M)  # a new write during the job
+    new = {3 * M // K64}
+    if success:
+        rec = wait_job(x, job, "concluded", timeout=60)
+        assert rec["error"] == "", rec
+    else:
+        time.sleep(1.5)  # part copied, not all
+        x.block_job.cancel(job, True)
+        wait_job(x, job, "concluded", timeout=60)
+    x.block_job.dismiss(job)
+    assert x.block_dirty_bitmap.get_busy(b) is False
+    count = int(x.block_dirty_bitmap.get_count(b))
+    if left == "new":
+        assert count == len(new) * K64
+    elif left == "old+new":
+        assert count == len(old | new) * K64
+    else:
+        assert len(new) * K64 < count < len(old | new) * K64, count
+
+
+@pytest.mark.parametrize("options,field", [
+    ({"sync": "incremental", "bitmap": "b", "bitmap_mode": "never"}, "bitmap_mode"),
+    ({"sync": "bitmap", "bitmap": "b"}, "bitmap_mode"),
+    ({"sync": "bitmap"}, "bitmap"),
+    ({"sync": "full", "bitmap": "b", "bitmap_mode": "never"}, "bitmap_mode"),
+    ({"sync": "none", "bitmap": "b", "bitmap_mode": "always"}, "sync"),
+    ({"sync": "full", "bitmap_mode": "always"}, "bitmap_mode"),
+    ({"sync": "bitmap", "bitmap": "nope", "bitmap_mode": "always"}, "bitmap"),
+])
+def test_qemus_refusals(server, x, sr, options, field):
+    v, _ = bitmap_vdi(server, x, sr)
+    t = create_vdi(x, sr, 4 * M, "qcow2")
+    d = err(x.block_job.backup, v, t, options)
+    assert d[:2] == ["INVALID_VALUE", field], d
+
+
+def test_a_crash_during_a_bitmap_backup_gives_the_bits_back(make_server):
+    srv = make_server()
+    x = sdk_x(srv)
+    sr = default_sr(x)[0]
+    v = create_vdi(x, sr, 8 * M, "qcow2")
+    b = x.block_dirty_bitmap.add(v, "b", {"persistent": "true"})
+    import_raw(srv, x, v, os.urandom(8 * M), 0)
+    t = create_vdi(x, sr, 8 * M, "qcow2")
+    x.block_job.backup(v, t, {"sync": "incremental", "bitmap": "b", "speed": str(M)})
+    time.sleep(0.5)
+    srv.restart(crash=True)
+    x = sdk_x(srv)
+    rec = x.block_dirty_bitmap.get_record(b)
+    assert rec["busy"] is False and int(rec["count"]) == 8 * M

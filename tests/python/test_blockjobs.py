@@ -465,7 +465,10 @@ def test_bad_options_are_refused_and_leave_nothing(server, x, sr):
     cases = [
         (x.block_job.backup, (src, tgt, {"bogus": "1"}), ["INVALID_VALUE", "options", "bogus"]),
         (x.block_job.backup, (src, tgt, {"granularity": "65536"}), ["INVALID_VALUE", "options", "granularity"]),
-        (x.block_job.backup, (src, tgt, {"sync": "incremental"}), ["INVALID_VALUE", "sync", "incremental"]),
+        (x.block_job.backup, (src, tgt, {"sync": "incremental"}),
+         ["INVALID_VALUE", "bitmap", "must provide a valid bitmap name for 'incremental' sync mode"]),
+        (x.block_job.backup, (src, tgt, {"sync": "sideways"}), ["INVALID_VALUE", "sync", "sideways"]),
+        (x.block_job.mirror, (src, tgt, {"sync": "bitmap"}), ["INVALID_VALUE", "sync", "bitmap"]),
         (x.block_job.backup, (src, tgt, {"speed": "-1"}), ["INVALID_VALUE", "speed", "-1"]),
         (x.block_job.backup, (src, tgt, {"speed": "fast"}), ["INVALID_VALUE", "speed", "fast"]),
         (x.block_job.backup, (src, tgt, {"auto_finalize": "maybe"}), ["INVALID_VALUE", "auto_finalize", "maybe"]),

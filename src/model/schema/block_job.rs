@@ -64,7 +64,7 @@ pub const TASK: Field<Ref> = Field::new(CLASS, 15, "task");
 /// `rate` (`int`, RO): Measured rate of data copied, in bytes/s, smoothed over the last few seconds.
 pub const RATE: Field<i64> = Field::new(CLASS, 16, "rate");
 
-/// `sync` (`string`, RO): Sync mode of a backup or mirror (full, top, none); empty for stream and commit.
+/// `sync` (`string`, RO): Sync mode of a backup (full, top, none, bitmap) or mirror (full, top, none); empty for stream and commit.
 pub const SYNC: Field<String> = Field::new(CLASS, 17, "sync");
 
 /// `ready` (`bool`, RO): True while a mirror or active commit is in sync and can be completed.

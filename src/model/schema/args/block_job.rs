@@ -9,7 +9,7 @@
 
 use super::super::*;
 
-/// `block_job.backup(device, target, options)`: Start a backup job: a point-in-time copy of device into the existing VDI target (at least as large). options (all optional): job_id, speed (bytes/s), auto_finalize, auto_dismiss, sync (full, the default; top: only data allocated in device's own layer; none: only data overwritten while the job runs, copied before it is overwritten, until the job is cancelled), on_source_error, on_target_error (report, ignore, stop, enospc, auto). Returns once the job has started.
+/// `block_job.backup(device, target, options)`: Start a backup job: a point-in-time copy of device into the existing VDI target (at least as large). options (all optional): job_id, speed (bytes/s), auto_finalize, auto_dismiss, sync (full, the default; top: only data allocated in device's own layer; none: only data overwritten while the job runs, copied before it is overwritten, until the job is cancelled; bitmap: only what the dirty bitmap named by the option bitmap marked when the job started; incremental: bitmap with bitmap_mode on-success), bitmap (a block_dirty_bitmap of device, by name or ref), bitmap_mode (on-success, never, always: what becomes of the bitmap when the job ends, as QEMU's; refused as QEMU refuses: incremental with another mode, a bitmap without a mode, none with a bitmap, full or top with never), on_source_error, on_target_error (report, ignore, stop, enospc, auto). Returns once the job has started.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockJobBackup {
     /// `device` (`VDI ref`): The VDI to back up.
