@@ -338,6 +338,43 @@ pub async fn dismiss(cx: Ctx, a: BlockJobDismiss) -> ApiResult<Value> {
     verb(&cx, job, "dismiss", Job::dismiss).await
 }
 
+/// A bitmap action of a transaction: `{type, device, name[, options |
+/// sources]}` (`sources`: names of `device`'s bitmaps).
+fn bitmap_step(ty: &str, act: &Value, device: Ref) -> ApiResult<bitmaps::Step> {
+    let kind = match ty {
+        "bitmap_add" => "add",
+        "bitmap_clear" => "clear",
+        "bitmap_enable" => "enable",
+        "bitmap_disable" => "disable",
+        _ => "merge",
+    };
+    let sources = if kind == "merge" {
+        match act.member("sources") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| invalid("sources", "a list of bitmap names"))
+                })
+                .collect::<ApiResult<Vec<String>>>()?,
+            _ => return Err(invalid("sources", "a list of bitmap names")),
+        }
+    } else {
+        Vec::new()
+    };
+    Ok(bitmaps::Step {
+        kind,
+        vdi: device,
+        name: member_str(act, "name").to_owned(),
+        options: act
+            .member("options")
+            .map(Map::<String>::from_value)
+            .unwrap_or_default(),
+        sources,
+    })
+}
+
 fn member_str<'a>(v: &'a Value, k: &str) -> &'a str {
     v.member(k).and_then(Value::as_str).unwrap_or("")
 }
@@ -368,6 +405,9 @@ pub async fn transaction(cx: Ctx, a: BlockJobTransaction) -> ApiResult<Value> {
         match ty {
             "abort" => {}
             "snapshot" => actions.push(Action::Snapshot(vdi("device")?)),
+            "bitmap_add" | "bitmap_clear" | "bitmap_enable" | "bitmap_disable" | "bitmap_merge" => {
+                actions.push(Action::Bitmap(bitmap_step(ty, act, vdi("device")?)?));
+            }
             "backup" => {
                 // Options that are not a struct read as none.
                 let options = act

@@ -436,6 +436,95 @@ pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A bitmap action of a transaction (QEMU's `block-dirty-bitmap-*`
+/// transaction actions). Bitmaps are named as in their VDI, and found
+/// when the action is done: an action may name a bitmap an earlier one of
+/// the same transaction added.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// What to do: `add`, `clear`, `enable`, `disable` or `merge`.
+    pub kind: &'static str,
+    /// The VDI.
+    pub vdi: Ref,
+    /// The bitmap (the target of a merge).
+    pub name: String,
+    /// `add`'s options.
+    pub options: Map<String>,
+    /// `merge`'s sources, by name.
+    pub sources: Vec<String>,
+}
+
+/// How to undo a step that was done.
+#[derive(Debug)]
+pub enum Undo {
+    /// Remove the bitmap added.
+    Remove(Ref),
+    /// Give a cleared bitmap its bits back (ORed in: writes recorded
+    /// meanwhile stay).
+    Restore(Ref, Vec<u8>),
+    /// Set recording back.
+    Recording(Ref, bool),
+    /// Nothing (an undone merge leaves its bits: a superset).
+    Nothing,
+}
+
+/// Does `step`; returns how to undo it.
+pub async fn apply(d: &Arc<Domain>, step: Step) -> ApiResult<Undo> {
+    let find = |n: &str| named(d, step.vdi, n).ok_or_else(|| invalid("name", n));
+    match step.kind {
+        "add" => Ok(Undo::Remove(
+            add(d, step.vdi, &step.name, &step.options).await?,
+        )),
+        "clear" => {
+            let r = find(&step.name)?;
+            let i = info(d, r)?;
+            check_usable(r, &i)?;
+            let (_, bits) = tracker(d, r, &i.uuid).await?.snapshot();
+            clear(d, r).await?;
+            Ok(Undo::Restore(r, bits))
+        }
+        "enable" | "disable" => {
+            let r = find(&step.name)?;
+            let before = info(d, r)?.recording;
+            set_recording(d, r, step.kind == "enable").await?;
+            Ok(Undo::Recording(r, before))
+        }
+        _ => {
+            let target = find(&step.name)?;
+            let sources = step
+                .sources
+                .iter()
+                .map(|n| find(n))
+                .collect::<ApiResult<Vec<Ref>>>()?;
+            merge(d, target, &sources).await?;
+            Ok(Undo::Nothing)
+        }
+    }
+}
+
+/// Undoes a step (best effort: a failure is logged).
+pub async fn undo(d: &Arc<Domain>, u: Undo) {
+    let r = match u {
+        Undo::Remove(r) => remove(d, r).await,
+        Undo::Restore(r, bits) => match info(d, r) {
+            Ok(i) => match tracker(d, r, &i.uuid).await {
+                Ok(t) => match blocking(move || t.merge(&bits)).await {
+                    Ok(Ok(())) => refresh_count(d, r).await,
+                    Ok(Err(e)) => Err(log_error(e)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
+        Undo::Recording(r, on) => set(d, r, |f| f.set(bm::RECORDING, on)).await,
+        Undo::Nothing => Ok(()),
+    };
+    if let Err(e) = r {
+        tracing::error!(error = %e, "could not undo a bitmap action of a failed transaction");
+    }
+}
+
 /// What a backup does with its bitmap when it ends (QEMU's
 /// `bitmap-mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

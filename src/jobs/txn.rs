@@ -1,7 +1,8 @@
 //! Transactions (QEMU's `transaction` command): every action is prepared
-//! first (snapshots taken, backup jobs checked, claimed and opened), and
+//! first (snapshots taken, dirty bitmap actions done, backup jobs checked,
+//! claimed and opened), and
 //! only if all could be are the jobs started; on the first failure what was
-//! prepared is given up and the snapshots are undone. In `grouped`
+//! prepared is given up, the bitmap actions and the snapshots are undone. In `grouped`
 //! completion mode the jobs share a [`Txn`] (`group.rs`): they wait for each
 //! other in `waiting`, and the first failure force-cancels the rest.
 
@@ -12,7 +13,7 @@ use super::job::Job;
 use super::options::Spec;
 use super::start::{launch, prepare_job};
 use super::table::Jobs;
-use crate::domain::snapshots;
+use crate::domain::{bitmaps, snapshots};
 use crate::error::ApiResult;
 use crate::wire::Ref;
 
@@ -23,6 +24,8 @@ pub enum Action {
     Backup(Box<Spec>),
     /// Take a snapshot of a VDI.
     Snapshot(Ref),
+    /// A dirty bitmap action (add, clear, enable, disable, merge).
+    Bitmap(bitmaps::Step),
 }
 
 /// Runs a transaction on behalf of `owner` (the caller's task or session):
@@ -36,12 +39,20 @@ pub async fn run(
     let d = &jobs.domain;
     // Prepare, in order; undo everything on the first failure.
     let mut snaps = Vec::new();
+    let mut undos = Vec::new();
     let mut prepared = Vec::new();
     let mut failure = None;
     for act in actions {
         match act {
             Action::Snapshot(v) => match snapshots::take(d, v, owner).await {
                 Ok(snap) => snaps.push((v, snap)),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            },
+            Action::Bitmap(step) => match bitmaps::apply(d, step).await {
+                Ok(u) => undos.push(u),
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -64,6 +75,9 @@ pub async fn run(
             if let Err(u) = snapshots::undo(d, v, snap).await {
                 tracing::error!(vdi = %v, error = %u, "could not undo a snapshot of a failed transaction");
             }
+        }
+        for u in undos.into_iter().rev() {
+            bitmaps::undo(d, u).await;
         }
         return Err(e);
     }

@@ -270,3 +270,39 @@ def test_a_crash_during_a_bitmap_backup_gives_the_bits_back(make_server):
     x = sdk_x(srv)
     rec = x.block_dirty_bitmap.get_record(b)
     assert rec["busy"] is False and int(rec["count"]) == 8 * M
+
+
+def test_transaction_bitmap_actions(server, x, sr):
+    """QEMU's idiom in one transaction: add a disabled bitmap, merge the
+    live one into it, clear the live one; the frozen bitmap is exported
+    over NBD. A transaction that fails undoes its bitmap actions."""
+    v, live = bitmap_vdi(server, x, sr)
+    before = int(x.block_dirty_bitmap.get_count(live))
+    assert before > 0
+    x.block_job.transaction([
+        {"type": "bitmap_add", "device": v, "name": "frozen", "options": {"disabled": "true"}},
+        {"type": "bitmap_merge", "device": v, "name": "frozen", "sources": ["b"]},
+        {"type": "bitmap_clear", "device": v, "name": "b"},
+    ], "individual")
+    frozen = [r for r in x.block_dirty_bitmap.get_all() if x.block_dirty_bitmap.get_name(r) == "frozen"][0]
+    assert x.block_dirty_bitmap.get_recording(frozen) is False
+    assert int(x.block_dirty_bitmap.get_count(frozen)) == before
+    assert int(x.block_dirty_bitmap.get_count(live)) == 0
+    assert nbd_map(x, v, "qemu:dirty-bitmap:frozen") == merge_runs(sorted(dirty_blocks(WRITES)), K64)
+    # Undone: the abort at the end makes the whole transaction fail.
+    import_raw(server, x, v, b"z", 2 * M)
+    with pytest.raises(XenAPI.Failure):
+        x.block_job.transaction([
+            {"type": "bitmap_add", "device": v, "name": "other", "options": {}},
+            {"type": "bitmap_clear", "device": v, "name": "b"},
+            {"type": "bitmap_disable", "device": v, "name": "b"},
+            {"type": "abort"},
+        ], "individual")
+    names = sorted(x.block_dirty_bitmap.get_name(r) for r in x.block_dirty_bitmap.get_all()
+                   if x.block_dirty_bitmap.get_VDI(r) == v)
+    assert names == ["b", "frozen"]
+    assert int(x.block_dirty_bitmap.get_count(live)) == K64
+    assert x.block_dirty_bitmap.get_recording(live) is True
+    # Grouped mode is for backups only, as QEMU's.
+    assert err(x.block_job.transaction, [{"type": "bitmap_clear", "device": v, "name": "b"}],
+               "grouped")[0] == "OPERATION_NOT_ALLOWED"
