@@ -436,6 +436,47 @@ pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A qcow2 file placed by hand and introduced as VDI `vdi` (SR `sr`,
+/// file `loc`): the persistent bitmaps QEMU stored in it become its
+/// bitmaps (persistent, recording as they were; one QEMU left in use is
+/// `inconsistent`: only remove is allowed). From here on xapid records
+/// the writes, in its own logs.
+pub async fn adopt(d: &Arc<Domain>, vdi: Ref, sr: Ref, loc: &str) -> ApiResult<()> {
+    let dir = d.srs.get(sr)?.dir.clone();
+    let l = loc.to_string();
+    let found = blocking(move || image::qcow2_bitmaps(&dir, &l))
+        .await?
+        .map_err(log_error)?;
+    for f in found {
+        if named(d, vdi, &f.name).is_some() || !f.granularity.is_power_of_two() {
+            continue;
+        }
+        let uuid = Uuid::new_v4().to_string();
+        let (bdir, u, bits) = (
+            d.bitmaps.dir.clone(),
+            uuid.clone(),
+            f.bits.clone().unwrap_or_default(),
+        );
+        let gbits = f.granularity.trailing_zeros();
+        blocking(move || change_log::write_with(&bdir, &u, &bits, gbits))
+            .await?
+            .map_err(log_error)?;
+        let mut row = d.model.default_row(bm::CLASS);
+        row.set(bm::UUID, uuid.as_str());
+        row.set(bm::NAME_, f.name.as_str());
+        row.set(bm::VDI, vdi);
+        row.set(bm::GRANULARITY, to_int(f.granularity));
+        row.set(bm::RECORDING, f.recording && f.bits.is_some());
+        row.set(bm::PERSISTENT, true);
+        row.set(bm::INCONSISTENT, f.bits.is_none());
+        let r = Ref::new();
+        durable(d.registry.insert(bm::CLASS, r, row)).await?;
+        refresh_count(d, r).await?;
+        tracing::info!(vdi = %vdi, bitmap = %f.name, "adopted a dirty bitmap from the image");
+    }
+    Ok(())
+}
+
 /// A bitmap action of a transaction (QEMU's `block-dirty-bitmap-*`
 /// transaction actions). Bitmaps are named as in their VDI, and found
 /// when the action is done: an action may name a bitmap an earlier one of

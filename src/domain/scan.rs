@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::srs::refresh_totals;
-use super::{backend_failure, claims, vdis, Domain};
+use super::{backend_failure, bitmaps, claims, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{vdi, VdiType};
 use crate::storage::files::{fs_size, PARTIAL};
@@ -97,7 +97,10 @@ pub async fn scan_sr(d: &Arc<Domain>, r: Ref) -> ApiResult<()> {
             (Ok(_), None) if hidden.contains(name) => {}
             (Ok(p), None) => {
                 tracing::info!(sr = %r, file = %name, "introducing an image file as a VDI");
-                vdis::introduce(d, r, name, p).await?;
+                let v = vdis::introduce(d, r, name, p).await?;
+                if let Err(e) = bitmaps::adopt(d, v, r, name).await {
+                    tracing::warn!(vdi = %v, error = %e, "could not read the image's dirty bitmaps");
+                }
             }
             (Err(e), _) => {
                 tracing::warn!(sr = %r, file = %name, error = %e, "image skipped by scan");

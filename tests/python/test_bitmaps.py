@@ -306,3 +306,30 @@ def test_transaction_bitmap_actions(server, x, sr):
     # Grouped mode is for backups only, as QEMU's.
     assert err(x.block_job.transaction, [{"type": "bitmap_clear", "device": v, "name": "b"}],
                "grouped")[0] == "OPERATION_NOT_ALLOWED"
+
+
+def test_a_bitmap_qemu_made_is_picked_up(server, x, sr):
+    """A qcow2 placed in the SR with a persistent bitmap QEMU recorded
+    (qemu-img bitmap --add, then qemu-io writes): the scan that introduces
+    it gives the VDI that bitmap, same name, granularity and bits."""
+    from storage_util import sr_dir, vdi_by_location
+    name = f"qemu-made-{os.getpid()}-{time.time_ns()}.qcow2"
+    img = sr_dir(x, sr) / name
+    run("qemu-img", "create", "-q", "-f", "qcow2", str(img), str(4 * M))
+    run("qemu-img", "bitmap", "--add", "-g", "131072", str(img), "qb")
+    run("qemu-io", "-f", "qcow2", *sum((["-c", f"write -P 7 {o} {n}"] for o, n in WRITES), []), str(img))
+    x.SR.scan(sr)
+    v = vdi_by_location(x, sr, name)
+    (b,) = [r for r in x.block_dirty_bitmap.get_all() if x.block_dirty_bitmap.get_VDI(r) == v]
+    rec = x.block_dirty_bitmap.get_record(b)
+    assert rec["name"] == "qb" and rec["granularity"] == "131072"
+    assert rec["persistent"] is True and rec["recording"] is True and rec["inconsistent"] is False
+    g = 128 << 10
+    want = set()
+    for o, n in WRITES:
+        want |= set(range(o // g, (o + n + g - 1) // g))
+    assert int(rec["count"]) == len(want) * g
+    assert nbd_map(x, v, "qemu:dirty-bitmap:qb") == merge_runs(sorted(want), g)
+    # xapid records the writes from here on.
+    import_raw(server, x, v, b"w", 3 * M + 5)
+    assert int(x.block_dirty_bitmap.get_count(b)) == len(want | {3 * M // g}) * g

@@ -171,3 +171,51 @@ pub fn cluster_size(sr: &SrDir, name: &str) -> io::Result<Option<u64>> {
     }
     Ok(Some(header::Header::read(&file)?.cluster_size() as u64))
 }
+
+/// A dirty bitmap found in a qcow2 image (QEMU's persistent bitmaps).
+#[derive(Clone, Debug)]
+pub struct FoundBitmap {
+    /// Its name.
+    pub name: String,
+    /// Bytes per bit.
+    pub granularity: u64,
+    /// Recording (QEMU's `auto`).
+    pub recording: bool,
+    /// The set blocks, most significant bit first (`None`: the bitmap is
+    /// in use, i.e. inconsistent).
+    pub bits: Option<Vec<u8>>,
+}
+
+/// The persistent dirty bitmaps of the qcow2 image `name` (none for raw,
+/// or when the extension is absent or stale).
+pub fn qcow2_bitmaps(sr: &SrDir, name: &str) -> io::Result<Vec<FoundBitmap>> {
+    use crate::storage::qcow2::bitmaps;
+    let file = sr.open_file(name, false)?;
+    let mut magic = [0u8; 4];
+    let n = read_up_to(&file, &mut magic, 0)?;
+    if !header::is_qcow2(&magic[..n]) {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for info in bitmaps::list(&file)? {
+        let bits = if info.in_use {
+            None
+        } else {
+            let b = bitmaps::load(&file, &info.name)?;
+            let mut v = vec![0u8; b.len().div_ceil(8) as usize];
+            for i in 0..b.len() {
+                if b.get(i) {
+                    v[(i / 8) as usize] |= 0x80 >> (i % 8);
+                }
+            }
+            Some(v)
+        };
+        out.push(FoundBitmap {
+            name: info.name,
+            granularity: info.granularity,
+            recording: info.auto,
+            bits,
+        });
+    }
+    Ok(out)
+}

@@ -63,7 +63,7 @@ mod tests;
 use exec::block_on;
 pub use fold::fold_into;
 use format::probe_file;
-pub use format::{cluster_size, probe, probe_known, Format, Probe};
+pub use format::{cluster_size, probe, probe_known, qcow2_bitmaps, Format, FoundBitmap, Probe};
 pub use ops::{create, create_overlay, resize, set_backing};
 use raw::{raw_status, raw_write_zeroes, ZEROES};
 
