@@ -730,8 +730,27 @@ impl InUse {
 
 impl Drop for InUse {
     fn drop(&mut self) {
-        // Never ended (the job was never run): as a failure, all back.
-        self.end(false, &|_, _| false);
+        if self.ended {
+            return;
+        }
+        // Never ended (the job was never run): as a failure, all back; the
+        // file work on a blocking thread when dropped on the runtime.
+        self.ended = true;
+        let mut rest = InUse {
+            d: self.d.clone(),
+            r: self.r,
+            vdi: self.vdi,
+            tracker: self.tracker.clone(),
+            uuid: std::mem::take(&mut self.uuid),
+            granularity: self.granularity,
+            frozen: std::mem::take(&mut self.frozen),
+            mode: self.mode,
+            ended: false,
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => drop(h.spawn_blocking(move || rest.end(false, &|_, _| false))),
+            Err(_) => rest.end(false, &|_, _| false),
+        }
     }
 }
 

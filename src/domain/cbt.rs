@@ -96,14 +96,6 @@ impl Tracker {
     pub fn clear(&self) -> io::Result<()> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clear()
     }
-
-    fn bits(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .bits()
-            .to_vec()
-    }
 }
 
 /// A bitmap with every block of a `size`-byte disk set (what a VDI whose
@@ -204,7 +196,7 @@ pub async fn tracker(d: &Domain, vdi: Ref) -> ApiResult<Option<Tracker>> {
 /// if the log is missing).
 async fn bits_of(d: &Domain, r: Ref, uuid: &str, size: u64) -> ApiResult<Vec<u8>> {
     let mut bits = match d.cbt.open.get(&r).map(|t| t.clone()) {
-        Some(t) => t.bits(),
+        Some(t) => t.snapshot().1,
         None => {
             let (dir, u) = (d.cbt.dir.clone(), uuid.to_string());
             let read = blocking(move || change_log::read(&dir, &u))
@@ -355,9 +347,7 @@ pub async fn unlink(d: &Domain, r: Ref) -> ApiResult<()> {
     let ni = info(d, next)?;
     if ni.enabled {
         match d.cbt.open.get(&next).map(|t| t.clone()) {
-            Some(t) => blocking(move || t.0.lock().unwrap_or_else(|p| p.into_inner()).merge(&bits))
-                .await?
-                .map_err(log_error)?,
+            Some(t) => blocking(move || t.merge(&bits)).await?.map_err(log_error)?,
             None => {
                 let dir = d.cbt.dir.clone();
                 blocking(move || match ChangeLog::open(&dir, &ni.uuid)? {
@@ -444,9 +434,7 @@ pub async fn absorb(d: &Domain, base: Ref, from: &[Ref]) -> ApiResult<()> {
         };
         change_log::or_into(&mut bits, &b);
     }
-    blocking(move || t.0.lock().unwrap_or_else(|p| p.into_inner()).merge(&bits))
-        .await?
-        .map_err(log_error)
+    blocking(move || t.merge(&bits)).await?.map_err(log_error)
 }
 
 /// `SR_BACKEND_FAILURE_460`, as SM's CBTChangedBlocksError.

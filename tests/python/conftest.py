@@ -284,8 +284,11 @@ def sdk(server):
 
 @pytest.fixture
 def x(sdk):
-    """`sdk.xenapi`, for brevity."""
-    return sdk.xenapi
+    """`sdk.xenapi`, for brevity, with the session ref in `x._session` (for
+    the HTTP data paths)."""
+    x = sdk.xenapi
+    x._session = sdk._session
+    return x
 
 
 @pytest.fixture(scope="session")
@@ -296,3 +299,9 @@ def host_ref(server) -> str:
     finally:
         server.raw.call("session.logout", s)
 
+
+@pytest.fixture
+def sr(x):
+    """The shared server's default SR."""
+    from storage_util import default_sr
+    return default_sr(x)[0]

@@ -22,16 +22,6 @@ K64 = 64 << 10
 WRITES = [(0, 1), (K64 - 1, 2), (5 * K64 + 100, 3 * K64), (M, 512), (3 * M - 1, 1)]
 
 
-@pytest.fixture
-def x(server):
-    return sdk_x(server)
-
-
-@pytest.fixture
-def sr(x):
-    return default_sr(x)[0]
-
-
 def err(f, *a):
     with pytest.raises(XenAPI.Failure) as e:
         f(*a)

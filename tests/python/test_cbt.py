@@ -20,16 +20,6 @@ K64 = 64 << 10
 VALUE_RE = re.compile(r"^<value>([A-Za-z0-9+/=]*)</value>$")
 
 
-@pytest.fixture
-def x(server):
-    return sdk_x(server)
-
-
-@pytest.fixture
-def sr(x):
-    return default_sr(x)[0]
-
-
 
 
 def err(f, *a):

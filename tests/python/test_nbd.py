@@ -13,19 +13,9 @@ import urllib.parse
 import pytest
 import XenAPI
 
-from storage_util import M, create_vdi, default_sr, import_raw, run, sdk_x
+from storage_util import M, create_vdi, default_sr, import_raw, run
 
 K64 = 64 << 10
-
-
-@pytest.fixture
-def x(server):
-    return sdk_x(server)
-
-
-@pytest.fixture
-def sr(x):
-    return default_sr(x)[0]
 
 
 
@@ -291,3 +281,15 @@ def test_hostile_clients_end_cleanly(server, x, sr):
     # Still serving.
     assert nbdinfo(uri(nbd_info(x, v))).returncode == 0
     assert x._session not in server.log
+
+
+def test_nbd_off_means_no_records(make_server):
+    """--nbd-listen off: no listener, and VDI.get_nbd_info answers the empty
+    set (as xapi does with no NBD network)."""
+    srv = make_server(start=False)
+    srv.args = ["--nbd-listen", "off"]
+    srv.start()
+    assert srv.nbd_port is None
+    x = srv.sdk().xenapi
+    v = create_vdi(x, default_sr(x)[0], M)
+    assert x.VDI.get_nbd_info(v) == []
