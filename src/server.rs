@@ -66,6 +66,7 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Api>> {
 /// background coalesce of hidden bases, until shutdown.
 pub fn spawn_collectors(d: &Arc<Domain>) {
     coalesce::spawn(d);
+    bitmaps::spawn_sync(d);
     let d2 = d.clone();
     let interval = d.config.gc_interval.max(Duration::from_millis(10));
     d.tracker.spawn(async move {

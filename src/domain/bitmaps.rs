@@ -17,16 +17,19 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::cbt::Tracker;
 use super::{blocking, durable, invalid, to_int, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{block_dirty_bitmap as bm, vdi, VdiType};
 use crate::model::{Map, RowExt};
 use crate::registry::Write;
+use crate::storage::change_log::Tracker;
 use crate::storage::change_log::{self, ChangeLog};
 use crate::storage::crash;
 use crate::storage::image;
 use crate::wire::{Ref, Value};
+
+mod image_copy;
+pub use image_copy::{spawn as spawn_sync, stale, sync, Copies, RETRY};
 
 /// The bitmaps' logs: where they are, and the open ones.
 #[derive(Debug)]
@@ -35,6 +38,8 @@ pub struct Bitmaps {
     open: DashMap<Ref, Tracker>,
     /// Serializes changes to bitmaps (add, remove, merge, clear).
     lock: tokio::sync::Mutex<()>,
+    /// The copies in the VDIs' qcow2 files.
+    pub copies: Copies,
 }
 
 impl Bitmaps {
@@ -46,6 +51,7 @@ impl Bitmaps {
             dir,
             open: DashMap::new(),
             lock: tokio::sync::Mutex::new(()),
+            copies: Copies::default(),
         })
     }
 }
@@ -170,7 +176,19 @@ pub async fn add(d: &Arc<Domain>, vdi: Ref, name: &str, options: &Map<String>) -
     f.set(bm::PERSISTENT, persistent);
     let r = Ref::new();
     durable(d.registry.insert(bm::CLASS, r, f)).await?;
+    if persistent {
+        copy_changed(d, vdi).await;
+    }
     Ok(r)
+}
+
+/// After a change to a bitmap of `vdi`: its file's copy is stored again
+/// (a failure is logged: the change log holds the truth, and the next
+/// sync stores it).
+async fn copy_changed(d: &Domain, vdi: Ref) {
+    if let Err(e) = sync(d, vdi).await {
+        tracing::warn!(vdi = %vdi, error = %e, "could not store a VDI's dirty bitmaps in its file");
+    }
 }
 
 fn check_usable(r: Ref, i: &Info) -> ApiResult<()> {
@@ -190,7 +208,9 @@ pub async fn remove(d: &Domain, r: Ref) -> ApiResult<()> {
         return Err(ApiError::block_dirty_bitmap_busy(r));
     }
     let _g = d.bitmaps.lock.lock().await;
-    drop_one(d, r, i.uuid).await
+    drop_one(d, r, i.uuid).await?;
+    copy_changed(d, i.vdi).await;
+    Ok(())
 }
 
 async fn drop_one(d: &Domain, r: Ref, uuid: String) -> ApiResult<()> {
@@ -238,13 +258,18 @@ pub async fn clear(d: &Domain, r: Ref) -> ApiResult<()> {
     let _g = d.bitmaps.lock.lock().await;
     let t = tracker(d, r, &i.uuid).await?;
     blocking(move || t.clear()).await?.map_err(log_error)?;
-    set(d, r, |f| f.set(bm::COUNT, 0i64)).await
+    set(d, r, |f| f.set(bm::COUNT, 0i64)).await?;
+    copy_changed(d, i.vdi).await;
+    Ok(())
 }
 
 /// `block_dirty_bitmap.enable(self)` / `disable(self)`.
 pub async fn set_recording(d: &Domain, r: Ref, on: bool) -> ApiResult<()> {
-    check_usable(r, &info(d, r)?)?;
-    set(d, r, |f| f.set(bm::RECORDING, on)).await
+    let i = info(d, r)?;
+    check_usable(r, &i)?;
+    set(d, r, |f| f.set(bm::RECORDING, on)).await?;
+    copy_changed(d, i.vdi).await;
+    Ok(())
 }
 
 async fn set(d: &Domain, r: Ref, f: impl FnOnce(&mut [Value])) -> ApiResult<()> {
@@ -304,7 +329,9 @@ pub async fn merge(d: &Domain, target: Ref, sources: &[Ref]) -> ApiResult<()> {
     }
     let t = tracker(d, target, &ti.uuid).await?;
     blocking(move || t.merge(&acc)).await?.map_err(log_error)?;
-    refresh_count(d, target).await
+    refresh_count(d, target).await?;
+    copy_changed(d, ti.vdi).await;
+    Ok(())
 }
 
 /// Before a job writes into `vdi` as a whole (a backup or mirror target,
@@ -433,6 +460,7 @@ pub async fn recover_after_restart(d: &Arc<Domain>) -> anyhow::Result<()> {
     for r in all {
         let _ = refresh_count(d, r).await;
     }
+    image_copy::recover_after_restart(d);
     Ok(())
 }
 
@@ -725,6 +753,7 @@ impl InUse {
         {
             drop(c);
         }
+        stale(&self.d, self.vdi);
     }
 }
 

@@ -26,7 +26,7 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 
@@ -36,7 +36,7 @@ use crate::model::schema::{vdi, VdiType};
 use crate::model::RowExt;
 use crate::registry::Write;
 pub use crate::storage::change_log::GRANULARITY;
-use crate::storage::change_log::{self, ChangeLog};
+use crate::storage::change_log::{self, ChangeLog, Tracker};
 use crate::storage::crash;
 use crate::wire::{Ref, Value};
 
@@ -58,43 +58,6 @@ impl Cbt {
             open: DashMap::new(),
             lock: tokio::sync::Mutex::new(()),
         })
-    }
-}
-
-/// The open change log of a VDI being written: every write marks it first.
-#[derive(Clone, Debug)]
-pub struct Tracker(Arc<Mutex<ChangeLog>>);
-
-impl From<ChangeLog> for Tracker {
-    fn from(l: ChangeLog) -> Tracker {
-        Tracker(Arc::new(Mutex::new(l)))
-    }
-}
-
-impl Tracker {
-    /// Records on disk that `[offset, offset + len)` is about to be
-    /// written (blocking; cheap when the blocks are already marked).
-    pub fn mark(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .mark(offset, len)
-    }
-
-    /// The bitmap as it is on disk, and its granularity.
-    pub fn snapshot(&self) -> (u64, Vec<u8>) {
-        let l = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        (l.granularity(), l.bits().to_vec())
-    }
-
-    /// ORs `bits` in, durably.
-    pub fn merge(&self, bits: &[u8]) -> io::Result<()> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).merge(bits)
-    }
-
-    /// Clears every bit, durably.
-    pub fn clear(&self) -> io::Result<()> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear()
     }
 }
 
@@ -187,7 +150,7 @@ pub async fn tracker(d: &Domain, vdi: Ref) -> ApiResult<Option<Tracker>> {
         .cbt
         .open
         .entry(vdi)
-        .or_insert_with(|| Tracker(Arc::new(Mutex::new(log))))
+        .or_insert_with(|| Tracker::from(log))
         .clone();
     Ok(Some(t))
 }

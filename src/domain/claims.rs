@@ -175,6 +175,15 @@ impl Claim {
         self.vdi
     }
 
+    /// Whether the claim may write the VDI's file (not a reader's).
+    fn writes(&self) -> bool {
+        self.domain
+            .claims
+            .held
+            .get(&self.vdi)
+            .is_some_and(|e| e.iter().any(|h| h.id == self.id && h.mode != Mode::Read))
+    }
+
     /// Attaches the job's write hook to this (hooked) claim: from now on
     /// imports into the VDI write through it.
     pub fn set_hook(&self, hook: Hook) {
@@ -189,6 +198,7 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         let s = &self.domain;
+        let wrote = self.writes();
         let release = |busy: &Claims| -> Vec<Holder> {
             let mut held = Vec::new();
             if let Some(mut e) = busy.held.get_mut(&self.vdi) {
@@ -210,6 +220,11 @@ impl Drop for Claim {
             });
         if updated.is_err() {
             release(&s.claims);
+        }
+        // The file may have been written: its copy of the persistent
+        // dirty bitmaps is stored again once no writer has it open.
+        if wrote {
+            super::bitmaps::stale(s, self.vdi);
         }
     }
 }

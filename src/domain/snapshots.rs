@@ -25,7 +25,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::vdis::{self, file_of, known_format, new_row};
-use super::{blocking, cbt, claims, durable, io_error, tasks, Domain};
+use super::{bitmaps, blocking, cbt, claims, durable, io_error, tasks, Domain};
 use crate::error::ApiResult;
 use crate::model::schema::vdi;
 use crate::model::RowExt;
@@ -92,6 +92,13 @@ pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
     drop(_g);
     vdis::refresh(d, vdi).await?;
     vdis::refresh(d, snap).await?;
+    // The persistent dirty bitmaps follow the VDI into its new file; the
+    // snapshot's file (the VDI's old one) keeps none.
+    for v in [vdi, snap] {
+        if let Err(e) = bitmaps::sync(d, v).await {
+            tracing::warn!(vdi = %v, error = %e, "could not store a VDI's dirty bitmaps in its file");
+        }
+    }
     Ok(snap)
 }
 

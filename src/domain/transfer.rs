@@ -15,11 +15,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::bitmaps;
-use super::cbt::{self, Tracker};
+use super::cbt;
 use super::claims::{self, Claim, Hook};
 use super::vdis::{self, file_of, known_format};
 use super::{invalid, io_error, tasks, Domain};
 use crate::error::{ApiError, ApiResult};
+use crate::storage::change_log::Tracker;
 use crate::storage::image::{Alloc, Image, OpenOptions};
 use crate::storage::sparse::is_zero;
 use crate::wire::{Ref, Value};
@@ -215,6 +216,11 @@ pub async fn finish(d: &Domain, vdi: Ref, task: Ref, out: ApiResult<Value>) {
         tracing::warn!(vdi = %vdi, error = %e, "could not refresh a VDI after a transfer");
     }
     bitmaps::refresh_counts(d, vdi).await;
+    // Before the task ends, so that a client that saw it succeed finds the
+    // file's copy of the bitmaps up to date (if the writer is gone yet).
+    if let Err(e) = bitmaps::sync(d, vdi).await {
+        tracing::warn!(vdi = %vdi, error = %e, "could not store a VDI's dirty bitmaps in its file");
+    }
     tasks::finish(d, task, out).await;
 }
 

@@ -301,7 +301,12 @@ pub async fn resize(d: &Arc<Domain>, r: Ref, size: i64, owner: Ref) -> ApiResult
     blocking(move || image::resize(&dir, &loc, new))
         .await?
         .map_err(|e| io_error("cannot resize the image", e))?;
-    refresh(d, r).await
+    refresh(d, r).await?;
+    // The persistent dirty bitmaps go back into the file, at the new size.
+    if let Err(e) = bitmaps::sync(d, r).await {
+        tracing::warn!(vdi = %r, error = %e, "could not store a VDI's dirty bitmaps in its file");
+    }
+    Ok(())
 }
 
 /// The end of a mirror or an active commit: `vdi` now lives in `onto`'s

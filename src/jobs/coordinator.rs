@@ -18,7 +18,7 @@ use super::state::Status;
 use super::table::Jobs;
 use super::work::{Effect, Held};
 use crate::domain::claims::Claim;
-use crate::domain::{tasks, vdis, Domain};
+use crate::domain::{bitmaps, tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{block_job, codes};
 use crate::model::RowExt;
@@ -212,8 +212,19 @@ async fn finish(jobs: &Jobs, job: &Arc<Job>, claims: Vec<Claim>, outcome: Result
             tracing::error!(job = %job.id, error = %e, "could not mark the job's target");
         }
     }
-    // The claims go, and with the device's claim its write hook.
+    // The claims go, and with the device's claim its write hook; then the
+    // files written get their copy of the persistent dirty bitmaps back
+    // (the job's images are closed by now).
+    let vdis: Vec<Ref> = claims.iter().map(|c| c.vdi()).collect();
     drop(claims);
+    for vdi in vdis
+        .into_iter()
+        .filter(|v| server.bitmaps.copies.is_stale(*v))
+    {
+        if let Err(e) = bitmaps::sync(server, vdi).await {
+            tracing::warn!(vdi = %vdi, error = %e, "could not store a VDI's dirty bitmaps in its file");
+        }
+    }
     let concluded = {
         let mut c = lock(&job.ctl);
         if c.m.status == Status::Running || c.m.status == Status::Ready {

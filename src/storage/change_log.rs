@@ -21,6 +21,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::read_up_to;
 use super::secret_file;
@@ -309,6 +310,44 @@ impl ChangeLog {
         self.file
             .write_all_at(&self.bits[lo..hi], HEADER + lo as u64)?;
         self.file.sync_data()
+    }
+}
+
+/// A change log shared by its writers (a VDI's writes mark it first) and
+/// its readers.
+#[derive(Clone, Debug)]
+pub struct Tracker(Arc<Mutex<ChangeLog>>);
+
+impl From<ChangeLog> for Tracker {
+    fn from(l: ChangeLog) -> Tracker {
+        Tracker(Arc::new(Mutex::new(l)))
+    }
+}
+
+impl Tracker {
+    /// Records on disk that `[offset, offset + len)` is about to be
+    /// written (blocking; cheap when the blocks are already marked).
+    pub fn mark(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .mark(offset, len)
+    }
+
+    /// The bitmap as it is on disk, and its granularity.
+    pub fn snapshot(&self) -> (u64, Vec<u8>) {
+        let l = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        (l.granularity(), l.bits().to_vec())
+    }
+
+    /// ORs `bits` in, durably.
+    pub fn merge(&self, bits: &[u8]) -> io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).merge(bits)
+    }
+
+    /// Clears every bit, durably.
+    pub fn clear(&self) -> io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear()
     }
 }
 

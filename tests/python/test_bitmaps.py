@@ -28,13 +28,19 @@ def err(f, *a):
     return e.value.details
 
 
-def nbd_map(x, vdi, context):
-    i = x.VDI.get_nbd_info(vdi)[0]
-    u = f"nbd://{i['address']}:{i['port']}/" + urllib.parse.quote(i["exportname"], safe="")
-    out = subprocess.run(["nbdinfo", "--json", f"--map={context}", u], capture_output=True,
+def nbdinfo_map(uri, context):
+    """`nbdinfo --map=<context>` of an NBD URI: the (offset, length) extents
+    whose type has bit 0 set (dirty, for a dirty-bitmap context)."""
+    out = subprocess.run(["nbdinfo", "--json", f"--map={context}", uri], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return [(e["offset"], e["length"]) for e in json.loads(out.stdout) if e["type"] & 1]
+
+
+def nbd_map(x, vdi, context):
+    i = x.VDI.get_nbd_info(vdi)[0]
+    u = f"nbd://{i['address']}:{i['port']}/" + urllib.parse.quote(i["exportname"], safe="")
+    return nbdinfo_map(u, context)
 
 
 def test_add_follows_qemus_rules(server, x, sr):

@@ -34,7 +34,7 @@ pub const RECORDING: Field<bool> = Field::new(CLASS, 5, "recording");
 /// `busy` (`bool`, RO): True while a job or an export uses the bitmap: it can then not be removed, cleared, enabled or disabled (QEMU's busy).
 pub const BUSY: Field<bool> = Field::new(CLASS, 6, "busy");
 
-/// `persistent` (`bool`, RO): True if the bitmap survives a restart (qcow2 VDIs only, as QEMU).
+/// `persistent` (`bool`, RO): True if the bitmap survives a restart (qcow2 VDIs only, as QEMU). A persistent bitmap is also kept in the VDI's qcow2 file, in QEMU's bitmaps extension (qemu-img info lists it, qemu-nbd -B exports it), brought up to date whenever no writer has the file open.
 pub const PERSISTENT: Field<bool> = Field::new(CLASS, 7, "persistent");
 
 /// `inconsistent` (`bool`, RO): True if the bitmap cannot be trusted (QEMU's state after an unclean stop; xapid's bitmaps never become so, but one read from a qcow2 image may be): only remove is allowed.

@@ -68,6 +68,8 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
 /// not reappear at the next scan after a power cut).
 pub fn remove_image(dir: &SrDir, name: &str) -> io::Result<()> {
     remove_if_present(&path_of(dir, name)?)?;
+    // What a killed store of its bitmaps left, if anything.
+    remove_if_present(&crate::storage::image::intent_path(dir, name)?)?;
     dir.sync()
 }
 

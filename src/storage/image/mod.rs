@@ -59,6 +59,7 @@ mod ops;
 mod raw;
 #[cfg(test)]
 mod tests;
+mod writers;
 
 use exec::block_on;
 pub use fold::fold_into;
@@ -66,6 +67,7 @@ use format::probe_file;
 pub use format::{cluster_size, probe, probe_known, qcow2_bitmaps, Format, FoundBitmap, Probe};
 pub use ops::{create, create_overlay, resize, set_backing};
 use raw::{raw_status, raw_write_zeroes, ZEROES};
+pub use writers::{intent_path, store_bitmaps, PersistentBitmap, Stored};
 
 /// Largest virtual size accepted for new or grown images: 1 PiB.
 pub const MAX_SIZE: u64 = 1 << 50;
@@ -126,6 +128,9 @@ struct Layer {
     access: Arc<Access>,
     /// Written since the last flush.
     dirty: AtomicBool,
+    /// Counted as a writer of its file while open writable (last: it goes
+    /// after imago's view).
+    _writer: Option<writers::Writer>,
 }
 
 /// An open image and its whole backing chain (`layers()[0]` is the top).
@@ -153,6 +158,7 @@ struct Found {
     file: File,
     format: Format,
     writable: bool,
+    writer: Option<writers::Writer>,
 }
 
 impl Image {
@@ -210,11 +216,19 @@ impl Image {
             if hint == Some(Format::Qcow2) && p.format != Format::Qcow2 {
                 return Err(invalid_data(format!("{cur}: not a qcow2 image")));
             }
+            // Before imago opens it for writing: its stored bitmaps go (see
+            // `writers`).
+            let writer = if writable {
+                Some(writers::enter(sr, &cur, &file, p.format).map_err(|e| context(e, &cur))?)
+            } else {
+                None
+            };
             found.push(Found {
                 name: cur,
                 file,
                 format: p.format,
                 writable,
+                writer,
             });
             match p.backing {
                 None => break,
@@ -268,6 +282,7 @@ impl Image {
                 file: f.file,
                 access,
                 dirty: AtomicBool::new(false),
+                _writer: f.writer,
             });
         }
         layers.reverse();

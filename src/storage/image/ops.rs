@@ -187,6 +187,9 @@ pub fn resize(sr: &SrDir, name: &str, new_size: u64) -> io::Result<()> {
             if zero_end > old {
                 return grow_over_backing(sr, name, old, zero_end, new_size);
             }
+            // Counted as a writer (its stored bitmaps out first) until
+            // imago is done with it.
+            let _writer = super::writers::enter(sr, name, &file, Format::Qcow2)?;
             let storage = GuardedFile::new(&file, &sr.root().join(name), true, true)
                 .map_err(|e| context(e, name))?;
             let q = block_on(

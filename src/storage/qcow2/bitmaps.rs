@@ -14,17 +14,22 @@
 //! ```
 //!
 //! The functions here work on an image no one else has open for writing
-//! (they edit refcounts directly). [`store`] replaces the whole set: it
-//! writes the new data clusters, tables and directory to free clusters,
-//! gives them refcount 1, syncs, then rewrites the header extension with
-//! autoclear bit 0 set (the commit point), and only then frees the old
-//! set's clusters. A process killed at any step leaves the old set or the
-//! new one; at worst clusters of the other are leaked (crash points
-//! `qcow2.bitmaps.data`, `.refcounts`, `.header`, `.freed`).
+//! (they edit refcounts directly). [`store_all`] replaces the whole set:
+//! it writes the new data clusters, tables and directory to free clusters,
+//! syncs, records what it allocated and will free in an intent file
+//! (`intent`), gives the new clusters refcount 1, rewrites the header
+//! extension with autoclear bit 0 set (the commit point), frees the old
+//! set's clusters and removes the intent. A process killed at any step
+//! leaves the old set or the new one; [`settle`] then frees the clusters
+//! of the other, so not even a leak remains (crash points
+//! `qcow2.bitmaps.data`, `.intent`, `.refcounts`, `.header`, `.freed`).
+//! [`detach`] stores the empty set: what a writer that knows nothing of
+//! bitmaps (imago) needs before it opens the image.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 use super::header::{be32, be64, Header, HDR_AUTOCLEAR};
 use super::refcount::Refcounts;
@@ -78,6 +83,25 @@ impl Bitmap {
             len,
             words: vec![0; len.div_ceil(64) as usize],
         })
+    }
+
+    /// A bitmap for a disk of `size` bytes from bits stored most
+    /// significant bit first (`msb[n / 8] & (0x80 >> n % 8)` is bit n), as
+    /// xapid's change logs keep them; bits past the end are ignored, and
+    /// missing ones are clear.
+    pub fn from_msb(size: u64, granularity: u64, msb: &[u8]) -> io::Result<Bitmap> {
+        let mut bm = Bitmap::new(size, granularity)?;
+        for (i, &byte) in msb.iter().enumerate() {
+            if byte == 0 {
+                continue;
+            }
+            for k in 0..8 {
+                if byte & (0x80 >> k) != 0 {
+                    bm.set(i as u64 * 8 + k, true);
+                }
+            }
+        }
+        Ok(bm)
     }
 
     /// Bytes per bit.
@@ -181,8 +205,6 @@ struct Entry {
     flags: u32,
     granularity_bits: u8,
     name: String,
-    /// Where the entry starts in the directory.
-    at: usize,
 }
 
 /// The parts of an image the bitmap code needs.
@@ -293,7 +315,6 @@ impl<'a> Image<'a> {
             flags,
             granularity_bits,
             name,
-            at,
         })
     }
 
@@ -419,6 +440,62 @@ pub fn load(file: &File, name: &str) -> io::Result<Bitmap> {
 /// (`(name, bitmap, auto)`, each sized for the image), crash-safely as the
 /// module documents. An empty set removes the extension.
 pub fn store(file: &File, bitmaps: &[(&str, &Bitmap, bool)]) -> io::Result<()> {
+    let all: Vec<ToStore<'_>> = bitmaps
+        .iter()
+        .map(|&(name, bitmap, auto)| ToStore {
+            name,
+            bitmap,
+            auto,
+            in_use: false,
+        })
+        .collect();
+    store_all(file, &all, None)
+}
+
+/// A bitmap for [`store_all`].
+#[derive(Clone, Copy, Debug)]
+pub struct ToStore<'a> {
+    /// Its name (1 to [`MAX_NAME`] bytes, unique).
+    pub name: &'a str,
+    /// Its bits, sized for the image.
+    pub bitmap: &'a Bitmap,
+    /// Recording (QEMU's `auto` flag).
+    pub auto: bool,
+    /// Inconsistent (QEMU's `in_use` flag): its data is not to be used
+    /// (and is stored as zeroes).
+    pub in_use: bool,
+}
+
+/// Whether the image has a valid bitmap directory (extension present and
+/// autoclear bit 0 set).
+pub fn present(file: &File) -> io::Result<bool> {
+    Ok(Image::open(file)?.directory()?.is_some())
+}
+
+/// Before a writer that knows nothing of bitmaps (imago, which clears the
+/// autoclear bits of every image it opens for writing, leaving the
+/// extension's clusters leaked) opens the image: the valid set goes, its
+/// clusters freed, crash-safely as [`store`] (an empty set). Returns
+/// whether there was one.
+pub fn detach(file: &File, intent: Option<&Path>) -> io::Result<bool> {
+    if let Some(p) = intent {
+        settle(file, p)?;
+    }
+    if !present(file)? {
+        return Ok(false);
+    }
+    store_all(file, &[], intent)?;
+    Ok(true)
+}
+
+/// As [`store`], with each bitmap's flags. With `intent`, the clusters
+/// allocated and freed are recorded at that path first (an intent left
+/// there by a killed store is settled before), so that a kill at any step
+/// leaks nothing once [`settle`] has run.
+pub fn store_all(file: &File, bitmaps: &[ToStore<'_>], intent: Option<&Path>) -> io::Result<()> {
+    if let Some(p) = intent {
+        settle(file, p)?;
+    }
     let img = Image::open(file)?;
     if img.header.version < 3 {
         return Err(invalid("persistent bitmaps need a version 3 image"));
@@ -426,11 +503,12 @@ pub fn store(file: &File, bitmaps: &[(&str, &Bitmap, bool)]) -> io::Result<()> {
     if bitmaps.len() > MAX_BITMAPS {
         return Err(invalid("too many bitmaps"));
     }
-    for (i, (name, bm, _)) in bitmaps.iter().enumerate() {
+    for (i, b) in bitmaps.iter().enumerate() {
+        let (name, bm) = (b.name, b.bitmap);
         if name.is_empty() || name.len() > MAX_NAME {
             return Err(invalid(format!("bad bitmap name {name:?}")));
         }
-        if bitmaps[..i].iter().any(|(n, _, _)| n == name) {
+        if bitmaps[..i].iter().any(|o| o.name == name) {
             return Err(invalid(format!("bitmap {name:?} given twice")));
         }
         if bm.len != img.header.size.div_ceil(bm.granularity) {
@@ -444,24 +522,29 @@ pub fn store(file: &File, bitmaps: &[(&str, &Bitmap, bool)]) -> io::Result<()> {
     }
     // What the current (valid) set owns, to free once the new one is in.
     let mut old = Vec::new();
+    let mut old_dir = 0;
     if let Some((offset, size, entries)) = img.directory()? {
         for e in &entries {
             old.extend(img.owned(e)?);
         }
         old.push((offset, img.clusters_for(size)));
+        old_dir = offset;
     }
+    let mut new = Vec::new();
     let mut rc = Refcounts::load(file, &img.first, img.header.cluster_bits)?;
     let c = img.cluster() as usize;
     let mut dir = Vec::new();
-    for (name, bm, auto) in bitmaps {
+    for b in bitmaps {
+        let (name, bm) = (b.name, b.bitmap);
         let bytes = bm.to_bytes();
         let mut table = Vec::new();
         for chunk in bytes.chunks(c) {
-            if chunk.iter().all(|&b| b == 0) {
+            if b.in_use || chunk.iter().all(|&b| b == 0) {
                 table.push(0u64);
                 continue;
             }
             let off = rc.alloc(1)?;
+            new.push((off, 1));
             let mut cluster = chunk.to_vec();
             cluster.resize(c, 0);
             file.write_all_at(&cluster, off)?;
@@ -470,13 +553,15 @@ pub fn store(file: &File, bitmaps: &[(&str, &Bitmap, bool)]) -> io::Result<()> {
         let table_bytes: Vec<u8> = table.iter().flat_map(|t| t.to_be_bytes()).collect();
         let table_clusters = img.clusters_for(table_bytes.len() as u64);
         let table_offset = rc.alloc(table_clusters)?;
+        new.push((table_offset, table_clusters));
         let mut padded = table_bytes;
         padded.resize((table_clusters as usize) * c, 0);
         file.write_all_at(&padded, table_offset)?;
         // The directory entry.
         dir.extend_from_slice(&table_offset.to_be_bytes());
         dir.extend_from_slice(&(table.len() as u32).to_be_bytes());
-        dir.extend_from_slice(&(if *auto { FLAG_AUTO } else { 0 }).to_be_bytes());
+        let flags = if b.auto { FLAG_AUTO } else { 0 } | if b.in_use { FLAG_IN_USE } else { 0 };
+        dir.extend_from_slice(&flags.to_be_bytes());
         dir.push(TYPE_DIRTY_TRACKING);
         dir.push(bm.granularity.trailing_zeros() as u8);
         dir.extend_from_slice(&(name.len() as u16).to_be_bytes());
@@ -487,11 +572,14 @@ pub fn store(file: &File, bitmaps: &[(&str, &Bitmap, bool)]) -> io::Result<()> {
     if dir.len() as u64 > MAX_DIRECTORY {
         return Err(invalid("directory too large"));
     }
+    let mut new_dir = 0;
     let ext = if bitmaps.is_empty() {
         None
     } else {
         let clusters = img.clusters_for(dir.len() as u64);
         let offset = rc.alloc(clusters)?;
+        new.push((offset, clusters));
+        new_dir = offset;
         let mut padded = dir.clone();
         padded.resize(clusters as usize * c, 0);
         file.write_all_at(&padded, offset)?;
@@ -504,6 +592,21 @@ pub fn store(file: &File, bitmaps: &[(&str, &Bitmap, bool)]) -> io::Result<()> {
     };
     file.sync_all()?;
     crash::point("qcow2.bitmaps.data");
+    let journaled = match intent {
+        Some(p) if !new.is_empty() || !old.is_empty() => {
+            let i = intent::Intent {
+                file: intent::identity(file)?,
+                new_dir,
+                old_dir,
+                new: new.clone(),
+                old: old.clone(),
+            };
+            intent::write(p, &i)?;
+            crash::point("qcow2.bitmaps.intent");
+            Some(p)
+        }
+        _ => None,
+    };
     rc.write()?;
     crash::point("qcow2.bitmaps.refcounts");
     // The commit point.
@@ -517,38 +620,14 @@ pub fn store(file: &File, bitmaps: &[(&str, &Bitmap, bool)]) -> io::Result<()> {
     }
     rc.write()?;
     crash::point("qcow2.bitmaps.freed");
+    if let Some(p) = journaled {
+        intent::remove(p)?;
+    }
     Ok(())
 }
 
-/// Sets or clears the `in_use` flag of the bitmaps `names` (every one must
-/// exist), in place, and syncs. Set while xapid has the image open for
-/// writing, so that a crash leaves them marked inconsistent, as QEMU does.
-pub fn mark_in_use(file: &File, names: &[&str], in_use: bool) -> io::Result<()> {
-    let img = Image::open(file)?;
-    let Some((offset, _, entries)) = img.directory()? else {
-        return match names.first() {
-            Some(n) => Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no bitmap {n:?}"),
-            )),
-            None => Ok(()),
-        };
-    };
-    for name in names {
-        let e = entries.iter().find(|e| e.name == *name).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("no bitmap {name:?}"))
-        })?;
-        let flags = if in_use {
-            e.flags | FLAG_IN_USE
-        } else {
-            e.flags & !FLAG_IN_USE
-        };
-        if flags != e.flags {
-            file.write_all_at(&flags.to_be_bytes(), offset + e.at as u64 + 12)?;
-        }
-    }
-    file.sync_all()
-}
+mod intent;
+pub use intent::settle;
 
 #[cfg(test)]
 mod tests;

@@ -278,12 +278,13 @@ fn an_overlay_keeps_its_backing_file() {
     clean(&s, "top.qcow2");
 }
 
-/// imago, opening an image for writing, clears the autoclear bits: the
-/// bitmaps are then stale (gone for QEMU and for us), never silently
-/// out of date.
+/// imago, opening an image for writing, clears the autoclear bits (which
+/// would leave the bitmaps stale and their clusters leaked): the set is
+/// taken out before, and stored again only once the writer has gone.
 #[test]
-fn a_write_open_by_imago_invalidates_the_bitmaps() {
-    use crate::storage::image::{Format, Image, OpenOptions};
+fn a_write_open_takes_the_bitmaps_out_until_stored_again() {
+    use crate::storage::image::{store_bitmaps, Format, Image, OpenOptions};
+    use crate::storage::image::{PersistentBitmap, Stored};
     let s = sr();
     create(&s, "a.qcow2", "1M", "64k");
     let f = open_rw(&s, "a.qcow2");
@@ -294,12 +295,64 @@ fn a_write_open_by_imago_invalidates_the_bitmaps() {
         ..Default::default()
     };
     let img = Image::open_format(&s, "a.qcow2", Format::Qcow2, &rw).unwrap();
+    // Out, with no leak, while the writer has the file.
+    assert!(list(&f).unwrap().is_empty());
+    assert!(qemu_bitmaps(&s, "a.qcow2").is_empty());
+    let set = vec![
+        PersistentBitmap {
+            name: "b".into(),
+            granularity: 65536,
+            recording: true,
+            inconsistent: false,
+            bits: vec![0x80, 0x01, 0xff],
+        },
+        PersistentBitmap {
+            name: "bad".into(),
+            granularity: 4096,
+            recording: false,
+            inconsistent: true,
+            bits: vec![0xff],
+        },
+    ];
+    assert_eq!(
+        store_bitmaps(&s, "a.qcow2", &set).unwrap(),
+        Stored::WriterOpen
+    );
+    // A second writer of the same file changes nothing.
+    let img2 = Image::open_format(&s, "a.qcow2", Format::Qcow2, &rw).unwrap();
     img.write_at(&[1u8; 512], 0).unwrap();
     img.flush().unwrap();
     drop(img);
-    assert!(list(&f).unwrap().is_empty());
+    assert_eq!(
+        store_bitmaps(&s, "a.qcow2", &set).unwrap(),
+        Stored::WriterOpen
+    );
+    drop(img2);
+    clean(&s, "a.qcow2");
+    assert_eq!(store_bitmaps(&s, "a.qcow2", &set).unwrap(), Stored::Done);
+    clean(&s, "a.qcow2");
+    let got = load(&f, "b").unwrap();
+    // (Bits past the end of the disk dropped.)
+    assert_eq!(set_bits(&got), [0, 15]);
+    assert_eq!(
+        qemu_bitmaps(&s, "a.qcow2"),
+        [
+            ("b".to_owned(), 65536, vec!["auto".to_owned()]),
+            ("bad".to_owned(), 4096, vec!["in-use".to_owned()]),
+        ]
+    );
+    // A reader opening changes nothing.
+    let ro = Image::open_format(&s, "a.qcow2", Format::Qcow2, &OpenOptions::default()).unwrap();
+    drop(ro);
+    assert_eq!(qemu_bitmaps(&s, "a.qcow2").len(), 2);
+    // An empty set removes them; then there is nothing to do.
+    assert_eq!(store_bitmaps(&s, "a.qcow2", &[]).unwrap(), Stored::Done);
+    assert_eq!(store_bitmaps(&s, "a.qcow2", &[]).unwrap(), Stored::Nothing);
     assert!(qemu_bitmaps(&s, "a.qcow2").is_empty());
-    assert_eq!(check(&s, "a.qcow2").0, 0);
+    clean(&s, "a.qcow2");
+    // Raw files hold none.
+    std::fs::write(s.path("r.raw").unwrap(), vec![0u8; 65536]).unwrap();
+    assert_eq!(store_bitmaps(&s, "r.raw", &set).unwrap(), Stored::Nothing);
 }
 
 #[test]
@@ -328,28 +381,48 @@ fn a_stale_extension_holds_no_bitmaps() {
 fn in_use_is_what_qemu_calls_in_use() {
     let s = sr();
     create(&s, "a.qcow2", "1M", "64k");
-    qemu_img(&s, &["bitmap", "--add", "a.qcow2", "b0"]);
-    qemu_img(&s, &["bitmap", "--add", "a.qcow2", "b1"]);
     let f = open_rw(&s, "a.qcow2");
-    mark_in_use(&f, &["b0"], true).unwrap();
+    let mut b = Bitmap::new(1 << 20, 65536).unwrap();
+    b.set(3, true);
+    let set = |in_use| {
+        [
+            ToStore {
+                name: "b0",
+                bitmap: &b,
+                auto: true,
+                in_use,
+            },
+            ToStore {
+                name: "b1",
+                bitmap: &b,
+                auto: true,
+                in_use: false,
+            },
+        ]
+    };
+    store_all(&f, &set(true), None).unwrap();
     let q = qemu_bitmaps(&s, "a.qcow2");
     assert_eq!(q[0].2, ["in-use", "auto"]);
     assert_eq!(q[1].2, ["auto"]);
     let l = list(&f).unwrap();
     assert!(l[0].in_use && l[0].count.is_none());
     assert!(load(&f, "b0").is_err());
-    mark_in_use(&f, &["b0"], false).unwrap();
+    assert_eq!(set_bits(&load(&f, "b1").unwrap()), [3]);
+    clean(&s, "a.qcow2");
+    store_all(&f, &set(false), None).unwrap();
     assert_eq!(qemu_bitmaps(&s, "a.qcow2")[0].2, ["auto"]);
-    assert!(mark_in_use(&f, &["nope"], true).is_err());
+    assert_eq!(set_bits(&load(&f, "b0").unwrap()), [3]);
     clean(&s, "a.qcow2");
 }
 
 // Crash safety: a child process runs `store` with a crash point armed
 // (`XAPID_CRASH_AT`) and dies there by SIGKILL; the image must then hold
-// the old set or the new one, and pass `qemu-img check` (leaks allowed).
+// the old set or the new one, pass `qemu-img check`, and once the intent
+// the store left is settled, have no leaked cluster either.
 
 const POINTS: &[(&str, bool)] = &[
     ("qcow2.bitmaps.data", false),
+    ("qcow2.bitmaps.intent", false),
     ("qcow2.bitmaps.refcounts", false),
     ("qcow2.bitmaps.header", true),
     ("qcow2.bitmaps.freed", true),
@@ -387,7 +460,22 @@ fn store_child() {
         .write(true)
         .open(&path)
         .unwrap();
-    store_set(&f, &new_set(16 << 20));
+    let intent = std::path::PathBuf::from(format!("{path}.intent"));
+    if std::env::var("XAPID_BITMAPS_CHILD_OP").as_deref() == Ok("detach") {
+        assert!(detach(&f, Some(&intent)).unwrap());
+    } else {
+        let set = new_set(16 << 20);
+        let v: Vec<ToStore<'_>> = set
+            .iter()
+            .map(|(n, b)| ToStore {
+                name: n,
+                bitmap: b,
+                auto: true,
+                in_use: false,
+            })
+            .collect();
+        store_all(&f, &v, Some(&intent)).unwrap();
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "\nSTORED").unwrap();
     out.flush().unwrap();
@@ -395,7 +483,24 @@ fn store_child() {
 
 #[test]
 fn a_killed_store_leaves_the_old_or_the_new_set() {
+    killed_at_each_point("store");
+}
+
+/// Taking the set out before a write open (an empty set stored).
+#[test]
+fn a_killed_detach_leaves_the_set_or_none() {
+    killed_at_each_point("detach");
+}
+
+fn killed_at_each_point(op: &str) {
     let size = 16u64 << 20;
+    let new = |size| {
+        if op == "detach" {
+            Vec::new()
+        } else {
+            new_set(size)
+        }
+    };
     for &(point, committed) in POINTS {
         let s = sr();
         create(&s, "a.qcow2", "16M", "64k");
@@ -414,6 +519,7 @@ fn a_killed_store_leaves_the_old_or_the_new_set() {
                 "--nocapture",
             ])
             .env("XAPID_BITMAPS_CHILD", s.path("a.qcow2").unwrap())
+            .env("XAPID_BITMAPS_CHILD_OP", op)
             .env(crash::ENV, point)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -429,31 +535,50 @@ fn a_killed_store_leaves_the_old_or_the_new_set() {
         assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{point}");
         let (corrupt, leaks) = check(&s, "a.qcow2");
         assert_eq!(corrupt, 0, "{point}: qemu-img check finds corruption");
-        let want = if committed {
-            new_set(size)
-        } else {
-            old_set(size)
-        };
+        let want = if committed { new(size) } else { old_set(size) };
         let names: Vec<String> = list(&f).unwrap().into_iter().map(|i| i.name).collect();
         let want_names: Vec<String> = want.iter().map(|(n, _)| n.clone()).collect();
         assert_eq!(names, want_names, "{point}");
         for (n, b) in &want {
             assert_eq!(&load(&f, n).unwrap(), b, "{point}: {n}");
         }
-        // Leaks only where the protocol leaves some.
-        let leak_expected = point != "qcow2.bitmaps.data" && point != "qcow2.bitmaps.freed";
+        // Leaks only between the intent and its end; settling it frees
+        // them, and changes nothing else.
+        let intent = s.root().join("a.qcow2.intent");
+        let leak_expected = match op {
+            "detach" => point == "qcow2.bitmaps.header",
+            _ => point == "qcow2.bitmaps.refcounts" || point == "qcow2.bitmaps.header",
+        };
         assert_eq!(leaks > 0, leak_expected, "{point}: {leaks} leaks");
-        // QEMU agrees, the data is intact, and the next store repairs all.
+        let left = intent.exists();
+        assert_eq!(settle(&f, &intent).unwrap(), left, "{point}");
+        assert!(!intent.exists());
+        assert_eq!(check(&s, "a.qcow2"), (0, 0), "{point}: after settling");
+        let names: Vec<String> = list(&f).unwrap().into_iter().map(|i| i.name).collect();
+        assert_eq!(names, want_names, "{point}: after settling");
+        // QEMU agrees, the data is intact, and the next store works.
         assert_eq!(qemu_bitmaps(&s, "a.qcow2").len(), want.len(), "{point}");
         run(
             "qemu-io",
             &["-f", "qcow2", "-c", "read -P 5 0 2M", "a.qcow2"],
             s.root(),
         );
-        if leaks > 0 {
-            qemu_img(&s, &["check", "-q", "-r", "leaks", "a.qcow2"]);
-        }
         store_set(&f, &old_set(size));
         clean(&s, "a.qcow2");
     }
+}
+
+#[test]
+fn an_intent_round_trips_and_garbage_is_refused() {
+    use super::intent::{Intent, MAGIC};
+    let i = Intent {
+        file: (2049, 77),
+        new_dir: 65536,
+        old_dir: 0,
+        new: vec![(65536, 1), (131072, 3)],
+        old: vec![(1 << 20, 2)],
+    };
+    assert_eq!(Intent::decode(&i.encode()).unwrap(), i);
+    assert!(Intent::decode("nope\n").is_err());
+    assert!(Intent::decode(&format!("{MAGIC}\nnew 1\n")).is_err());
 }
