@@ -14,6 +14,8 @@
 4. An incremental backup of a 10 GiB disk with 1% changed (scattered 64 KiB
    writes): the bytes an XO-style client (changed 2 MiB blocks) and an
    extents client (list_changed_extents) read, against the bytes changed.
+5. (Run right after 1.) What a dirty bitmap costs an import: none, a
+   transient one, a persistent one kept in the qcow2 file.
 
 usage: python bench/nbd_bench.py XAPID_BIN [--runs N]
 needs: qemu-img, qemu-nbd, nbdcopy, farm-bench, the XenAPI module.
@@ -93,11 +95,44 @@ def latency(x, task, n=2000):
     return ts[len(ts) // 2], ts[int(len(ts) * 0.99)]
 
 
+def imports_with_bitmaps(x, session, sr, runs):
+    """5. What a dirty bitmap costs an import into a qcow2 VDI: none, a
+    transient one (a change log marked before each write), a persistent
+    one (also taken out of the qcow2 file when the import opens it and
+    stored back before its task ends). Rounds alternate the three; each
+    round times 40 imports of 64 KiB at random places and one of 64 MiB."""
+    print("== 5. imports into a 1 GiB qcow2 VDI: no bitmap, a transient one, a persistent one")
+    kinds = ["none", "transient", "persistent"]
+    small = {k: [] for k in kinds}
+    big = {k: [] for k in kinds}
+    rnd = random.Random(11)
+    data = os.urandom(64 * M)
+    for _ in range(runs):
+        for k in kinds:
+            v = x.VDI.create({"SR": sr, "virtual_size": str(G), "name_label": f"imp-{k}",
+                              "sm_config": {"image-format": "qcow2"}})
+            if k != "none":
+                x.block_dirty_bitmap.add(v, "b", {"persistent": str(k == "persistent").lower()})
+            for _ in range(40):
+                t0 = time.perf_counter()
+                put(x, session, v, data[:K64], rnd.randrange(G // K64) * K64)
+                small[k].append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            put(x, session, v, data, 128 * M)
+            big[k].append(64 / (time.perf_counter() - t0))
+            x.VDI.destroy(v)
+    for k in kinds:
+        print(f"{k}: 64 KiB import median {statistics.median(small[k]):.2f} ms "
+              f"(min {min(small[k]):.2f}, max {max(small[k]):.2f}); "
+              f"64 MiB import median {statistics.median(big[k]):.0f} MiB/s "
+              f"(min {min(big[k]):.0f}, max {max(big[k]):.0f})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("xapid")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--only", type=int, nargs="*", default=[1, 2, 3, 4])
+    ap.add_argument("--only", type=int, nargs="*", default=[1, 2, 3, 4, 5])
     ap.add_argument("--readers-nice", type=int, default=19,
                     help="niceness of the 16 local NBD readers (0: as the server)")
     a = ap.parse_args()
@@ -131,6 +166,9 @@ def main():
             print(farm(f"nbdcopy {uri(info)} null:", f"nbdcopy nbd://127.0.0.1:{QNBD}/ null:", a.runs))
             q.send_signal(signal.SIGTERM)
             q.wait()
+
+        if 5 in a.only:
+            imports_with_bitmaps(x, s._session, x.VDI.get_SR(vdis["seq.raw"]), a.runs)
 
         print("== 2. RPC latency (task.get_progress), idle and under 16 NBD readers")
         if 2 not in a.only:
