@@ -15,6 +15,14 @@ if ! command -v qemu-img >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq qemu-utils >/dev/null
 fi
+# qemu-storage-daemon is the oracle of the bitmap tests
+# (tests/python/test_bitmaps_oracle.py): in qemu-utils from Debian 13's
+# QEMU on, in qemu-system-common before.
+if ! command -v qemu-storage-daemon >/dev/null 2>&1; then
+    echo "== installing qemu-storage-daemon (qemu-system-common)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq qemu-system-common >/dev/null
+fi
 # openssl and curl are peers of the TLS tests (tests/python/test_tls.py);
 # nbdinfo and nbdcopy (libnbd-bin) of the NBD tests (src/wire/nbd/tests).
 if ! command -v nbdinfo >/dev/null 2>&1 || ! command -v nbdcopy >/dev/null 2>&1; then
