@@ -74,7 +74,20 @@ pub fn stale(d: &Domain, vdi: Ref) {
 /// has it open ([`Stored::WriterOpen`]: the VDI stays stale, the loop
 /// tries again).
 pub async fn sync(d: &Domain, vdi: Ref) -> ApiResult<Stored> {
+    let stored = sync_once(d, vdi).await?;
+    if stored == Stored::WriterOpen {
+        d.bitmaps.copies.notify.notify_one();
+    }
+    Ok(stored)
+}
+
+/// As [`sync`], without waking the loop (which tries again after
+/// [`RETRY`] by itself).
+async fn sync_once(d: &Domain, vdi: Ref) -> ApiResult<Stored> {
     let _one = d.bitmaps.copies.lock.lock().await;
+    // Unmarked before the bits are read: a writer that ends meanwhile
+    // marks it again, and the loop stores its writes.
+    d.bitmaps.copies.stale.remove(&vdi);
     let Ok((sr, loc, qcow2)) = d.registry.read_or(vdi::CLASS, vdi, |row| {
         (
             row.get(vdi::SR),
@@ -91,6 +104,14 @@ pub async fn sync(d: &Domain, vdi: Ref) -> ApiResult<Stored> {
     let Ok(sr) = d.srs.get(sr) else {
         return Ok(Stored::Nothing);
     };
+    let (dir, l) = (sr.dir.clone(), loc.clone());
+    if blocking(move || image::writer_open(&dir, &l))
+        .await?
+        .unwrap_or(false)
+    {
+        d.bitmaps.copies.stale.insert(vdi);
+        return Ok(Stored::WriterOpen);
+    }
     let mut set = Vec::new();
     for r in of(d, vdi) {
         let i = info(d, r)?;
@@ -127,9 +148,7 @@ pub async fn sync(d: &Domain, vdi: Ref) -> ApiResult<Stored> {
         .await?
         .map_err(super::log_error)?;
     if stored == Stored::WriterOpen {
-        d.bitmaps.copies.stale(vdi);
-    } else {
-        d.bitmaps.copies.stale.remove(&vdi);
+        d.bitmaps.copies.stale.insert(vdi);
     }
     Ok(stored)
 }
@@ -145,13 +164,12 @@ pub fn spawn(d: &Arc<Domain>) {
                 if d2.shutdown.is_cancelled() {
                     return;
                 }
-                match sync(&d2, vdi).await {
+                match sync_once(&d2, vdi).await {
                     Ok(Stored::WriterOpen) => retry = true,
                     Ok(_) => {}
                     Err(e) => {
                         // Not tried again until the next writer or restart
                         // (the change logs keep the bits meanwhile).
-                        d2.bitmaps.copies.stale.remove(&vdi);
                         tracing::warn!(vdi = %vdi, error = %e,
                             "could not store a VDI's persistent dirty bitmaps in its file");
                     }

@@ -83,6 +83,18 @@ pub(super) fn enter(sr: &SrDir, name: &str, file: &File, format: Format) -> io::
     })
 }
 
+/// Whether a writer has the file `name` of `sr` open (a cheap check
+/// before gathering bitmaps that [`store_bitmaps`] would not store).
+pub fn writer_open(sr: &SrDir, name: &str) -> io::Result<bool> {
+    let path = sr
+        .path(name)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let m = std::fs::symlink_metadata(path)?;
+    Ok(with(|w| {
+        w.get(&(m.dev(), m.ino())).copied().unwrap_or(0) > 0
+    }))
+}
+
 /// A persistent dirty bitmap to store into a qcow2 file.
 #[derive(Clone, Debug)]
 pub struct PersistentBitmap {
