@@ -68,8 +68,13 @@ fn remove_if_present(path: &Path) -> io::Result<()> {
 /// not reappear at the next scan after a power cut).
 pub fn remove_image(dir: &SrDir, name: &str) -> io::Result<()> {
     remove_if_present(&path_of(dir, name)?)?;
-    // What a killed store of its bitmaps left, if anything.
-    remove_if_present(&crate::storage::image::intent_path(dir, name)?)?;
+    // What a killed store of its bitmaps left, if anything (the intent,
+    // or the temporary file it is written to).
+    let intent = crate::storage::image::intent_path(dir, name)?;
+    remove_if_present(&intent)?;
+    let mut tmp = intent.into_os_string();
+    tmp.push(".tmp");
+    remove_if_present(std::path::Path::new(&tmp))?;
     dir.sync()
 }
 

@@ -85,8 +85,13 @@ fn fs_size_of_a_directory() {
 fn remove_and_sweep() {
     let s = sr();
     image::create(&s, "a.raw", Format::Raw, 4096, None).unwrap();
+    // What a killed store of its bitmaps may have left goes with it.
+    let intent = image::intent_path(&s, "a.raw").unwrap();
+    std::fs::write(&intent, "x").unwrap();
+    std::fs::write(format!("{}.tmp", intent.display()), "x").unwrap();
     remove_image(&s, "a.raw").unwrap();
     assert!(s.list().unwrap().is_empty());
+    assert_eq!(std::fs::read_dir(s.root()).unwrap().count(), 0);
     remove_image(&s, "a.raw").unwrap();
     assert_eq!(
         remove_image(&s, "../a.raw").unwrap_err().kind(),
