@@ -63,9 +63,11 @@ fn log_error(e: impl std::fmt::Display) -> ApiError {
 /// What of a bitmap's row its rules need.
 struct Info {
     uuid: String,
+    name: String,
     vdi: Ref,
     granularity: u64,
     recording: bool,
+    persistent: bool,
     busy: bool,
     inconsistent: bool,
 }
@@ -73,9 +75,11 @@ struct Info {
 fn info(d: &Domain, r: Ref) -> ApiResult<Info> {
     d.registry.read_or(bm::CLASS, r, |row| Info {
         uuid: row.get(bm::UUID),
+        name: row.get(bm::NAME_),
         vdi: row.get(bm::VDI),
         granularity: row.get(bm::GRANULARITY).max(512) as u64,
         recording: row.get(bm::RECORDING),
+        persistent: row.get(bm::PERSISTENT),
         busy: row.get(bm::BUSY),
         inconsistent: row.get(bm::INCONSISTENT),
     })
@@ -182,10 +186,10 @@ pub async fn add(d: &Arc<Domain>, vdi: Ref, name: &str, options: &Map<String>) -
     Ok(r)
 }
 
-/// After a change to a bitmap of `vdi`: its file's copy is stored again
-/// (a failure is logged: the change log holds the truth, and the next
-/// sync stores it).
-async fn copy_changed(d: &Domain, vdi: Ref) {
+/// After a change to `vdi`'s bitmaps or file: its file's copy is stored
+/// again (a failure is logged: the change logs hold the truth, and the
+/// next sync stores it).
+pub async fn copy_changed(d: &Domain, vdi: Ref) {
     if let Err(e) = sync(d, vdi).await {
         tracing::warn!(vdi = %vdi, error = %e, "could not store a VDI's dirty bitmaps in its file");
     }

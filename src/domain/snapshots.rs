@@ -95,9 +95,7 @@ pub async fn take(d: &Arc<Domain>, vdi: Ref, owner: Ref) -> ApiResult<Ref> {
     // The persistent dirty bitmaps follow the VDI into its new file; the
     // snapshot's file (the VDI's old one) keeps none.
     for v in [vdi, snap] {
-        if let Err(e) = bitmaps::sync(d, v).await {
-            tracing::warn!(vdi = %v, error = %e, "could not store a VDI's dirty bitmaps in its file");
-        }
+        bitmaps::copy_changed(d, v).await;
     }
     Ok(snap)
 }

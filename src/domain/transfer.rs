@@ -218,9 +218,7 @@ pub async fn finish(d: &Domain, vdi: Ref, task: Ref, out: ApiResult<Value>) {
     bitmaps::refresh_counts(d, vdi).await;
     // Before the task ends, so that a client that saw it succeed finds the
     // file's copy of the bitmaps up to date (if the writer is gone yet).
-    if let Err(e) = bitmaps::sync(d, vdi).await {
-        tracing::warn!(vdi = %vdi, error = %e, "could not store a VDI's dirty bitmaps in its file");
-    }
+    bitmaps::copy_changed(d, vdi).await;
     tasks::finish(d, task, out).await;
 }
 

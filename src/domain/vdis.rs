@@ -303,9 +303,7 @@ pub async fn resize(d: &Arc<Domain>, r: Ref, size: i64, owner: Ref) -> ApiResult
         .map_err(|e| io_error("cannot resize the image", e))?;
     refresh(d, r).await?;
     // The persistent dirty bitmaps go back into the file, at the new size.
-    if let Err(e) = bitmaps::sync(d, r).await {
-        tracing::warn!(vdi = %r, error = %e, "could not store a VDI's dirty bitmaps in its file");
-    }
+    bitmaps::copy_changed(d, r).await;
     Ok(())
 }
 

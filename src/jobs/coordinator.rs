@@ -221,9 +221,7 @@ async fn finish(jobs: &Jobs, job: &Arc<Job>, claims: Vec<Claim>, outcome: Result
         .into_iter()
         .filter(|v| server.bitmaps.copies.is_stale(*v))
     {
-        if let Err(e) = bitmaps::sync(server, vdi).await {
-            tracing::warn!(vdi = %vdi, error = %e, "could not store a VDI's dirty bitmaps in its file");
-        }
+        bitmaps::copy_changed(server, vdi).await;
     }
     let concluded = {
         let mut c = lock(&job.ctl);

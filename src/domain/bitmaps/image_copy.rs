@@ -34,7 +34,7 @@ use tokio::sync::{Mutex, Notify};
 use super::{frozen_dir, info, of, tracker};
 use crate::domain::{blocking, Domain};
 use crate::error::ApiResult;
-use crate::model::schema::{block_dirty_bitmap as bm, vdi, VdiType};
+use crate::model::schema::{vdi, VdiType};
 use crate::storage::change_log;
 use crate::storage::image::{self, PersistentBitmap, Stored};
 use crate::wire::Ref;
@@ -115,10 +115,7 @@ async fn sync_once(d: &Domain, vdi: Ref) -> ApiResult<Stored> {
     let mut set = Vec::new();
     for r in of(d, vdi) {
         let i = info(d, r)?;
-        let (persistent, name) = d.registry.read_or(bm::CLASS, r, |row| {
-            (row.get(bm::PERSISTENT), row.get(bm::NAME_))
-        })?;
-        if !persistent {
+        if !i.persistent {
             continue;
         }
         let (g, mut bits) = if i.inconsistent {
@@ -136,7 +133,7 @@ async fn sync_once(d: &Domain, vdi: Ref) -> ApiResult<Stored> {
             }
         }
         set.push(PersistentBitmap {
-            name,
+            name: i.name,
             granularity: g,
             recording: i.recording,
             inconsistent: i.inconsistent,
