@@ -7,7 +7,7 @@
 //!    -> [TLS: handshake within tls_handshake_timeout, tls.rs]
 //!    -> Conn::serve, the one hyper setup of both: conn watched by GracefulShutdown
 //!    -> [plain and host.https_only: 403, nothing read]
-//!    -> route: POST /jsonrpc -> rpc::json | POST * -> rpc::xml | OPTIONS | GET /
+//!    -> route: POST /jsonrpc -> rpc::json | POST * -> rpc::xml | OPTIONS | GET / (web.rs)
 //! ```
 
 pub mod audit;
@@ -17,6 +17,7 @@ pub mod nbd;
 pub mod range;
 pub mod rpc;
 pub mod tls;
+pub mod web;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -239,11 +240,9 @@ async fn route(server: &Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> R
             );
             return r;
         }
-        Method::GET | Method::HEAD if req.uri().path() == "/" => {
-            return plain(
-                StatusCode::OK,
-                "xapid: XenAPI over XML-RPC (POST /) and JSON-RPC (POST /jsonrpc)",
-            );
+        // The web view (web.rs): the page and its files.
+        Method::GET | Method::HEAD if web::is_asset(req.uri().path()) => {
+            return web::serve(req.uri().path(), req.headers());
         }
         _ => {
             let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");

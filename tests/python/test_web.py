@@ -1,0 +1,337 @@
+"""The web view (GET /, web/, src/http/web.rs) in a real browser: headless
+Chromium driven by selenium. Log in through the form, watch a running
+copy's progress bar move and cancel it, a read-only user's view of root's
+task, the keyboard, HTTPS, the block job verbs and speed limit, the storage
+view, and 10,000 tasks. Also the page's own HTTP answers (types, ETag,
+security headers), without a browser.
+
+Screenshots: XAPID_WEB_SCREENSHOTS=docs makes test_screenshots write
+docs/web-*.png (otherwise they go to a temporary directory)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import Servers
+from storage_util import M, create_vdi, default_sr, import_raw, sdk_x, wait_for, wait_task
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="needs chromium and chromedriver (Debian: chromium, chromium-driver; tests/run.sh installs them)")
+
+REPO = Path(__file__).resolve().parents[2]
+WIDTH, HEIGHT = 1280, 800
+ASSETS = {
+    "/": "text/html; charset=utf-8",
+    "/app.js": "text/javascript; charset=utf-8",
+    "/tasks.js": "text/javascript; charset=utf-8",
+    "/views.js": "text/javascript; charset=utf-8",
+    "/app.css": "text/css; charset=utf-8",
+    "/favicon.svg": "image/svg+xml",
+}
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def web():
+    """A server of this module's own (its users and tasks stay here)."""
+    with tempfile.TemporaryDirectory(prefix="xapid-web-") as d:
+        servers = Servers(Path(d))
+        srv = servers(login_failure_delay_secs=0.01, login_failure_max_delay_secs=0.05)
+        yield srv
+        servers.close()
+
+
+@pytest.fixture(scope="module")
+def driver():
+    """One headless Chromium for the module, 1280x800."""
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              f"--window-size={WIDTH},{HEIGHT}", "--ignore-certificate-errors",
+              "--disable-extensions", "--no-first-run", "--disable-background-timer-throttling"):
+        opts.add_argument(a)
+    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    d.set_page_load_timeout(30)
+    d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                      {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
+    yield d
+    d.quit()
+
+
+@pytest.fixture(scope="module")
+def reader(web):
+    """A local user with the read-only role: (name, password)."""
+    root = web.login()
+    raw = web.raw
+    role = raw.ok("role.get_by_name_label", root, "read-only")[0]
+    subj = raw.ok("subject.create", root, {"subject_identifier": "local:reader"})
+    pw = "pw-reader-S3cret!"
+    web.secrets.add(pw)
+    raw.ok("subject.set_password", root, subj, pw)
+    raw.ok("subject.add_to_roles", root, subj, role)
+    raw.ok("session.logout", root)
+    return "reader", pw
+
+
+@pytest.fixture
+def x(web):
+    x = sdk_x(web)
+    yield x
+    try:
+        x.session.logout()
+    except Exception:
+        pass
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def login(d, url, user, password, keyboard=False):
+    """Opens the page afresh and logs in through the form; returns once the
+    first event.from has been drawn."""
+    d.get(url)
+    shown = wait_for(lambda: next((v for v in ("login-view", "app")
+                                   if d.find_element(By.ID, v).is_displayed()), None), 10, 0.05,
+                     "the login form or the app")
+    if shown == "app":  # still logged in from an earlier test: log out first
+        d.find_element(By.ID, "logout").click()
+        wait_for(lambda: d.find_element(By.ID, "login-view").is_displayed(), 10, 0.05, "the login form")
+    u = d.find_element(By.NAME, "username")
+    u.clear()
+    u.send_keys(user)
+    p = d.find_element(By.NAME, "password")
+    p.send_keys(password)
+    if keyboard:
+        p.send_keys(Keys.ENTER)
+    else:
+        d.find_element(By.ID, "login-button").click()
+    wait_for(lambda: d.execute_script(
+        "return document.body.classList.contains('loaded') && "
+        "document.getElementById('live').textContent === 'live'"), 20, 0.05, "the page to load")
+
+
+def row(d, ref):
+    els = d.find_elements(By.CSS_SELECTOR, f'.trow[data-ref="{ref}"]')
+    return els[0] if els else None
+
+
+def row_state(d, ref):
+    """(progress aria-valuenow, status text, cancel enabled) of a task's row,
+    or None while it is not drawn."""
+    return d.execute_script("""
+        const r = document.querySelector(`.trow[data-ref="${arguments[0]}"]`);
+        if (!r) return null;
+        return [parseFloat(r.querySelector('[role=progressbar]').getAttribute('aria-valuenow')),
+                r.querySelector('.badge').textContent,
+                !r.querySelector('button.cancel').disabled,
+                r.querySelector('.ptext').textContent];
+    """, ref)
+
+
+def slow_backup(web, x, size=16 * M, speed=2 * M, **options):
+    """A backup job that takes size/speed seconds (every byte is data):
+    (job, its task, source, target)."""
+    sr = default_sr(x)[0]
+    src = create_vdi(x, sr, size, "raw", "web-source")
+    import_raw(web, x, src, os.urandom(size))
+    tgt = create_vdi(x, sr, size, "qcow2", "web-target")
+    opts = {"speed": str(speed), "auto_dismiss": "false"}
+    opts.update(options)
+    job = x.block_job.backup(src, tgt, opts)
+    task = x.block_job.get_task(job)
+    return job, task, src, tgt
+
+
+def end_job(x, job):
+    try:
+        rec = x.block_job.get_record(job)
+        if rec["status"] not in ("concluded", "null"):
+            x.block_job.cancel(job, True)
+        wait_for(lambda: x.block_job.get_status(job) == "concluded", 30, what="the job to conclude")
+        x.block_job.dismiss(job)
+    except Exception:
+        pass
+
+
+def http_get(srv, path, headers=None, tls=False):
+    if tls:
+        ctx = ssl._create_unverified_context()
+        c = http.client.HTTPSConnection("127.0.0.1", srv.tls_port, timeout=30, context=ctx)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r, body
+
+
+# -- the page's files ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_assets_types_etags_and_security_headers(web, tls):
+    for path, ctype in ASSETS.items():
+        r, body = http_get(web, path, tls=tls)
+        assert r.status == 200, path
+        assert r.getheader("content-type") == ctype
+        csp = r.getheader("content-security-policy")
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert r.getheader("x-content-type-options") == "nosniff"
+        assert r.getheader("x-frame-options") == "DENY"
+        etag = r.getheader("etag")
+        assert etag and etag.startswith('"')
+        r2, body2 = http_get(web, path, {"If-None-Match": etag}, tls=tls)
+        assert r2.status == 304 and body2 == b""
+        if path != "/":
+            assert body == (REPO / "web" / path[1:]).read_bytes()
+    html = http_get(web, "/")[1].decode()
+    assert "<script>" not in html and "https://" not in html and "http://" not in html
+    assert 'name="username"' in html and 'name="password"' in html
+    # Anything else is not a file of the page.
+    r, _ = http_get(web, "/nothing-here.js")
+    assert r.status in (404, 405)
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+
+def test_login_watch_progress_and_cancel(web, x, driver):
+    login(driver, web.url, "root", web.password)
+    job, task, src, tgt = slow_backup(web, x)
+    try:
+        first = wait_for(lambda: (lambda s: s if s and s[0] > 0 else None)(row_state(driver, task)),
+                         20, 0.1, "the bar to start")
+        assert first[1] == "pending" and first[2], first
+        later = wait_for(lambda: (lambda s: s if s and s[0] > first[0] else None)(row_state(driver, task)),
+                         20, 0.1, "the bar to move")
+        assert later[1] == "pending"
+        assert "/s" in later[3] or "ETA" in later[3], later  # a rate or an ETA shows
+        bar = row(driver, task).find_element(By.CSS_SELECTOR, "[role=progressbar]")
+        assert bar.get_attribute("aria-label") == "Progress of block_job.backup"
+        # The objects it acts on link to them (once the server names them).
+        if x.task.get_record(task).get("objects"):
+            names = [a.text for a in row(driver, task).find_elements(By.CSS_SELECTOR, ".c-obj a")]
+            assert "web-source" in names and "web-target" in names, names
+        row(driver, task).find_element(By.CSS_SELECTOR, "button.cancel").click()
+        end = wait_for(lambda: (lambda s: s if s and s[1] == "cancelled" else None)(row_state(driver, task)),
+                       20, 0.1, "the row to show cancelled")
+        assert not end[2], "cancel stays enabled on a cancelled task"
+        assert x.task.get_status(task) == "cancelled"
+        # A finished task stays until destroyed; its error is readable.
+        r = row(driver, task)
+        assert "TASK_CANCELLED" in r.find_element(By.CSS_SELECTOR, ".tsub").text
+        destroy = r.find_element(By.CSS_SELECTOR, "button.destroy")
+        assert destroy.is_enabled()
+        end_job(x, job)
+        destroy.click()
+        wait_for(lambda: row(driver, task) is None, 10, 0.1, "the destroyed task's row to go")
+    finally:
+        end_job(x, job)
+
+
+def test_read_only_user_has_no_cancel_on_roots_task(web, x, driver, reader):
+    job, task, src, tgt = slow_backup(web, x, speed=1 * M)
+    try:
+        login(driver, web.url, *reader)
+        assert "reader" in driver.find_element(By.ID, "whoami").text
+        state = wait_for(lambda: row_state(driver, task), 10, 0.1, "root's task to show")
+        assert state[1] == "pending"
+        enabled = [b for b in driver.find_elements(By.CSS_SELECTOR, "button.cancel") if b.is_enabled()]
+        assert enabled == [], "a read-only user sees an enabled cancel button"
+        assert not row(driver, task).find_element(By.CSS_SELECTOR, "button.destroy").is_enabled()
+        # The block job's verbs are off too.
+        driver.find_element(By.ID, "tab-jobs").click()
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr[data-ref="{job}"]'), 10, 0.1, "the job row")
+        verbs = driver.find_elements(By.CSS_SELECTOR, f'tr[data-ref="{job}"] button')
+        assert verbs and not any(b.is_enabled() for b in verbs)
+    finally:
+        end_job(x, job)
+
+
+def test_keyboard_login_tab_to_cancel_and_enter(web, x, driver):
+    login(driver, web.url, "root", web.password, keyboard=True)
+    job, task, src, tgt = slow_backup(web, x)
+    try:
+        wait_for(lambda: (lambda s: s and s[2])(row_state(driver, task)), 20, 0.1, "a cancellable row")
+        driver.find_element(By.ID, "task-filter").click()
+        body = driver.switch_to.active_element
+        for _ in range(60):
+            body.send_keys(Keys.TAB)
+            body = driver.switch_to.active_element
+            cls = body.get_attribute("class") or ""
+            if "cancel" in cls.split() and body.get_attribute("data-ref") == task:
+                break
+        else:
+            raise AssertionError("Tab never reached the task's cancel button")
+        assert body.get_attribute("aria-label") == "Cancel task block_job.backup"
+        body.send_keys(Keys.ENTER)
+        wait_for(lambda: (lambda s: s and s[1] == "cancelled")(row_state(driver, task)), 20, 0.1,
+                 "cancelled after Enter")
+    finally:
+        end_job(x, job)
+
+
+def test_https_page_logs_in_and_follows_events(web, x, driver):
+    login(driver, web.https_url, "root", web.password)
+    assert driver.current_url.startswith("https://")
+    t = x.task.create("over-tls", "")
+    wait_for(lambda: row_state(driver, t), 10, 0.1, "the new task over https")
+    x.task.set_progress(t, 0.25)
+    wait_for(lambda: (lambda s: s and s[0] == 25)(row_state(driver, t)), 5, 0.05, "its progress")
+    x.task.set_status(t, "success")
+    wait_for(lambda: (lambda s: s and s[1] == "success" and s[0] == 100)(row_state(driver, t)), 5, 0.05,
+             "success")
+    x.task.destroy(t)
+    wait_for(lambda: row(driver, t) is None, 5, 0.05, "its row to go")
+
+
+def test_task_tree_and_details(web, x, driver):
+    login(driver, web.url, "root", web.password)
+    parent = x.task.create("tree-parent", "three parts")
+    # Subtasks: made with the subtask-of header, as xapi's.
+    kids = [web.raw.ok("task.create", x._session, f"tree-kid-{i}", "", headers={"subtask-of": parent})
+            for i in range(3)]
+    x.task.set_status(parent, "failure")
+    x.task.set_error_info(parent, ["VDI_IO_ERROR", "Device I/O error on the target"])
+    state = wait_for(lambda: (lambda s: s if s and s[1] == "failure" else None)(row_state(driver, parent)),
+                     10, 0.1, "the failure")
+    r = row(driver, parent)
+    assert "VDI_IO_ERROR: Device I/O error on the target" in r.find_element(By.CSS_SELECTOR, ".tsub").text
+    r.find_element(By.CSS_SELECTOR, ".tname").click()
+    panel = driver.find_element(By.ID, "task-detail")
+    wait_for(lambda: panel.is_displayed() and "VDI_IO_ERROR" in panel.text, 5, 0.05, "the details")
+    assert "three parts" in panel.text
+    for k in kids:
+        wait_for(lambda: row(driver, k) is not None, 5, 0.05, "a subtask row")
+        assert row(driver, k).get_attribute("aria-level") == "2"
+    # Collapsing hides the subtasks; the toggle says so.
+    tog = r.find_element(By.CSS_SELECTOR, "button.tog")
+    assert tog.get_attribute("aria-expanded") == "true" and tog.text.endswith("3")
+    tog.click()
+    wait_for(lambda: all(row(driver, k) is None for k in kids), 5, 0.05, "the subtasks to fold")
+    assert row(driver, parent).find_element(By.CSS_SELECTOR, "button.tog").get_attribute("aria-expanded") == "false"
+    for t in [*kids, parent]:
+        x.task.destroy(t)
