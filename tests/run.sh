@@ -37,6 +37,13 @@ for tool in openssl curl; do
         $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$tool" >/dev/null
     fi
 done
+# chromium and chromedriver run the web view's tests in a real browser
+# (tests/python/test_web.py, driven by selenium).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "== installing chromium and chromium-driver"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 # node and npm run Xen Orchestra's client (tests/xo); install them where
 # they are missing.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
