@@ -81,16 +81,25 @@ fn check_format(ctx: &Ctx) -> Res {
     }
 }
 
-/// A refusal's body (`CODE param...`) as an API error.
+/// A refusal's body (`CODE param...`, joined by spaces) as an API error:
+/// a known error's last parameter takes the rest of the words.
 fn refusal(status: u16, body: &str) -> XeError {
-    let mut words: Vec<String> = body.split_whitespace().map(str::to_string).collect();
-    if words.is_empty() || !words[0].chars().all(|c| c.is_ascii_uppercase() || c == '_') {
-        words = vec![
-            "INTERNAL_ERROR".into(),
-            format!("HTTP {status}: {}", body.trim()),
-        ];
-    }
-    XeError::Call(CallError::Api(words))
+    let words: Vec<&str> = body.split_whitespace().collect();
+    let desc = match words.split_first() {
+        Some((code, rest)) if code.chars().all(|c| c.is_ascii_uppercase() || c == '_') => {
+            let n = crate::errors::param_count(code).unwrap_or(rest.len());
+            let mut d = vec![code.to_string()];
+            if n > 0 && rest.len() > n {
+                d.extend(rest[..n - 1].iter().map(|w| w.to_string()));
+                d.push(rest[n - 1..].join(" "));
+            } else {
+                d.extend(rest.iter().map(|w| w.to_string()));
+            }
+            d
+        }
+        _ => vec!["INTERNAL_ERROR".into(), format!("HTTP {status}: {}", body.trim())],
+    };
+    XeError::Call(CallError::Api(desc))
 }
 
 fn begin(ctx: &mut Ctx, what: &str) -> Result<(String, String, String), XeError> {

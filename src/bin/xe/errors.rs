@@ -29,6 +29,11 @@ const KNOWN: &[(&str, &str, &[&str])] = &[
     ("VDI_IN_USE", "This operation cannot be performed because this VDI is in use by some other operation", &["vdi", "operation"]),
 ];
 
+/// How many parameters a known error has.
+pub fn param_count(code: &str) -> Option<usize> {
+    KNOWN.iter().find(|(c, _, _)| *c == code).map(|(_, _, n)| n.len())
+}
+
 /// The lines xe prints on stderr for a XenAPI error.
 pub fn api_error_lines(desc: &[String]) -> Vec<String> {
     let (code, params) = match desc.split_first() {

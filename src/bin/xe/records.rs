@@ -15,6 +15,8 @@ use crate::connection::{value_text, CallError, Conn};
 pub enum Kind {
     /// A scalar as text (strings, ints, enums, booleans).
     Text,
+    /// An enum xe prints in lower case (`power-state`).
+    Lower,
     /// A float as OCaml's `string_of_float` prints it (`0.`, `0.5`).
     Float,
     /// A datetime, RFC 3339 (`2026-11-23T12:00:00Z`).
@@ -185,7 +187,7 @@ pub static CLASSES: &[ClassDef] = &[
             c("uuid", "uuid", Text, RO),
             c("name-label", "name_label", Text, RW),
             c("name-description", "name_description", Text, RW),
-            c("power-state", "power_state", Text, RO),
+            c("power-state", "power_state", Lower, RO),
             c("VBDs", "VBDs", Refs("VBD"), SRO),
             c("other-config", "other_config", Map, MRW),
         ],
@@ -452,6 +454,7 @@ pub fn build(
         };
         match col.kind {
             Text => f.value = value_text(v),
+            Lower => f.value = value_text(v).to_ascii_lowercase(),
             Float => {
                 f.value = match v {
                     Value::Double(d) => ocaml_float(*d),
