@@ -15,7 +15,7 @@
 //! # Layers, one way
 //!
 //! `error <- wire <- model <- registry <- config <- domain <- jobs <- api <-
-//! http <- server`; `storage` and `auth` are leaves. A module may use the ones to
+//! http <- server`; `storage`, `auth` and `metrics` are leaves. A module may use the ones to
 //! its left (and the leaves), never one to its right; `tests/layers.rs`
 //! checks it. `docs/design.md` ("Layers and who may call whom") has the map.
 //!
@@ -29,6 +29,7 @@
 //!   qcow2 images, the snapshot protocol's file steps.
 //! - [`auth`]: password hashes, login throttling, and TLS certificates
 //!   (checks, generation, the served one).
+//! - [`metrics`]: lock-free histograms and the Prometheus page of a scrape.
 //! - [`domain`]: the rules about tasks, sessions, claims, SRs, VDIs,
 //!   snapshots, VMs and transfers that handlers, HTTP and jobs share.
 //! - [`jobs`]: the block-job engine, copies and transactions.
@@ -46,6 +47,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod model;
 pub mod registry;
 pub mod server;

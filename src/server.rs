@@ -9,7 +9,8 @@
 //!    ids. (Needs the VDI rows only.)
 //! 2. **Tasks** ([`tasks::recover_after_restart`]): every task the server
 //!    was running ends `failure` with `TASK_INTERRUPTED`; a task that had
-//!    succeeded stays a success.
+//!    succeeded stays a success. The `jobs` of VDIs, VMs and SRs are
+//!    rebuilt from the tasks' `objects`.
 //! 3. **SRs** ([`srs::bootstrap`]): the configured SRs are found or made,
 //!    and every SR whose directory is there is served.
 //! 4. **VDIs** ([`vdis::recover_after_restart`]): no claim survives; VDIs

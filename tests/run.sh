@@ -37,6 +37,13 @@ for tool in openssl curl; do
         $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$tool" >/dev/null
     fi
 done
+# promtool (Debian's prometheus) checks the page of GET /metrics
+# (tests/python/test_metrics.py).
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "== installing promtool (prometheus)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq prometheus >/dev/null
+fi
 # chromium and chromedriver run the web view's tests in a real browser
 # (tests/python/test_web.py, driven by selenium).
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then

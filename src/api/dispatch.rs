@@ -5,6 +5,7 @@
 //! and denied calls are written to the audit log before the answer goes.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{implicit, task, Api, ApiError, ApiResult, Args, Ctx};
 use crate::domain::audit::Entry;
@@ -28,7 +29,11 @@ pub struct CallMeta {
 
 /// Answers one call.
 pub async fn dispatch(server: &Arc<Api>, call: MethodCall, meta: &CallMeta) -> Reply {
-    match run(server, call, meta).await {
+    let started = Instant::now();
+    let id = server.methods.lookup_id(&call.method);
+    let out = run(server, call, meta).await;
+    server.calls.record(id, out.is_ok(), started.elapsed());
+    match out {
         Ok(Answer::Value(v)) => Reply::Success(v),
         Ok(Answer::Bare(v)) => Reply::Bare(v),
         Err(e) => Reply::Failure(e.to_vec()),

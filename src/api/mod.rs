@@ -12,6 +12,7 @@
 pub mod args;
 pub mod block_dirty_bitmap;
 pub mod block_job;
+pub mod call_stats;
 pub mod dispatch;
 pub mod event;
 pub mod handlers;
@@ -42,6 +43,7 @@ use crate::domain::Domain;
 use crate::jobs::Jobs;
 use crate::model::MethodTable;
 use crate::wire::{Ref, Value};
+use call_stats::CallStats;
 
 /// A boxed future, for handlers.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -58,6 +60,8 @@ pub struct Api {
     pub jobs: Arc<Jobs>,
     /// Every callable method, derived from the model.
     pub methods: MethodTable,
+    /// Calls answered, by method and outcome, and their latency.
+    pub calls: CallStats,
     /// Handlers of explicit messages, by class then message index.
     handlers: Vec<Vec<Handler>>,
     /// Legacy event registrations (event.register/next).
@@ -83,6 +87,7 @@ impl Api {
         Ok(Api {
             domain,
             jobs,
+            calls: CallStats::new(&methods),
             methods,
             handlers,
             registrations: event::Registrations::default(),

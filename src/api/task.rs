@@ -3,7 +3,7 @@
 //! [`crate::domain::tasks`].
 
 use super::{ApiResult, Args, Ctx, Handler};
-use crate::domain::tasks;
+use crate::domain::{task_objects, tasks};
 use crate::model::schema::args::{
     TaskCancel, TaskCreate, TaskDestroy, TaskSetErrorInfo, TaskSetProgress, TaskSetResult,
     TaskSetStatus,
@@ -20,7 +20,8 @@ pub async fn spawn_async(
     args: Args,
 ) -> ApiResult<Ref> {
     let d = cx.domain().clone();
-    let r = tasks::create_managed(&d, &label, cx.subtask_of, &cx.identity.sid).await?;
+    let objects = task_objects::of_params(&d, &args.0);
+    let r = tasks::create_managed(&d, &label, cx.subtask_of, &cx.identity.sid, &objects).await?;
     cx.task = Some(r);
     d.tracker.clone().spawn(async move {
         let out = handler(cx, args).await;

@@ -16,7 +16,7 @@ pub mod tls;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
@@ -56,10 +56,19 @@ struct Bucket {
     penalty: tokio::sync::Mutex<()>,
 }
 
+/// How long [`Auth::check_remembered`] remembers a success.
+pub const REMEMBER: Duration = Duration::from_secs(60);
+
+/// How many successes it remembers at most.
+const REMEMBERED_MAX: usize = 256;
+
 /// Password state and throttling.
 pub struct Auth {
     root_hash: RwLock<String>,
     failures: DashMap<String, Arc<Bucket>>,
+    /// Recent successes of [`Auth::check_remembered`]: a digest of (user,
+    /// password, stored hash) and when it was checked.
+    remembered: DashMap<[u8; 32], Instant>,
     base_delay: Duration,
     max_delay: Duration,
 }
@@ -76,6 +85,7 @@ impl Auth {
         Auth {
             root_hash: RwLock::new(root_hash),
             failures: DashMap::new(),
+            remembered: DashMap::new(),
             base_delay,
             max_delay,
         }
@@ -131,6 +141,47 @@ impl Auth {
         let delay = self.base_delay.saturating_mul(factor).min(self.max_delay);
         tokio::time::sleep(delay).await;
         Err(AuthFailure::Denied)
+    }
+
+    /// [`Auth::check`] for a caller that sends its password with every
+    /// request (HTTP basic auth of a scraper): a success is remembered for
+    /// [`REMEMBER`], keyed by a digest of the user, the password and the
+    /// stored hash, so a changed password or hash is checked afresh and the
+    /// password hash is not paid at every scrape. Only digests are kept.
+    pub async fn check_remembered(
+        &self,
+        user: &str,
+        password: &str,
+        stored: Stored,
+    ) -> Result<(), AuthFailure> {
+        let current = match &stored {
+            Stored::Root => self.root_hash.read().map(|h| h.clone()).unwrap_or_default(),
+            Stored::Hash(h) => h.clone(),
+            Stored::Unknown => String::new(),
+        };
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [user, password, current.as_str()] {
+            ctx.update(&(part.len() as u64).to_le_bytes());
+            ctx.update(part.as_bytes());
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        if self
+            .remembered
+            .get(&key)
+            .is_some_and(|t| t.elapsed() < REMEMBER)
+        {
+            return Ok(());
+        }
+        self.check(user, password, stored).await?;
+        if self.remembered.len() >= REMEMBERED_MAX {
+            self.remembered.retain(|_, t| t.elapsed() < REMEMBER);
+            if self.remembered.len() >= REMEMBERED_MAX {
+                self.remembered.clear();
+            }
+        }
+        self.remembered.insert(key, Instant::now());
+        Ok(())
     }
 
     /// Replaces root's hash (after `change_password` persisted it).

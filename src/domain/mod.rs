@@ -27,10 +27,13 @@ pub mod local_users;
 pub mod nbd;
 pub mod roles;
 pub mod scan;
+pub mod scrape;
 pub mod sessions;
 pub mod snapshots;
 pub mod srs;
+pub mod stats;
 pub mod subjects;
+pub mod task_objects;
 pub mod tasks;
 pub mod tls;
 pub mod transfer;
@@ -92,6 +95,8 @@ pub struct Domain {
     pub shutdown: CancellationToken,
     /// Background work that shutdown waits for.
     pub tracker: TaskTracker,
+    /// Counters for `GET /metrics`.
+    pub stats: stats::Stats,
 }
 
 impl std::fmt::Debug for Domain {
@@ -147,6 +152,7 @@ impl Domain {
             tls,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            stats: stats::Stats::default(),
         }))
     }
 }

@@ -451,6 +451,42 @@ pub async fn bootstrap_root_password(
 
 /// Checks a user's password: `SESSION_AUTHENTICATION_FAILED` if it is
 /// wrong (after the login throttle's delay).
+/// Who a user name and password are, without making a session: for the
+/// HTTP basic auth of `GET /metrics`, sent with every scrape. The rules of
+/// [`login`] (root, or a local user with a password and a role); a success
+/// is remembered a minute ([`crate::auth::Auth::check_remembered`]).
+pub async fn verify(d: &Domain, uname: &str, pwd: &str) -> ApiResult<Identity> {
+    let (stored, found) = if uname == ROOT {
+        (Stored::Root, None)
+    } else {
+        let found = local_users::find_local(d, uname);
+        let stored = match &found {
+            Some(s) => Stored::Hash(s.hash.clone()),
+            None => Stored::Unknown,
+        };
+        (stored, found)
+    };
+    match d.auth.check_remembered(uname, pwd, stored).await {
+        Ok(()) => {}
+        Err(AuthFailure::Denied) => return Err(failed(uname)),
+        Err(AuthFailure::Internal(e)) => return Err(ApiError::internal(e)),
+    }
+    let (subject, sid, superuser, roles) = match found {
+        None if uname == ROOT => (Ref::NULL, String::new(), true, 0),
+        Some(s) if s.roles != 0 => (s.subject, s.sid, false, s.roles),
+        _ => return Err(failed(uname)),
+    };
+    Ok(Identity {
+        session: Ref::NULL,
+        subject,
+        sid,
+        user: uname.to_owned(),
+        originator: String::new(),
+        superuser,
+        roles: AtomicU8::new(roles),
+    })
+}
+
 async fn authenticate(d: &Domain, user: &str, password: &str, stored: Stored) -> ApiResult<()> {
     match d.auth.check(user, password, stored).await {
         Ok(()) => Ok(()),

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::eta::Eta;
 use super::sessions::Identity;
+use super::task_objects;
 use super::{durable, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::field::Field;
@@ -61,6 +62,7 @@ fn new_row(
     subtask_of: Option<Ref>,
     managed: bool,
     owner: &str,
+    objects: &[Ref],
 ) -> Box<[Value]> {
     let mut f = d.model.default_row(task::CLASS);
     f.set(task::UUID, Uuid::new_v4().to_string());
@@ -71,6 +73,10 @@ fn new_row(
     f.set(task::RESIDENT_ON, d.host);
     f.set(task::MANAGED, managed);
     f.set(task::OWNER, owner);
+    f.set(
+        task::OBJECTS,
+        objects.iter().map(Ref::to_string).collect::<Vec<_>>(),
+    );
     if let Some(parent) = subtask_of.filter(|p| d.registry.exists(task::CLASS, *p)) {
         f.set(task::SUBTASK_OF, parent);
         // A subtask belongs to whoever owns its parent.
@@ -78,14 +84,18 @@ fn new_row(
             f.set(task::OWNER, o);
         }
     }
+    let user = task_objects::user_name(&f.field(task::OWNER));
+    f.set(task::CREATED_BY, user);
     f
 }
 
 /// Inserts a task durably and links it to its parent.
 async fn insert(d: &Domain, f: Box<[Value]>) -> ApiResult<Ref> {
     let parent = Some(f.field(task::SUBTASK_OF)).filter(|p| !p.is_null());
+    let objects = task_objects::of_row(&f);
     let r = Ref::new();
     durable(d.registry.insert(task::CLASS, r, f)).await?;
+    task_objects::link(d, r, &objects, true);
     if let Some(p) = parent {
         if let Ok(((), c)) = d.registry.update(task::CLASS, p, Write::Durable, |pf| {
             if let Value::Array(subs) = &mut pf[task::SUBTASKS] {
@@ -107,6 +117,7 @@ async fn remove(d: &Domain, r: Ref) -> ApiResult<()> {
     let Some((row, commit)) = d.registry.remove(task::CLASS, r) else {
         return Ok(());
     };
+    task_objects::link(d, r, &task_objects::of_row(&row.fields), false);
     durable(commit).await?;
     let parent = row.get(task::SUBTASK_OF);
     if !parent.is_null() {
@@ -126,15 +137,18 @@ async fn remove(d: &Domain, r: Ref) -> ApiResult<()> {
 }
 
 /// Creates a task the server runs (an `Async.` call, a job) for `owner`
-/// (a subject identifier; a subtask belongs to its parent's owner):
-/// durable before it is returned, so a restart knows it was running.
+/// (a subject identifier; a subtask belongs to its parent's owner), acting
+/// on `objects` (those that are VDIs, VMs or SRs are kept): durable before
+/// it is returned, so a restart knows it was running.
 pub async fn create_managed(
     d: &Domain,
     label: &str,
     subtask_of: Option<Ref>,
     owner: &str,
+    objects: &[Ref],
 ) -> ApiResult<Ref> {
-    insert(d, new_row(d, label, "", subtask_of, true, owner)).await
+    let objects = task_objects::acted_on(d, objects.iter().copied());
+    insert(d, new_row(d, label, "", subtask_of, true, owner, &objects)).await
 }
 
 /// `task.create`: a task a client drives.
@@ -145,7 +159,11 @@ pub async fn create_client(
     subtask_of: Option<Ref>,
     owner: &str,
 ) -> ApiResult<Ref> {
-    insert(d, new_row(d, label, description, subtask_of, false, owner)).await
+    insert(
+        d,
+        new_row(d, label, description, subtask_of, false, owner, &[]),
+    )
+    .await
 }
 
 /// Whether `who` may cancel, destroy or update a task: its owner may, and
@@ -225,6 +243,12 @@ pub async fn finish(d: &Domain, r: Ref, out: ApiResult<Value>) {
     d.tasks.eta.remove(&r);
     d.tasks.cancel.remove(&r);
     let commits = d.tasks.commits.remove(&r).map(|(_, v)| v);
+    // The object a success names (the new VDI of a copy) is one the task
+    // acted on too.
+    let made = match &out {
+        Ok(Value::Ref(x)) => task_objects::acted_on(d, [*x]),
+        _ => Vec::new(),
+    };
     let now = DateTime::now();
     let updated = d.registry.update(task::CLASS, r, Write::Durable, |f| {
         if !is_pending(f) {
@@ -250,11 +274,12 @@ pub async fn finish(d: &Domain, r: Ref, out: ApiResult<Value>) {
             }
         }
         finished(f, now);
-        Ok(destroy_requested(f))
+        Ok((destroy_requested(f), task_objects::append(f, &made)))
     });
-    let Ok((destroy, commit)) = updated else {
+    let Ok(((destroy, made), commit)) = updated else {
         return;
     };
+    task_objects::link(d, r, &made, true);
     if let Err(e) = commit.wait().await {
         // The rows stay marked as building: a restart deletes them, as it
         // must when the success was never recorded.
@@ -472,6 +497,7 @@ pub async fn recover_after_restart(d: &Domain) -> anyhow::Result<()> {
         let err = ApiError::task_interrupted(r, "the server stopped while the task was running");
         finish(d, r, Err(err)).await;
     }
+    task_objects::rebuild(d);
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use super::rpc::{plain, Body};
 use crate::api::Api;
 use crate::domain::audit::Entry;
 use crate::domain::transfer::{self, Refusal, Refused, PIECE};
-use crate::domain::{cbt, io_error, roles, sessions, tasks, vdis, Domain};
+use crate::domain::{cbt, io_error, roles, sessions, task_objects, tasks, vdis, Domain};
 use crate::error::ApiError;
 use crate::model::schema::{codes, task};
 use crate::wire::{Ref, Value};
@@ -152,14 +152,17 @@ async fn begin(
     };
     let task = match q.task_id.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => match Ref::parse(s).filter(|r| d.registry.exists(task::CLASS, *r)) {
-            Some(r) => r,
+            Some(r) => {
+                task_objects::add(d, r, &[vdi]);
+                r
+            }
             None => {
                 let e =
                     ApiError::handle_invalid(task::NAME, s.chars().take(80).collect::<String>());
                 return Err(refuse(StatusCode::NOT_FOUND, &e));
             }
         },
-        None => match tasks::create_managed(d, label, None, &who.sid).await {
+        None => match tasks::create_managed(d, label, None, &who.sid, &[vdi]).await {
             Ok(r) => r,
             Err(e) => return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, &e)),
         },

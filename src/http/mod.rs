@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod body;
 pub mod data;
+pub mod metrics;
 pub mod nbd;
 pub mod range;
 pub mod rpc;
@@ -222,6 +223,7 @@ async fn route(server: &Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> R
             return Box::pin(data::export(server, req, peer)).await
         }
         (&Method::GET, "/audit_log") => return Box::pin(audit::get(server, req, peer)).await,
+        (&Method::GET, "/metrics") => return Box::pin(metrics::get(server, req, peer)).await,
         _ => {}
     }
     match *req.method() {

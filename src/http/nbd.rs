@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::Api;
 use crate::domain::nbd::{self, VdiExports};
+use crate::domain::stats::Stats;
 use crate::wire::nbd::{negotiate, serve, BoxStream, SessionError, Tls, TlsUpgrade};
 
 fn upgrade(config: Arc<rustls::ServerConfig>) -> TlsUpgrade<TcpStream> {
@@ -101,8 +102,11 @@ pub async fn serve_nbd(server: Arc<Api>, listener: TcpListener, stop: Cancellati
         };
         let _ = stream.set_nodelay(true);
         let (d, stop, tls) = (d.clone(), stop.clone(), tls.clone());
+        Stats::add(&d.stats.nbd_accepted, 1);
+        Stats::add(&d.stats.nbd_open, 1);
         tokio::spawn(async move {
             let _permit = permit;
+            let _open = Open(d.clone());
             tokio::select! {
                 _ = stop.cancelled() => {}
                 r = connection(&d, stream, tls) => match r {
@@ -111,6 +115,18 @@ pub async fn serve_nbd(server: Arc<Api>, listener: TcpListener, stop: Cancellati
                 },
             }
         });
+    }
+}
+
+/// Counts an NBD connection as open while it lives.
+struct Open(Arc<crate::domain::Domain>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0
+            .stats
+            .nbd_open
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

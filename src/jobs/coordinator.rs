@@ -231,6 +231,15 @@ async fn finish(jobs: &Jobs, job: &Arc<Job>, claims: Vec<Claim>, outcome: Result
         job.transition(&mut c, Status::Concluded)
     };
     job.settle(concluded).await;
+    let outcome = match &result {
+        Ok(()) => "success",
+        Err(e) if e.code == codes::TASK_CANCELLED => "cancelled",
+        Err(_) => "failure",
+    };
+    let ty = job.kind.job_type().name();
+    server
+        .stats
+        .job_concluded(ty, outcome, job.started.elapsed());
     if job.own_task {
         tasks::finish(server, job.task, result.clone().map(|()| Value::Ref(job.r))).await;
     }

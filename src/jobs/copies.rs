@@ -169,7 +169,14 @@ pub async fn copy_vm(
     let (parent, own) = match caller.task {
         Some(t) => (t, false),
         None => (
-            tasks::create_managed(d, "VM.copy", subtask_of, &caller.sid).await?,
+            tasks::create_managed(
+                d,
+                "VM.copy",
+                subtask_of,
+                &caller.sid,
+                &[vm, sr.unwrap_or(Ref::NULL)],
+            )
+            .await?,
             true,
         ),
     };
@@ -179,6 +186,7 @@ pub async fn copy_vm(
     f.set(schema::vm::UUID, Uuid::new_v4().to_string());
     f.set(schema::vm::NAME_LABEL, name);
     f.set(schema::vm::VBDS, Vec::new());
+    f.set(schema::vm::JOBS, Vec::new());
     f.set(schema::vm::BUILDING, parent);
     let new_vm = Ref::new();
     durable(d.registry.insert(schema::vm::CLASS, new_vm, f)).await?;
@@ -201,7 +209,14 @@ pub async fn copy_vm(
                 .get_field(schema::vdi::SR, drive.vdi)
                 .unwrap_or(Ref::NULL),
         };
-        let sub = tasks::create_managed(d, &format!("VDI.{op}"), Some(parent), "").await?;
+        let sub = tasks::create_managed(
+            d,
+            &format!("VDI.{op}"),
+            Some(parent),
+            "",
+            &[drive.vdi, target_sr],
+        )
+        .await?;
         subs.push((sub, drive.size));
         let (jobs2, vdi) = (jobs.clone(), drive.vdi);
         let sub_caller = Caller {

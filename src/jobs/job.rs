@@ -6,7 +6,7 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 
@@ -17,6 +17,7 @@ use super::group::{Member, Txn};
 use super::options::{JobKind, Policy, Side};
 use super::ratelimit::RateLimit;
 use super::state::{Machine, Refused, Status, Verb};
+use crate::domain::stats::Stats;
 use crate::domain::{to_int, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{block_job, BlockJobIoStatus};
@@ -86,6 +87,8 @@ pub struct Job {
     pub(super) total: AtomicU64,
     /// Bytes of data actually copied (for `rate`).
     pub(super) copied: AtomicU64,
+    /// When the job was made (for the duration in the metrics).
+    pub(super) started: Instant,
     /// Wakes the coordinator (verbs in pending/concluded).
     pub(super) notify: Notify,
     pub(super) done: watch::Sender<Option<ApiResult<()>>>,
@@ -245,6 +248,7 @@ impl Job {
     /// also a pause point.
     pub fn throttle(&self, n: u64) -> Result<(), JobError> {
         self.copied.fetch_add(n, Ordering::Relaxed);
+        Stats::add(&self.domain.stats.job_bytes, n);
         {
             let mut c = lock(&self.ctl);
             let mut t = now();

@@ -24,7 +24,7 @@ use super::stream::Stream;
 use super::table::Jobs;
 use super::work::{Held, Work};
 use crate::domain::claims::{self, Mode};
-use crate::domain::{bitmaps, blocking, cbt, invalid, io_error, tasks, vdis, Domain};
+use crate::domain::{bitmaps, blocking, cbt, invalid, io_error, task_objects, tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{block_job, vdi};
 use crate::model::RowExt;
@@ -163,14 +163,19 @@ pub async fn prepare_job(jobs: &Arc<Jobs>, mut spec: Spec) -> ApiResult<Prepared
     }
     // The task, then the claims in its name.
     let own = spec.task.is_none();
+    let objects = [spec.device, spec.target];
     let t = match spec.task {
-        Some(t) => t,
+        Some(t) => {
+            task_objects::add(dom, t, &objects);
+            t
+        }
         None => {
             tasks::create_managed(
                 dom,
                 &format!("block_job.{}", spec.kind.job_type()),
                 None,
                 &spec.owner,
+                &objects,
             )
             .await?
         }
@@ -480,6 +485,7 @@ pub(super) async fn create(
         current: AtomicU64::new(0),
         total: AtomicU64::new(0),
         copied: AtomicU64::new(0),
+        started: std::time::Instant::now(),
         notify: Notify::new(),
         done,
         removed: watch::channel(false).0,

@@ -132,13 +132,18 @@ impl MethodTable {
     /// Looks a wire name up; the flag says whether the `Async.` form was
     /// asked for.
     pub fn lookup(&self, wire: &str) -> Option<(&Method, bool)> {
+        self.lookup_id(wire)
+            .map(|(i, is_async)| (&self.methods[i], is_async))
+    }
+
+    /// Like [`MethodTable::lookup`], with the method's index in
+    /// [`MethodTable::all`].
+    pub fn lookup_id(&self, wire: &str) -> Option<(usize, bool)> {
         let (name, is_async) = ASYNC_PREFIXES
             .iter()
             .find_map(|p| wire.strip_prefix(p).map(|rest| (rest, true)))
             .unwrap_or((wire, false));
-        self.by_name
-            .get(name)
-            .map(|&i| (&self.methods[i], is_async))
+        self.by_name.get(name).map(|&i| (i, is_async))
     }
 
     /// Every method, in model order.

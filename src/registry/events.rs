@@ -179,6 +179,12 @@ impl EventLog {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.tx.subscribe()
     }
+
+    /// How many waiters are subscribed now (event.from and event.next
+    /// calls waiting for a change).
+    pub fn waiters(&self) -> usize {
+        self.tx.receiver_count()
+    }
 }
 
 #[cfg(test)]

@@ -359,6 +359,11 @@ impl Registry {
         self.store.send(Op::PutMeta(key.to_owned(), value))
     }
 
+    /// How long the store's commits took so far.
+    pub fn commit_latency(&self) -> crate::metrics::HistogramSnapshot {
+        self.store.commit_latency()
+    }
+
     /// Flushes and stops the store writer (at shutdown).
     pub fn close(&self) {
         self.store.close();

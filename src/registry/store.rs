@@ -16,9 +16,12 @@
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
+
+use crate::metrics::{Histogram, HistogramSnapshot, LATENCY_BOUNDS};
 
 /// Object rows: `class/uuid-of-ref` -> JSON of `[[field, value], ...]`.
 const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");
@@ -99,6 +102,8 @@ struct Batch {
 pub struct Store {
     tx: std::sync::Mutex<Option<mpsc::Sender<Batch>>>,
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// How long each commit (one batch, fsync included) took.
+    commits: Arc<Histogram>,
 }
 
 /// What start-up reads back.
@@ -165,14 +170,17 @@ impl Store {
         }
         drop(r);
         let (tx, rx) = mpsc::channel();
+        let commits = Arc::new(Histogram::new(LATENCY_BOUNDS));
+        let timed = commits.clone();
         let writer = std::thread::Builder::new()
             .name("xapid-store".into())
-            .spawn(move || writer(db, rx))
+            .spawn(move || writer(db, rx, &timed))
             .map_err(StoreError::io("starting the writer thread".into()))?;
         Ok((
             Store {
                 tx: std::sync::Mutex::new(Some(tx)),
                 writer: std::sync::Mutex::new(Some(writer)),
+                commits,
             },
             Loaded { rows, meta },
         ))
@@ -195,6 +203,11 @@ impl Store {
         }
     }
 
+    /// How long the commits took so far (one per batch, fsync included).
+    pub fn commit_latency(&self) -> HistogramSnapshot {
+        self.commits.snapshot()
+    }
+
     /// Stops the writer after everything queued is on disk.
     pub fn close(&self) {
         if let Ok(mut tx) = self.tx.lock() {
@@ -213,7 +226,7 @@ impl Drop for Store {
     }
 }
 
-fn writer(db: Database, rx: mpsc::Receiver<Batch>) {
+fn writer(db: Database, rx: mpsc::Receiver<Batch>, commits: &Histogram) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -222,7 +235,9 @@ fn writer(db: Database, rx: mpsc::Receiver<Batch>) {
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
         let result = apply(&db, &batch);
+        commits.observe(started.elapsed());
         if let Err(e) = &result {
             tracing::error!(error = %e, "durable store: commit failed");
         }

@@ -13,6 +13,7 @@ TASK_FIELDS = {
     "uuid", "name_label", "name_description", "allowed_operations", "current_operations",
     "created", "finished", "status", "resident_on", "progress", "eta", "type", "result",
     "error_info", "other_config", "subtask_of", "subtasks", "backtrace",
+    "objects", "created_by",
 }
 
 
@@ -40,6 +41,8 @@ def test_new_task_record(x, host_ref):
     assert rec["subtask_of"] == "OpaqueRef:NULL"
     assert rec["subtasks"] == []
     assert rec["backtrace"] == "()"
+    assert rec["objects"] == []
+    assert rec["created_by"] == "root"
     assert rec["resident_on"] == host_ref
     assert rec["allowed_operations"] == []
     assert rec["current_operations"] == {}

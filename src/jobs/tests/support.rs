@@ -293,7 +293,7 @@ impl Bench {
             JobKind::Backup { .. } | JobKind::Mirror { .. } => self.vdi().await,
             _ => Ref::NULL,
         };
-        let t = tasks::create_managed(&self.d, "block_job.test", None, "")
+        let t = tasks::create_managed(&self.d, "block_job.test", None, "", &[])
             .await
             .unwrap();
         Spec {

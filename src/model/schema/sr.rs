@@ -63,3 +63,6 @@ pub const PATH: Field<String> = Field::new(CLASS, 15, "path");
 
 /// `hidden` (`string set`, internal): Image files of the SR that belong to no VDI but are still the backing file of another image (the files of snapshots destroyed, or data-destroyed, while an image was built on them). A scan never introduces them; the background coalesce folds each into the image above it and deletes it (internal).
 pub const HIDDEN: Field<Vec<String>> = Field::new(CLASS, 16, "hidden");
+
+/// `jobs` (`task ref set`, RO): xapid extension (as CloudSigma's drives): every task that acted on this SR, in the order they started, kept while the task exists (finished tasks are kept for the retention time, 3 days by default, unless destroyed earlier); a destroyed task leaves the set.
+pub const JOBS: Field<Vec<Ref>> = Field::new(CLASS, 17, "jobs");

@@ -64,11 +64,17 @@ pub const SUBTASK_OF: Field<Ref> = Field::new(CLASS, 15, "subtask_of");
 /// `subtasks` (`task ref set`, RO): List pointing to all the substasks.
 pub const SUBTASKS: Field<Vec<Ref>> = Field::new(CLASS, 16, "subtasks");
 
+/// `objects` (`string set`, RO): xapid extension: the references of the VDIs, VMs and SRs the task acts on: those named in its call (arguments, the VDIs of an import or export, the VDI of a block job, the disks of a VM copy), then the object its result names once it has succeeded. Each of them lists the task in its jobs field while the task exists.
+pub const OBJECTS: Field<Vec<String>> = Field::new(CLASS, 17, "objects");
+
+/// `created_by` (`string`, RO): xapid extension: the name of the user whose session started the task (root for the root user; a subtask names its parent's user).
+pub const CREATED_BY: Field<String> = Field::new(CLASS, 18, "created_by");
+
 /// `backtrace` (`string`, RO): Function call trace for debugging.
-pub const BACKTRACE: Field<String> = Field::new(CLASS, 17, "backtrace");
+pub const BACKTRACE: Field<String> = Field::new(CLASS, 19, "backtrace");
 
 /// `managed` (`bool`, internal): True if the server runs the work of this task (an Async call or a job); false for tasks a client created with task.create and drives itself (internal).
-pub const MANAGED: Field<bool> = Field::new(CLASS, 18, "managed");
+pub const MANAGED: Field<bool> = Field::new(CLASS, 20, "managed");
 
 /// `owner` (`string`, internal): The subject identifier of the user whose call created the task ("" for root, as xapi's auth_user_sid): that user may cancel, destroy and update it; others need task.destroy/any.
-pub const OWNER: Field<String> = Field::new(CLASS, 19, "owner");
+pub const OWNER: Field<String> = Field::new(CLASS, 21, "owner");

@@ -90,3 +90,6 @@ pub const CBT_PREV: Field<Ref> = Field::new(CLASS, 24, "cbt_prev");
 
 /// `building` (`task ref`, internal): The task filling this VDI as the new disk of a copy or clone; null once it is complete. A VDI still building when the server restarts is destroyed (internal).
 pub const BUILDING: Field<Ref> = Field::new(CLASS, 25, "building");
+
+/// `jobs` (`task ref set`, RO): xapid extension (as CloudSigma's drives): every task that acted on this VDI, in the order they started, kept while the task exists (finished tasks are kept for the retention time, 3 days by default, unless destroyed earlier); a destroyed task leaves the set.
+pub const JOBS: Field<Vec<Ref>> = Field::new(CLASS, 26, "jobs");

@@ -33,3 +33,6 @@ pub const OTHER_CONFIG: Field<Map<String>> = Field::new(CLASS, 5, "other_config"
 
 /// `building` (`task ref`, internal): The task making this VM as the result of a clone or copy; null once complete. A VM still building at a restart is deleted (internal).
 pub const BUILDING: Field<Ref> = Field::new(CLASS, 6, "building");
+
+/// `jobs` (`task ref set`, RO): xapid extension (as CloudSigma's drives): every task that acted on this VM, in the order they started, kept while the task exists (finished tasks are kept for the retention time, 3 days by default, unless destroyed earlier); a destroyed task leaves the set.
+pub const JOBS: Field<Vec<Ref>> = Field::new(CLASS, 7, "jobs");

@@ -35,17 +35,25 @@ pub const PARTIAL: &str = ".xapid-partial";
 /// The size of the file system holding `dir` (0 if unknown): what an SR
 /// reports as its `physical_size`.
 pub fn fs_size(dir: &Path) -> u64 {
+    fs_space(dir).map_or(0, |(size, _)| size)
+}
+
+/// The size of the file system holding `dir` and the bytes free in it for
+/// an unprivileged writer (`None` if unknown).
+pub fn fs_space(dir: &Path) -> Option<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return 0;
-    };
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     // SAFETY: `statvfs` is plain old data, for which all zeroes is valid.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return 0;
+        return None;
     }
-    (st.f_blocks as u64).saturating_mul(st.f_frsize as u64)
+    let frsize = st.f_frsize as u64;
+    Some((
+        (st.f_blocks as u64).saturating_mul(frsize),
+        (st.f_bavail as u64).saturating_mul(frsize),
+    ))
 }
 
 /// The path of `name` in `dir`, a refused name being `InvalidInput`.
