@@ -492,7 +492,7 @@ def test_vm_copy_nested_bars_in_tmux(slow_server, home, tmp_path):
     sr = default_sr(x)[0]
     vm = x.VM.create({"name_label": "nested"})
     for i in range(2):
-        v, _ = slow_source(slow_server, x, sr, 8 * M, 300)
+        v, _ = slow_source(slow_server, x, sr, 12 * M, 300)
         x.VBD.create({"VM": vm, "VDI": v, "userdevice": str(i), "mode": "RW", "type": "Disk", "bootable": False})
     pane = Pane(tmp_path, f"{xe_bin()} vm-copy uuid={x.VM.get_uuid(vm)} new-name-label=copied "
                           f"sr-uuid={x.SR.get_uuid(sr)} -p {slow_server.tls_port} -pw {slow_server.password}",
