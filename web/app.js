@@ -22,7 +22,12 @@ const App = (() => {
   function h(tag, attrs, ...kids) {
     const el = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
+      if (v === undefined || v === null) continue;
+      if (k.startsWith("aria-")) {
+        el.setAttribute(k, String(v)); // aria-expanded="false" and the like
+        continue;
+      }
+      if (v === false) continue;
       if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
       else if (k === "class") el.className = v;
       else if (k === "text") el.textContent = v;

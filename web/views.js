@@ -37,7 +37,7 @@
     p.bar = h("div", { class: "bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100 }, p.fill);
     p.ptext = h("div", { class: "ptext" });
     p.rate = h("td", { class: "num" });
-    p.limit = h("div", { class: "small" });
+    p.limit = h("div", { class: "small limit" });
     p.input = h("input", { id: `speed-${id}`, type: "number", min: 0, step: "any", inputmode: "decimal",
       class: "speed", placeholder: "MiB/s" });
     p.setBtn = h("button", { type: "submit" }, "Set");
@@ -183,19 +183,28 @@
     return { button, list };
   }
 
-  // A VDI's backing chain, from the image above it down to its base.
+  // SR ref + "/" + file name -> VDI ref (for the backing-file of a chain).
+  let byLocation = new Map();
+
+  // The VDI a VDI's image is an overlay on: its parent, or the VDI whose
+  // file sm_config:backing-file names.
+  function backingOf(v) {
+    if (v.parent && v.parent !== App.NULL && get("vdi", v.parent)) return v.parent;
+    const file = (v.sm_config || {})["backing-file"];
+    return (file && byLocation.get(`${v.SR}/${file}`)) || null;
+  }
+
+  // A VDI's backing chain, from the image under it down to its base.
   function chain(v) {
-    const names = [];
-    let r = v.parent;
-    for (let i = 0; r && r !== App.NULL && i < 32; i++) {
-      const p = get("vdi", r);
-      if (!p) break;
-      names.push(App.objectLink(r, "vdi"));
-      r = p.parent;
+    const links = [];
+    let r = backingOf(v);
+    for (let i = 0; r && i < 32; i++) {
+      links.push(App.objectLink(r, "vdi"));
+      r = backingOf(get("vdi", r));
     }
-    if (!names.length) return "\u2014";
+    if (!links.length) return "\u2014";
     const out = [];
-    names.forEach((n, i) => out.push(i ? " \u2192 " : "", n));
+    links.forEach((n, i) => out.push(i ? " \u2192 " : "", n));
     return h("span", { class: "chain" }, "on ", ...out);
   }
 
@@ -297,6 +306,7 @@
     // Drawn anew: the focused control is found again by its id.
     const focused = document.activeElement && root.contains(document.activeElement)
       ? document.activeElement.id : "";
+    byLocation = new Map([...st.stores.vdi].map(([r, v]) => [`${v.SR}/${v.location}`, r]));
     const srs = [...st.stores.sr].sort(([, x], [, y]) => String(x.name_label).localeCompare(String(y.name_label)));
     root.replaceChildren(...srs.map(([r, sr]) => srSection(r, sr)), vmSection() || "");
     if (focused && $(focused)) $(focused).focus();

@@ -335,3 +335,149 @@ def test_task_tree_and_details(web, x, driver):
     assert row(driver, parent).find_element(By.CSS_SELECTOR, "button.tog").get_attribute("aria-expanded") == "false"
     for t in [*kids, parent]:
         x.task.destroy(t)
+
+
+# -- block jobs and storage ----------------------------------------------------------------------
+
+
+def job_row_state(d, job):
+    return d.execute_script("""
+        const r = document.querySelector(`tr[data-ref="${arguments[0]}"]`);
+        if (!r) return null;
+        const on = {};
+        for (const b of r.querySelectorAll('button.verb')) on[b.textContent] = !b.disabled;
+        return [r.querySelector('.badge').textContent, on, r.querySelector('.limit').textContent,
+                parseFloat(r.querySelector('[role=progressbar]').getAttribute('aria-valuenow'))];
+    """, job)
+
+
+def test_block_job_speed_pause_resume_cancel_dismiss(web, x, driver):
+    job, task, src, tgt = slow_backup(web, x, speed=1 * M)
+    uuid = x.block_job.get_uuid(job)
+    try:
+        login(driver, web.url, "root", web.password)
+        driver.find_element(By.ID, "tab-jobs").click()
+        st = wait_for(lambda: (lambda s: s if s and s[0] == "running" else None)(job_row_state(driver, job)),
+                      10, 0.1, "the running job")
+        assert st[1]["Pause"] and st[1]["Cancel"] and not st[1]["Resume"] and not st[1]["Complete"]
+        assert st[2] == "limit 1.0 MiB/s"
+        # The speed limit, in MiB/s, set with Enter.
+        box = driver.find_element(By.ID, f"speed-{uuid}")
+        box.send_keys("3", Keys.ENTER)
+        wait_for(lambda: x.block_job.get_speed(job) == str(3 * M), 10, 0.1, "the new speed")
+        wait_for(lambda: job_row_state(driver, job)[2] == "limit 3.0 MiB/s", 5, 0.05, "the new limit shown")
+        driver.find_element(By.ID, f"job-pause-{uuid}").click()
+        st = wait_for(lambda: (lambda s: s if s and s[0] == "paused" else None)(job_row_state(driver, job)),
+                      10, 0.1, "paused")
+        assert st[1]["Resume"] and not st[1]["Pause"]
+        assert x.block_job.get_status(job) == "paused"
+        driver.find_element(By.ID, f"job-resume-{uuid}").click()
+        wait_for(lambda: (lambda s: s and s[0] == "running")(job_row_state(driver, job)), 10, 0.1, "running")
+        driver.find_element(By.ID, f"job-cancel-{uuid}").click()
+        st = wait_for(lambda: (lambda s: s if s and s[0] == "concluded" else None)(job_row_state(driver, job)),
+                      10, 0.1, "concluded")
+        assert st[1]["Dismiss"] and not st[1]["Cancel"]
+        assert wait_task(x, task)["status"] == "cancelled"
+        driver.find_element(By.ID, f"job-dismiss-{uuid}").click()
+        wait_for(lambda: job_row_state(driver, job) is None, 10, 0.1, "the dismissed job's row to go")
+    finally:
+        end_job(x, job)
+
+
+def test_storage_sizes_snapshots_cbt_and_history(web, x, driver):
+    sr = default_sr(x)[0]
+    v = create_vdi(x, sr, 8 * M, "qcow2", "web-chain")
+    x.VDI.enable_cbt(v)
+    snap = x.VDI.snapshot(v)
+    copy = x.VDI.copy(v, sr)
+    x.VDI.set_name_label(copy, "web-chain-copy")
+    login(driver, web.url, "root", web.password)
+    driver.find_element(By.ID, "tab-storage").click()
+    uuid = x.VDI.get_uuid(v)
+    row_ = wait_for(lambda: driver.find_elements(By.ID, f"vdi-{uuid}"), 10, 0.1, "the VDI row")[0]
+    cells = [c.text for c in row_.find_elements(By.CSS_SELECTOR, "th, td")]
+    assert cells[1] == "qcow2" and cells[2] == "8.0 MiB", cells
+    assert cells[6] == "on", cells  # CBT
+    assert cells[5].startswith("on "), cells  # an overlay on its snapshot
+    # The snapshot is listed right under its VDI.
+    nxt = driver.execute_script("return arguments[0].nextElementSibling.id", row_)
+    assert nxt == f"vdi-{x.VDI.get_uuid(snap)}"
+    jobs = x.VDI.get_record(v).get("jobs")
+    if jobs is not None:
+        hist = driver.find_element(By.ID, f"hist-vdi-{uuid}-button")
+        assert hist.text == f"History ({len(jobs)})" and len(jobs) >= 1
+        hist.click()
+        lst = wait_for(lambda: driver.find_elements(By.ID, f"hist-vdi-{uuid}"), 5, 0.05, "the history")[0]
+        assert "success" in lst.text
+        assert driver.find_element(By.ID, f"hist-vdi-{uuid}-button").get_attribute("aria-expanded") == "true"
+    # An SR's utilisation is a meter with a value.
+    meter = driver.find_element(By.CSS_SELECTOR, ".sr [role=meter]")
+    assert float(meter.get_attribute("aria-valuenow")) >= 0
+    # An object link in a task row leads to the object.
+    for t, rec in x.task.get_all_records().items():
+        if copy in rec.get("objects", []) or v in rec.get("objects", []):
+            driver.get(web.url + f"#task/{t}")
+            link = wait_for(lambda: driver.find_elements(
+                By.CSS_SELECTOR, f'.trow[data-ref="{t}"] .c-obj a'), 10, 0.1, "an object link")[0]
+            link.click()
+            wait_for(lambda: driver.find_element(By.ID, "view-storage").is_displayed(), 5, 0.05, "storage")
+            break
+
+
+# -- 10,000 tasks ------------------------------------------------------------------------------
+
+
+class JsonPool:
+    """JSON-RPC calls over one keep-alive connection per thread."""
+
+    def __init__(self, port):
+        self.port = port
+        self.local = threading.local()
+
+    def call(self, method, *params):
+        c = getattr(self.local, "c", None)
+        if c is None:
+            c = self.local.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request("POST", "/jsonrpc", json.dumps({"jsonrpc": "2.0", "method": method, "params": params,
+                                                  "id": 1}), {"Content-Type": "application/json"})
+        out = json.loads(c.getresponse().read())
+        assert "error" not in out, out
+        return out["result"]
+
+
+def test_ten_thousand_tasks(make_server, driver):
+    srv = make_server()
+    pool = JsonPool(srv.port)
+    s = pool.call("session.login_with_password", "root", srv.password)
+    n = 10_000
+    with ThreadPoolExecutor(8) as ex:
+        refs = list(ex.map(lambda i: pool.call("task.create", s, f"bulk-{i:05d}", "one of many"), range(n)))
+    watched = pool.call("task.create", s, "watched", "")
+    t0 = time.monotonic()
+    login(driver, srv.url, "root", srv.password)
+    load = time.monotonic() - t0
+    assert driver.find_element(By.ID, "task-summary").text == f"{n + 1} tasks, {n + 1} pending"
+    # Only the rows in sight are in the document.
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".trow")) < 60
+    assert row_state(driver, watched) is not None  # the newest, on top
+    # A progress change reaches the page within a second or two.
+    for p in (0.3, 0.6):
+        t1 = time.monotonic()
+        pool.call("task.set_progress", s, watched, p)
+        wait_for(lambda: (lambda st: st and st[0] == p * 100)(row_state(driver, watched)), 5, 0.02,
+                 "the progress change")
+        assert time.monotonic() - t1 < 2.0, time.monotonic() - t1
+    # New tasks arrive while it runs; scrolling to the end draws the oldest.
+    more = [pool.call("task.create", s, f"late-{i}", "") for i in range(20)]
+    wait_for(lambda: driver.find_element(By.ID, "task-summary").text.startswith(f"{n + 21} tasks"),
+             10, 0.05, "the late tasks")
+    driver.execute_script("const s = document.getElementById('task-scroll'); s.scrollTop = s.scrollHeight;")
+    wait_for(lambda: row_state(driver, refs[0]) is not None, 5, 0.05, "the oldest row")
+    # The filter finds one task among all.
+    f = driver.find_element(By.ID, "task-filter")
+    f.send_keys("bulk-04242")
+    wait_for(lambda: driver.find_element(By.ID, "task-summary").text.startswith("1 shown of"), 5, 0.05,
+             "the filtered list")
+    assert row_state(driver, refs[4242]) is not None
+    pool.call("session.logout", s)
+    assert load < 30, load
