@@ -512,7 +512,7 @@ def test_ctrl_c_asks_to_cancel(slow_server, home, tmp_path):
     from storage_util import default_sr, sdk_x
     x = sdk_x(slow_server)
     sr = default_sr(x)[0]
-    v, u = slow_source(slow_server, x, sr, 24 * M, 500)
+    v, u = slow_source(slow_server, x, sr, 24 * M, 1000)
     pane = Pane(tmp_path, f"{xe_bin()} vdi-copy uuid={u} sr-uuid={x.SR.get_uuid(sr)} "
                           f"-p {slow_server.tls_port} -pw {slow_server.password}", {"HOME": str(home)})
     try:
