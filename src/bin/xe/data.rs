@@ -97,7 +97,10 @@ fn refusal(status: u16, body: &str) -> XeError {
             }
             d
         }
-        _ => vec!["INTERNAL_ERROR".into(), format!("HTTP {status}: {}", body.trim())],
+        _ => vec![
+            "INTERNAL_ERROR".into(),
+            format!("HTTP {status}: {}", body.trim()),
+        ],
     };
     XeError::Call(CallError::Api(desc))
 }

@@ -31,7 +31,10 @@ const KNOWN: &[(&str, &str, &[&str])] = &[
 
 /// How many parameters a known error has.
 pub fn param_count(code: &str) -> Option<usize> {
-    KNOWN.iter().find(|(c, _, _)| *c == code).map(|(_, _, n)| n.len())
+    KNOWN
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, _, n)| n.len())
 }
 
 /// The lines xe prints on stderr for a XenAPI error.
