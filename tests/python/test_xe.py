@@ -243,6 +243,30 @@ def test_task_list_param_get_cancel(xe, x):
     x.task.destroy(t)
 
 
+def test_which_task_touched_what(xe, x, sr):
+    """task objects and created-by, VDI/VM/SR jobs (xapid's extensions)."""
+    v, vu = new_vdi(x, sr)
+    t = x.Async.VDI.resize(v, str(8 * M))
+    wait_for(lambda: x.task.get_status(t) != "pending", 30)
+    tu = x.task.get_uuid(t)
+    out = ok(xe("task-list", f"uuid={tu}", "params=name-label,objects,created-by"))
+    assert out == (f"name-label ( RO)    : Async.VDI.resize\n"
+                   f"       objects (SRO): VDI {vu}\n"
+                   "    created-by ( RO): root\n\n\n")
+    assert ok(xe("vdi-param-get", f"uuid={vu}", "param-name=jobs")) == f"{tu}\n"
+    x.task.destroy(t)
+    assert ok(xe("vdi-param-get", f"uuid={vu}", "param-name=jobs")) == "\n"
+    c = x.Async.VDI.copy(v, sr)
+    wait_for(lambda: x.task.get_status(c) == "success", 30)
+    cu = x.task.get_uuid(c)
+    assert cu in ok(xe("sr-param-get", f"uuid={sr_uuid(x, sr)}", "param-name=jobs"))
+    objects = ok(xe("task-param-get", f"uuid={cu}", "param-name=objects")).strip().split("; ")
+    assert objects[:2] == [f"VDI {vu}", f"SR {sr_uuid(x, sr)}"] and objects[2].startswith("VDI ")
+    x.task.destroy(c)
+    x.VDI.destroy(x.VDI.get_by_uuid(objects[2].split()[1]))
+    x.VDI.destroy(v)
+
+
 def test_sr_scan(xe, x, sr):
     name = f"scan-{uuidlib.uuid4().hex[:8]}.raw"
     with open(sr_dir(x, sr) / name, "wb") as f:

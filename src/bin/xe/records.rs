@@ -29,6 +29,9 @@ pub enum Kind {
     Refs(&'static str),
     /// A set of references: the objects' `name_label`s, `; `-joined.
     RefNames(&'static str),
+    /// A set of references to VDIs, VMs or SRs (`task.objects`): each as
+    /// `<class> <uuid>`, `; `-joined.
+    Objects,
     /// A set of strings, `; `-joined.
     Strings,
     /// A map shown by its values, `; `-joined (`current_operations`).
@@ -103,6 +106,8 @@ pub static CLASSES: &[ClassDef] = &[
             c("allowed_operations", "allowed_operations", Strings, RO),
             c("current_operations", "current_operations", MapValues, RO),
             c("other-config", "other_config", Map, MRW),
+            c("objects", "objects", Objects, SRO),
+            c("created-by", "created_by", Text, RO),
         ],
         defaults: &[
             "uuid",
@@ -130,6 +135,7 @@ pub static CLASSES: &[ClassDef] = &[
             c("shared", "shared", Text, RO),
             c("other-config", "other_config", Map, MRW),
             c("sm-config", "sm_config", Map, MRO),
+            c("jobs", "jobs", Refs("task"), SRO),
         ],
         defaults: &[
             "uuid",
@@ -169,6 +175,7 @@ pub static CLASSES: &[ClassDef] = &[
             c("other-config", "other_config", Map, MRW),
             c("sm-config", "sm_config", Map, MRO),
             c("cbt-enabled", "cbt_enabled", Text, RO),
+            c("jobs", "jobs", Refs("task"), SRO),
         ],
         defaults: &[
             "uuid",
@@ -190,6 +197,7 @@ pub static CLASSES: &[ClassDef] = &[
             c("power-state", "power_state", Lower, RO),
             c("VBDs", "VBDs", Refs("VBD"), SRO),
             c("other-config", "other_config", Map, MRW),
+            c("jobs", "jobs", Refs("task"), SRO),
         ],
         defaults: &["name-label", "uuid", "power-state"],
     },
@@ -468,6 +476,22 @@ pub fn build(
                 let l: Vec<String> = strings(v)
                     .iter()
                     .map(|r| res.uuid(conn, session, cl, r))
+                    .collect();
+                f.value = l.join("; ");
+                f.set = Some(l);
+            }
+            Objects => {
+                let l: Vec<String> = strings(v)
+                    .iter()
+                    .map(|r| {
+                        ["VDI", "VM", "SR"]
+                            .iter()
+                            .find_map(|cl| {
+                                res.lookup(conn, session, cl, r)
+                                    .map(|(u, _)| format!("{cl} {u}"))
+                            })
+                            .unwrap_or_else(|| NID.to_string())
+                    })
                     .collect();
                 f.value = l.join("; ");
                 f.set = Some(l);
