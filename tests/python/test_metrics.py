@@ -9,12 +9,16 @@ CPU time."""
 
 import base64
 import http.client
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -244,3 +248,63 @@ def test_a_scrape_costs_little_cpu(make_server):
         one()
     per_scrape = (cpu_seconds(srv.proc.pid) - t0) / n
     assert per_scrape < 0.010, f"{per_scrape * 1000:.2f} ms of CPU per scrape"
+
+
+def test_a_real_prometheus_scrapes_with_the_readme_config(make_server, tmp_path):
+    """The README's scrape config, run by Prometheus itself (Debian's
+    prometheus, the package of promtool): over https with the server's
+    certificate as CA, basic auth of a read-only user from a file."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus is missing (Debian package prometheus; tests/run.sh installs it)")
+    srv = make_server()
+    root = srv.login()
+    subj = srv.raw.ok("subject.create", root, {"subject_identifier": "local:monitor"})
+    pw = "pw-monitor-S3cret!"
+    srv.secrets.add(pw)
+    srv.raw.ok("subject.set_password", root, subj, pw)
+    (ro,) = srv.raw.ok("role.get_by_name_label", root, "read-only")
+    srv.raw.ok("subject.add_to_roles", root, subj, ro)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (config,) = [c for c in re.findall(r"^```yaml\n(.*?)^```$", readme, re.S | re.M) if "scrape_configs" in c]
+    pw_file = tmp_path / "xapid-password"
+    pw_file.write_text(pw)
+    config = (config.replace("xapid-state/tls/server.pem", str(srv.state_dir / "tls" / "server.pem"))
+              .replace("/etc/prometheus/xapid-password", str(pw_file))
+              .replace("127.0.0.1:8443", f"127.0.0.1:{srv.tls_port}"))
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("global: { scrape_interval: 1s, scrape_timeout: 1s }\n" + config)
+    check = subprocess.run([shutil.which("promtool") or "promtool", "check", "config", str(cfg)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        def query(q):
+            url = f"http://127.0.0.1:{port}/api/v1/query?query={q}"
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return json.load(r)["data"]["result"]
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                up = query("up")
+                tasks = query("xapid_tasks")
+                if up and up[0]["value"][1] == "1" and tasks:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, "prometheus exited"
+            assert time.monotonic() < deadline, "prometheus never scraped xapid"
+            time.sleep(0.5)
+        assert {r["metric"]["status"] for r in tasks} >= {"pending", "success"}
+        assert all(r["metric"]["job"] == "xapid" for r in tasks)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

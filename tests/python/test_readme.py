@@ -2,7 +2,8 @@
 Python blocks in one namespace, its shell blocks with bash (`$SID` and
 `$VDI` the session and VDI of the Python above them), all in a directory
 where `xapid-state` is the server's state directory. Only the addresses
-are the test server's instead of the default ports. Not run: the two
+are the test server's instead of the default ports (and `xe` is given its
+port), and `xe` is found in target/debug. Not run: the two
 commands that start the server and the tests, and log excerpts."""
 
 import os
@@ -27,7 +28,8 @@ def test_the_readme_examples_run(make_server, tmp_path):
 
     def local(code):
         return (code.replace("http://127.0.0.1:8080", f"http://127.0.0.1:{srv.port}")
-                .replace("https://127.0.0.1:8443", f"https://127.0.0.1:{srv.tls_port}"))
+                .replace("https://127.0.0.1:8443", f"https://127.0.0.1:{srv.tls_port}")
+                .replace('XE_EXTRA_ARGS="', f'XE_EXTRA_ARGS="-p,{srv.tls_port},'))
 
     ran = {"python": 0, "sh": 0}
     ns = {}
@@ -41,6 +43,9 @@ def test_the_readme_examples_run(make_server, tmp_path):
                 exec(compile(local(code), f"README block {sum(ran.values()) + 1}", "exec"), ns)
             else:
                 env = dict(os.environ)
+                # `xe` as `cargo install` would put it on the PATH.
+                env["PATH"] = f"{README.parent / 'target' / 'debug'}:{env['PATH']}"
+                env.pop("XE_EXTRA_ARGS", None)
                 if "s" in ns and ns["s"]._session:
                     env["SID"] = ns["s"]._session
                 if "vdi" in ns:
@@ -52,7 +57,7 @@ def test_the_readme_examples_run(make_server, tmp_path):
             ran[lang] += 1
     finally:
         os.chdir(cwd)
-    assert ran == {"python": 7, "sh": 3}, ran
+    assert ran == {"python": 7, "sh": 5}, ran
     # What the examples say they do, they did.
     x = ns["x"]
     assert x.block_job.get_type(ns["job"]) == "stream"
