@@ -481,3 +481,91 @@ def test_ten_thousand_tasks(make_server, driver):
     assert row_state(driver, refs[4242]) is not None
     pool.call("session.logout", s)
     assert load < 30, load
+
+
+# -- screenshots -------------------------------------------------------------------------------
+
+
+def test_screenshots(make_server, tmp_path, driver):
+    """A realistic scene (a VM copy with its subtasks, a rate-limited
+    backup, a paused mirror, finished, failed and cancelled tasks, CBT and
+    snapshots in two SRs), photographed in each view at 1280x800:
+    docs/web-*.png when XAPID_WEB_SCREENSHOTS=docs."""
+    out = Path(os.environ.get("XAPID_WEB_SCREENSHOTS") or tmp_path)
+    if not out.is_absolute():
+        out = REPO / out
+    srv = make_server(start=False, fault_injection=True)
+    local, backups = tmp_path / "sr-local", tmp_path / "sr-backups"
+    with open(srv.config_path, "a") as f:
+        f.write(f'sr = {{ "Local storage" = "{local}", "Backups" = "{backups}" }}\n')
+    srv.start()
+    x = sdk_x(srv)
+    sr = x.SR.get_by_name_label("Local storage")[0]
+    bk = x.SR.get_by_name_label("Backups")[0]
+
+    def disk(label, size, fmt="raw", data=None):
+        v = create_vdi(x, sr, size, fmt, label)
+        import_raw(srv, x, v, os.urandom(data if data is not None else size))
+        return v
+
+    vm = x.VM.create({"name_label": "web-01"})
+    disks = [disk("web-01 system", 24 * M), disk("web-01 data", 12 * M), disk("web-01 logs", 6 * M)]
+    for i, v in enumerate(disks):
+        x.VBD.create({"VM": vm, "VDI": v, "userdevice": str(i), "bootable": i == 0, "mode": "RW", "type": "Disk"})
+    db = disk("db-01 system", 32 * M, "qcow2", 12 * M)
+    x.VDI.enable_cbt(db)
+    for _ in range(2):
+        x.VDI.snapshot(db)
+    scratch = disk("scratch", 16 * M)
+    jobs = []
+    try:
+        # Finished: a copy into the backup SR; a cancelled backup; a failed
+        # task of a script.
+        x.VDI.copy(disks[2], bk)
+        t = x.Async.VDI.copy(scratch, bk)
+        wait_task(x, t)
+        tgt = create_vdi(x, bk, 16 * M, "qcow2", "scratch backup")
+        j = x.block_job.backup(scratch, tgt, {"speed": str(1 * M), "auto_dismiss": "true"})
+        x.task.cancel(x.block_job.get_task(j))
+        wait_task(x, x.block_job.get_task(j))
+        f = x.task.create("Nightly export of db-01", "export to nfs://backup01/db")
+        x.task.set_progress(f, 0.42)
+        x.task.set_error_info(f, ["VDI_IO_ERROR", "Device I/O error: short write on the target"])
+        x.task.set_status(f, "failure")
+        # Running: a paused mirror, a VM copy held half-way on its biggest
+        # disk, and a rate-limited backup.
+        mt = create_vdi(x, bk, 16 * M, "qcow2", "scratch mirror")
+        m = x.block_job.mirror(scratch, mt, {"speed": str(1 * M), "job_id": "scratch-mirror"})
+        jobs.append(m)
+        wait_for(lambda: int(x.block_job.get_current_progress(m)) > 0, 20, 0.1, "the mirror to start")
+        x.block_job.pause(m)
+        x.VDI.add_to_other_config(disks[0], "xapid-fault", "read:SLOW=10000@%d*1" % (14 * M))
+        copy = x.Async.VM.copy(vm, "web-01 (copy)", bk)
+        btgt = create_vdi(x, bk, 32 * M, "qcow2", "db-01 nightly")
+        b = x.block_job.backup(db, btgt, {"speed": str(3 * M), "job_id": "db-01-nightly"})
+        jobs.append(b)
+        wait_for(lambda: len(x.task.get_subtasks(copy)) == 3, 20, 0.1, "the VM copy's subtasks")
+        wait_for(lambda: int(x.block_job.get_rate(b)) > 0, 20, 0.1, "a rate")
+
+        login(driver, srv.url, "root", srv.password)
+        wait_for(lambda: (lambda s: s and s[0] > 0 and "/s" in s[3])(row_state(driver, x.block_job.get_task(b))),
+                 20, 0.1, "the backup's rate on the page")
+        out.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(out / "web-tasks.png"))
+        driver.find_element(By.ID, "tab-jobs").click()
+        wait_for(lambda: job_row_state(driver, b), 10, 0.1, "the jobs")
+        driver.save_screenshot(str(out / "web-jobs.png"))
+        driver.find_element(By.ID, "tab-storage").click()
+        hist = wait_for(lambda: driver.find_elements(By.ID, f"hist-vdi-{x.VDI.get_uuid(scratch)}-button"),
+                        10, 0.1, "the storage view")
+        hist[0].click()
+        # The SR with the snapshots, the CBT and the open history, at the top.
+        driver.execute_script("document.getElementById(arguments[0]).scrollIntoView()", f"sr-{x.SR.get_uuid(sr)}")
+        driver.save_screenshot(str(out / "web-storage.png"))
+        for name in ("web-tasks.png", "web-jobs.png", "web-storage.png"):
+            assert (out / name).stat().st_size > 10_000
+        x.task.cancel(copy)
+        wait_task(x, copy)
+    finally:
+        for j in jobs:
+            end_job(x, j)
