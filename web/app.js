@@ -90,6 +90,13 @@ const App = (() => {
     return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hms}`;
   }
 
+  // A time, local, in full: "2026-12-02 15:51:48".
+  function fullTime(d) {
+    if (!d) return "";
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} `
+      + `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+
   // A duration in seconds: "42 s", "3 min 12 s", "2 h 05 min".
   function span(sec) {
     sec = Math.max(0, Math.round(sec));
@@ -507,7 +514,7 @@ const App = (() => {
   document.addEventListener("DOMContentLoaded", boot);
 
   return {
-    NULL, EPOCH, $, h, fill, setText, setAttr, bytes, parseTime, time, span, errorText, call, st,
+    NULL, EPOCH, $, h, fill, setText, setAttr, bytes, parseTime, time, fullTime, span, errorText, call, st,
     views, get, can, mayModify, objectLink, schedule, markAll, notice, act,
   };
 })();

@@ -173,7 +173,8 @@
     let text = `${pct}%`;
     const eta = App.parseTime(t.eta);
     if (pending && eta && progress > 0) {
-      text += ` \u00b7 ETA ${App.time(eta)} (${App.span((eta - Date.now()) / 1000)})`;
+      const left = (eta - Date.now()) / 1000;
+      text += ` \u00b7 ETA ${App.time(eta)}${left >= 1 ? ` (${App.span(left)})` : ""}`;
     }
     const rate = pending ? rateOf(t, 0) : 0;
     if (rate > 0) text += ` \u00b7 ${App.bytes(rate)}/s`;
@@ -225,8 +226,8 @@
       h("dl", {},
         row("Status", h("span", { class: `badge s-${t.status}` }, t.status)),
         row("Progress", `${Math.round((Number(t.progress) || 0) * 1000) / 10}%`),
-        row("Started", start ? start.toLocaleString() : ""),
-        end ? row("Ended", end.toLocaleString()) : row("Estimated end", eta ? eta.toLocaleString() : "unknown"),
+        row("Started", App.fullTime(start)),
+        end ? row("Ended", App.fullTime(end)) : row("Estimated end", eta ? App.fullTime(eta) : "unknown"),
         row("By", t.created_by === undefined ? "(not known)" : t.created_by || "root"),
         row("Objects", ...(Array.isArray(t.objects) && t.objects.length
           ? t.objects.map((o) => App.objectLink(o)) : ["none"])),

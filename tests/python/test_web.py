@@ -72,6 +72,7 @@ def driver():
               f"--window-size={WIDTH},{HEIGHT}", "--ignore-certificate-errors",
               "--disable-extensions", "--no-first-run", "--disable-background-timer-throttling"):
         opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     d.set_page_load_timeout(30)
     d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -130,6 +131,41 @@ def login(d, url, user, password, keyboard=False):
     wait_for(lambda: d.execute_script(
         "return document.body.classList.contains('loaded') && "
         "document.getElementById('live').textContent === 'live'"), 20, 0.05, "the page to load")
+
+
+def console_errors(d, origin):
+    """The browser console's errors about a server's page since the last
+    call (a CSP violation, a failed request, an exception in the page); a
+    page of an earlier test's server, now stopped, may have left some about
+    its own."""
+    return [e["message"] for e in d.get_log("browser")
+            if e["level"] == "SEVERE" and (origin in e["message"] or "Content Security Policy" in e["message"])]
+
+
+def check_accessible(d):
+    """Every visible button has a name; every progress bar and meter a
+    value and a label."""
+    bad = d.execute_script("""
+        const out = [];
+        for (const b of document.querySelectorAll('button')) {
+            if (b.offsetParent === null || getComputedStyle(b).visibility === 'hidden') continue;
+            const name = (b.getAttribute('aria-label') || b.textContent).trim();
+            if (!name) out.push('unnamed button ' + b.outerHTML.slice(0, 80));
+        }
+        for (const p of document.querySelectorAll('[role=progressbar], [role=meter]')) {
+            if (p.offsetParent === null) continue;
+            const v = p.getAttribute('aria-valuenow');
+            if (v === null || isNaN(parseFloat(v)) || !p.getAttribute('aria-label'))
+                out.push('bar without a value or label ' + p.outerHTML.slice(0, 80));
+        }
+        for (const i of document.querySelectorAll('input, select')) {
+            if (i.offsetParent === null) continue;
+            if (!(i.labels && i.labels.length) && !i.getAttribute('aria-label'))
+                out.push('unlabelled field ' + i.outerHTML.slice(0, 80));
+        }
+        return out;
+    """)
+    assert bad == [], bad
 
 
 def row(d, ref):
@@ -220,6 +256,7 @@ def test_assets_types_etags_and_security_headers(web, tls):
 
 def test_login_watch_progress_and_cancel(web, x, driver):
     login(driver, web.url, "root", web.password)
+    assert console_errors(driver, web.url) == []  # no CSP violation, no failed request
     job, task, src, tgt = slow_backup(web, x)
     try:
         first = wait_for(lambda: (lambda s: s if s and s[0] > 0 else None)(row_state(driver, task)),
@@ -539,7 +576,7 @@ def test_screenshots(make_server, tmp_path, driver):
         jobs.append(m)
         wait_for(lambda: int(x.block_job.get_current_progress(m)) > 0, 20, 0.1, "the mirror to start")
         x.block_job.pause(m)
-        x.VDI.add_to_other_config(disks[0], "xapid-fault", "read:SLOW=10000@%d*1" % (14 * M))
+        x.VDI.add_to_other_config(disks[0], "xapid-fault", "read:SLOW=8000@%d*1" % (14 * M))
         copy = x.Async.VM.copy(vm, "web-01 (copy)", bk)
         btgt = create_vdi(x, bk, 32 * M, "qcow2", "db-01 nightly")
         b = x.block_job.backup(db, btgt, {"speed": str(3 * M), "job_id": "db-01-nightly"})
@@ -552,9 +589,11 @@ def test_screenshots(make_server, tmp_path, driver):
                  20, 0.1, "the backup's rate on the page")
         out.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(out / "web-tasks.png"))
+        check_accessible(driver)
         driver.find_element(By.ID, "tab-jobs").click()
         wait_for(lambda: job_row_state(driver, b), 10, 0.1, "the jobs")
         driver.save_screenshot(str(out / "web-jobs.png"))
+        check_accessible(driver)
         driver.find_element(By.ID, "tab-storage").click()
         hist = wait_for(lambda: driver.find_elements(By.ID, f"hist-vdi-{x.VDI.get_uuid(scratch)}-button"),
                         10, 0.1, "the storage view")
@@ -562,6 +601,8 @@ def test_screenshots(make_server, tmp_path, driver):
         # The SR with the snapshots, the CBT and the open history, at the top.
         driver.execute_script("document.getElementById(arguments[0]).scrollIntoView()", f"sr-{x.SR.get_uuid(sr)}")
         driver.save_screenshot(str(out / "web-storage.png"))
+        check_accessible(driver)
+        assert console_errors(driver, srv.url) == []
         for name in ("web-tasks.png", "web-jobs.png", "web-storage.png"):
             assert (out / name).stat().st_size > 10_000
         x.task.cancel(copy)
