@@ -327,6 +327,13 @@ def test_keyboard_login_tab_to_cancel_and_enter(web, x, driver):
         body.send_keys(Keys.ENTER)
         wait_for(lambda: (lambda s: s and s[1] == "cancelled")(row_state(driver, task)), 20, 0.1,
                  "cancelled after Enter")
+        # The view tabs move with the arrow keys.
+        driver.find_element(By.ID, "tab-tasks").send_keys(Keys.ARROW_RIGHT)
+        wait_for(lambda: driver.find_element(By.ID, "view-jobs").is_displayed(), 5, 0.05, "the jobs view")
+        assert driver.switch_to.active_element.get_attribute("id") == "tab-jobs"
+        assert driver.find_element(By.ID, "tab-jobs").get_attribute("aria-selected") == "true"
+        driver.switch_to.active_element.send_keys(Keys.ARROW_LEFT)
+        wait_for(lambda: driver.find_element(By.ID, "view-tasks").is_displayed(), 5, 0.05, "the tasks view")
     finally:
         end_job(x, job)
 
@@ -417,6 +424,28 @@ def test_block_job_speed_pause_resume_cancel_dismiss(web, x, driver):
         assert wait_task(x, task)["status"] == "cancelled"
         driver.find_element(By.ID, f"job-dismiss-{uuid}").click()
         wait_for(lambda: job_row_state(driver, job) is None, 10, 0.1, "the dismissed job's row to go")
+    finally:
+        end_job(x, job)
+
+
+def test_mirror_ready_then_complete_from_the_page(web, x, driver):
+    sr = default_sr(x)[0]
+    dev = create_vdi(x, sr, 4 * M, "raw", "web-mirror-source")
+    import_raw(web, x, dev, os.urandom(4 * M))
+    tgt = create_vdi(x, sr, 4 * M, "qcow2", "web-mirror-target")
+    job = x.block_job.mirror(dev, tgt, {"auto_dismiss": "false", "job_id": "web-mirror"})
+    task = x.block_job.get_task(job)
+    try:
+        login(driver, web.url, "root", web.password)
+        driver.find_element(By.ID, "tab-jobs").click()
+        st = wait_for(lambda: (lambda s: s if s and s[0] == "ready" else None)(job_row_state(driver, job)),
+                      20, 0.1, "the mirror to be ready")
+        assert st[1]["Complete"] and st[1]["Pause"] and st[1]["Cancel"]
+        driver.find_element(By.ID, f"job-complete-{x.block_job.get_uuid(job)}").click()
+        wait_for(lambda: (lambda s: s and s[0] == "concluded")(job_row_state(driver, job)), 20, 0.1,
+                 "concluded")
+        assert wait_task(x, task)["status"] == "success"
+        assert x.VDI.get_location(dev).endswith(".qcow2")  # the pivot: dev lives in the target's file
     finally:
         end_job(x, job)
 
