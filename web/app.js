@@ -297,6 +297,8 @@ const App = (() => {
         if (first) {
           st.loaded = true;
           document.body.classList.add("loaded");
+          // A link to an object (#task/<ref>...) can be followed now.
+          if (location.hash.includes("/")) navigate();
         }
         setLive(true);
         backoff = 250;

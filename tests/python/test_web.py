@@ -371,8 +371,20 @@ def test_task_tree_and_details(web, x, driver):
     for k in kids:
         wait_for(lambda: row(driver, k) is not None, 5, 0.05, "a subtask row")
         assert row(driver, k).get_attribute("aria-level") == "2"
+    # Names are text, never markup.
+    evil = x.task.create('<img src=x id=evil onerror="document.title=1">', "<b>bold</b>")
+    wait_for(lambda: row(driver, evil) is not None, 5, 0.05, "the task with markup in its name")
+    assert row(driver, evil).find_element(By.CSS_SELECTOR, ".tname").text.startswith("<img src=x")
+    assert driver.find_elements(By.ID, "evil") == [] and driver.find_elements(By.CSS_SELECTOR, ".trow b") == []
+    x.task.set_status(evil, "success")
+    x.task.destroy(evil)
+    # A link to a task opens it, also on a fresh load.
+    driver.get(web.url + f"#task/{kids[1]}")
+    driver.refresh()
+    wait_for(lambda: "tree-kid-1" in driver.find_element(By.ID, "task-detail").text, 10, 0.05,
+             "the linked task's details")
     # Collapsing hides the subtasks; the toggle says so.
-    tog = r.find_element(By.CSS_SELECTOR, "button.tog")
+    tog = row(driver, parent).find_element(By.CSS_SELECTOR, "button.tog")
     assert tog.get_attribute("aria-expanded") == "true" and tog.text.endswith("3")
     tog.click()
     wait_for(lambda: all(row(driver, k) is None for k in kids), 5, 0.05, "the subtasks to fold")
