@@ -9,7 +9,7 @@ Creates N tasks with task.create (raw XML-RPC, one keep-alive connection),
 then scrapes with HTTP basic auth (the first scrape pays the password hash, the
 later ones find it remembered) SCRAPES times back to back, in rounds, and
 prints per-round medians of server CPU per scrape and wall time per scrape,
-plus the page's size.
+plus the size of the page.
 """
 import argparse
 import base64
