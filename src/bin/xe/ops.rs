@@ -39,18 +39,22 @@ fn size_param(ctx: &Ctx, k: &str) -> Result<i64, XeError> {
     })
 }
 
+/// Calls `method` on the object of `class` named by `uuid=`; prints
+/// nothing (xe's commands that only act).
+fn on_uuid(ctx: &mut Ctx, class: &str, method: &str) -> Res {
+    let r = ctx.by_uuid(class, "uuid")?;
+    ctx.call(method, vec![Value::from(r)])?;
+    Ok(())
+}
+
 /// `task-cancel uuid=`: asks the task to stop; prints nothing.
 pub fn task_cancel(ctx: &mut Ctx) -> Res {
-    let t = ctx.by_uuid("task", "uuid")?;
-    ctx.call("task.cancel", vec![Value::from(t)])?;
-    Ok(())
+    on_uuid(ctx, "task", "task.cancel")
 }
 
 /// `sr-scan uuid=`.
 pub fn sr_scan(ctx: &mut Ctx) -> Res {
-    let sr = ctx.by_uuid("SR", "uuid")?;
-    ctx.call("SR.scan", vec![Value::from(sr)])?;
-    Ok(())
+    on_uuid(ctx, "SR", "SR.scan")
 }
 
 /// `vdi-create sr-uuid= name-label= virtual-size= [type=] [sharable=]
@@ -98,9 +102,7 @@ pub fn vdi_create(ctx: &mut Ctx) -> Res {
 
 /// `vdi-destroy uuid=`.
 pub fn vdi_destroy(ctx: &mut Ctx) -> Res {
-    let v = ctx.by_uuid("VDI", "uuid")?;
-    ctx.call("VDI.destroy", vec![Value::from(v)])?;
-    Ok(())
+    on_uuid(ctx, "VDI", "VDI.destroy")
 }
 
 /// Prints the uuid of the VDI (or VM) ref a finished task returned.
@@ -185,23 +187,17 @@ pub fn vdi_resize(ctx: &mut Ctx) -> Res {
 
 /// `vdi-enable-cbt uuid=`.
 pub fn vdi_enable_cbt(ctx: &mut Ctx) -> Res {
-    let v = ctx.by_uuid("VDI", "uuid")?;
-    ctx.call("VDI.enable_cbt", vec![Value::from(v)])?;
-    Ok(())
+    on_uuid(ctx, "VDI", "VDI.enable_cbt")
 }
 
 /// `vdi-disable-cbt uuid=`.
 pub fn vdi_disable_cbt(ctx: &mut Ctx) -> Res {
-    let v = ctx.by_uuid("VDI", "uuid")?;
-    ctx.call("VDI.disable_cbt", vec![Value::from(v)])?;
-    Ok(())
+    on_uuid(ctx, "VDI", "VDI.disable_cbt")
 }
 
 /// `vdi-data-destroy uuid=`.
 pub fn vdi_data_destroy(ctx: &mut Ctx) -> Res {
-    let v = ctx.by_uuid("VDI", "uuid")?;
-    ctx.call("VDI.data_destroy", vec![Value::from(v)])?;
-    Ok(())
+    on_uuid(ctx, "VDI", "VDI.data_destroy")
 }
 
 /// `vdi-list-changed-blocks vdi-from-uuid= vdi-to-uuid=`: prints the
