@@ -12,7 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from oracle import BLOCK, Oracle
+from oracle import BLOCK, Bitmap, Oracle
 
 QEMU_IMG = "/usr/bin/qemu-img"
 
@@ -138,6 +138,7 @@ class Checker:
                         f"{r['other_config']}) made by an in-flight call has unexpected content; in flight: "
                         f"{[(f.get('what'), f.get('name')) for f in producers]}")
         self.unknown = unknown
+        self.present = set(by_uuid)
 
         # -- files -------------------------------------------------------------
         vdis = x.VDI.get_all_records()
@@ -198,6 +199,9 @@ class Checker:
                     ok = any(f["kind"] in ("bitmap_add", "produce") and f.get("name", name) == name or f.get("what") == "transaction"
                              for f in inflight)
                     self.ok(ok, f"bitmap {name} of {u} nobody added")
+                    if ok:  # the in-flight add happened: adopt it (its bits: none counted)
+                        rec = have[name]
+                        v.bitmaps[name] = Bitmap(name=name, persistent=rec["persistent"], granularity=int(rec["granularity"]))
 
     def check_content(self, v, ref):
         data = self.export(ref)
@@ -232,7 +236,10 @@ class Checker:
             dev, tgt = o.vdis.get(j.device), o.vdis.get(j.target)
             if dev:
                 dev.busy = None
-            if tgt:
+            if tgt and j.kind == "mirror" and tgt.uuid not in self.present:
+                o.vdis.pop(tgt.uuid)  # pivoted before the kill
+                o.destroyed.add(tgt.uuid)
+            elif tgt:
                 tgt.busy = tgt.target_of = None
                 if tgt.model is None:
                     try:

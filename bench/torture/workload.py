@@ -78,6 +78,8 @@ class Worker(threading.Thread):
         finally:
             if self.inflight is not None:
                 with self.o.lock:
+                    if self.inflight.get("kind") == "import":  # may have written all, some or none
+                        self.inflight["vdi"].uncertain.append(self.inflight["range"])
                     self.o.inflight.append(dict(self.inflight, worker=self.wid))
 
     # -- the mix ---------------------------------------------------------
@@ -314,7 +316,7 @@ class Worker(threading.Thread):
         v = self.rnd.choice(free_live)
         persistent = self.fmt(v) == "qcow2"
         name = f"tx{self.label()}"
-        self.begin(kind="produce", what="transaction", content=bytes(v.model), of=v.uuid)
+        self.begin(kind="produce", what="transaction", content=bytes(v.model), of=v.uuid, name=name)
         self.call(self.x.block_job.transaction, [
             {"type": "snapshot", "device": v.ref},
             {"type": "bitmap_add", "device": v.ref, "name": name,

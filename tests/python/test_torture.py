@@ -9,14 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from conftest import REPO, xapid_bin
 
 
-@pytest.mark.xfail(reason="open findings of the torture run (docs/reliability.md, section 2): "
-                          "VDI contents differ from acknowledged writes after mirrors/coalesce; "
-                          "a bitmap appears on a VDI nobody added it to", strict=False)
 def test_torture_20_rounds(tmp_path):
     p = subprocess.run(
         [sys.executable, str(REPO / "bench" / "torture" / "torture.py"), "--bin", xapid_bin(),
