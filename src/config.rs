@@ -58,6 +58,19 @@ pub struct Config {
     pub login_failure_max_delay: Duration,
     /// Most simultaneous client connections.
     pub max_connections: usize,
+    /// Most connections accepted beyond `max_connections` that wait for a
+    /// place; one more is refused at once (503 on plain HTTP, closed on TLS).
+    pub max_waiting_connections: usize,
+    /// How long a waiting connection waits for a place before it is refused.
+    pub connection_wait: Duration,
+    /// A request's headers must arrive within this long (also how long a
+    /// keep-alive connection may stay idle between requests).
+    pub header_read_timeout: Duration,
+    /// A request body (an RPC's, an import's) that sends nothing for this
+    /// long is given up.
+    pub body_idle_timeout: Duration,
+    /// A client that takes nothing of a reply for this long is disconnected.
+    pub write_stall_timeout: Duration,
     /// Largest RPC request body, in bytes.
     pub max_body_bytes: usize,
     /// XML/JSON structure bounds.
@@ -120,6 +133,11 @@ impl Default for Config {
             login_failure_delay: Duration::from_secs(2),
             login_failure_max_delay: Duration::from_secs(30),
             max_connections: 1024,
+            max_waiting_connections: 1024,
+            connection_wait: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(60),
+            body_idle_timeout: Duration::from_secs(60),
+            write_stall_timeout: Duration::from_secs(60),
             max_body_bytes: 1 << 20,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),
@@ -177,6 +195,16 @@ pub struct FileConfig {
     pub login_failure_max_delay_secs: Option<f64>,
     /// count
     pub max_connections: Option<usize>,
+    /// count
+    pub max_waiting_connections: Option<usize>,
+    /// seconds
+    pub connection_wait_secs: Option<f64>,
+    /// seconds
+    pub header_read_timeout_secs: Option<f64>,
+    /// seconds
+    pub body_idle_timeout_secs: Option<f64>,
+    /// seconds
+    pub write_stall_timeout_secs: Option<f64>,
     /// bytes
     pub max_body_bytes: Option<usize>,
     /// levels
@@ -270,6 +298,34 @@ impl Config {
         if let Some(v) = f.max_connections {
             anyhow::ensure!(v > 0, "max_connections must be at least 1");
             self.max_connections = v;
+        }
+        if let Some(v) = f.max_waiting_connections {
+            self.max_waiting_connections = v;
+        }
+        if let Some(v) = f.connection_wait_secs {
+            self.connection_wait = secs(v, "connection_wait_secs")?;
+        }
+        for (v, key, field) in [
+            (
+                f.header_read_timeout_secs,
+                "header_read_timeout_secs",
+                &mut self.header_read_timeout,
+            ),
+            (
+                f.body_idle_timeout_secs,
+                "body_idle_timeout_secs",
+                &mut self.body_idle_timeout,
+            ),
+            (
+                f.write_stall_timeout_secs,
+                "write_stall_timeout_secs",
+                &mut self.write_stall_timeout,
+            ),
+        ] {
+            if let Some(v) = v {
+                *field = secs(v, key)?;
+                anyhow::ensure!(!field.is_zero(), "{key} must be positive");
+            }
         }
         if let Some(v) = f.max_body_bytes {
             self.max_body_bytes = v;

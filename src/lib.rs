@@ -79,10 +79,25 @@ pub struct Running {
     http: JoinHandle<()>,
 }
 
+/// The kernel's queue of connections not yet accepted (capped by
+/// `net.core.somaxconn`): deep enough that a burst of clients is accepted,
+/// and then served or refused (`http::overload`), rather than having its
+/// SYNs dropped and retried a second or more later.
+const BACKLOG: u32 = 4096;
+
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+    let fail = |e: std::io::Error| anyhow::anyhow!("cannot listen on {addr}: {e}");
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(fail)?;
+    // As std's and tokio's own bind: a restarted server gets its port back
+    // at once, whatever connections of the last one linger in TIME_WAIT.
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    socket.listen(BACKLOG).map_err(fail)
 }
 
 /// Checks the configuration, builds the server state (and its TLS

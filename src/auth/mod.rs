@@ -69,6 +69,10 @@ pub struct Auth {
     /// Recent successes of [`Auth::check_remembered`]: a digest of (user,
     /// password, stored hash) and when it was checked.
     remembered: DashMap<[u8; 32], Instant>,
+    /// Password checks running at once (each takes argon2's memory, 19 MiB,
+    /// and a core): a flood of logins queues here instead of growing the
+    /// server by that much per login.
+    hashing: tokio::sync::Semaphore,
     base_delay: Duration,
     max_delay: Duration,
 }
@@ -86,6 +90,9 @@ impl Auth {
             root_hash: RwLock::new(root_hash),
             failures: DashMap::new(),
             remembered: DashMap::new(),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             base_delay,
             max_delay,
         }
@@ -123,9 +130,15 @@ impl Auth {
         };
         let bucket = self.bucket(key);
         let pw = password.to_owned();
+        let slot = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthFailure::Internal(e.to_string()))?;
         let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash) && can_match)
             .await
             .map_err(|e| AuthFailure::Internal(e.to_string()))?;
+        drop(slot);
         if ok {
             bucket.fails.store(0, Ordering::Relaxed);
             return Ok(());

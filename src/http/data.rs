@@ -64,6 +64,15 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The query of a data path as [`query`] reads it, field by field
+/// (`session_id`, `vdi`, `task_id`, `offset`, `base`, `since`), for the
+/// fuzz targets.
+#[doc(hidden)]
+pub fn parse_query(query: Option<&str>) -> [Option<String>; 6] {
+    let q = query_of(query);
+    [q.session_id, q.vdi, q.task_id, q.offset, q.base, q.since]
+}
+
 pub(super) fn query(req: &Request<Incoming>) -> Query {
     query_of(req.uri().query())
 }
@@ -257,9 +266,21 @@ async fn import_body(
     let mut pos = offset;
     let mut received = 0u64;
     let mut error: Option<Refused> = None;
+    let idle = d.config.body_idle_timeout;
     loop {
         let frame = tokio::select! {
-            f = body.frame() => f,
+            f = tokio::time::timeout(idle, body.frame()) => match f {
+                Ok(f) => f,
+                Err(_) => {
+                    // A stalled client must not hold the VDI's claim.
+                    let e = io_error(
+                        "import",
+                        format_args!("the request body sent nothing for {} s", idle.as_secs()),
+                    );
+                    error = Some((Refusal::BadRequest, e));
+                    break;
+                }
+            },
             _ = async { match &cancel { Some(c) => c.cancelled().await, None => std::future::pending().await } } => {
                 // (Answered 200 with the error, as the task says.)
                 error = Some((Refusal::Failed, ApiError::task_cancelled(t)));

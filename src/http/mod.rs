@@ -15,6 +15,7 @@ pub mod body;
 pub mod data;
 pub mod metrics;
 pub mod nbd;
+pub mod overload;
 pub mod range;
 pub mod rpc;
 pub mod tls;
@@ -31,7 +32,7 @@ use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -67,6 +68,10 @@ pub enum Scheme {
 struct Shared {
     server: Arc<Api>,
     permits: Arc<Semaphore>,
+    /// Places for connections waiting for a permit.
+    waiting: Arc<Semaphore>,
+    /// Refusals being written.
+    refusing: Arc<Semaphore>,
     stop: CancellationToken,
     /// The HTTPS port, for the reason a refused plain request is given.
     tls_port: u16,
@@ -84,6 +89,8 @@ pub async fn serve(server: Arc<Api>, listeners: Listeners, stop: CancellationTok
     } = listeners;
     let shared = Shared {
         permits: Arc::new(Semaphore::new(server.domain.config.max_connections)),
+        waiting: Arc::new(Semaphore::new(server.domain.config.max_waiting_connections)),
+        refusing: Arc::new(Semaphore::new(REFUSING)),
         server: server.clone(),
         stop,
         tls_port: tls.local_addr().map_or(0, |a| a.port()),
@@ -123,33 +130,74 @@ async fn accept_loop(
                 }
             },
         };
-        // The permit is taken after the accept, so that the listener that
-        // waits for its next client holds none: at the cap each listener
-        // holds one accepted connection back, and the rest wait in the
-        // kernel's queue.
-        let permit = tokio::select! {
-            _ = stop.cancelled() => break,
-            p = shared.permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
+        // A place under the cap, else a bounded wait for one, else a quick
+        // refusal (overload.rs): the accept loop itself never waits.
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
-        let conn = Conn {
-            shared: shared.clone(),
-            peer,
-            watcher,
-            permit,
-        };
-        match &tls {
-            None => {
-                tokio::spawn(conn.serve(stream, Scheme::Http));
-            }
-            Some(acceptor) => {
-                tokio::spawn(tls::handshake_then_serve(acceptor.clone(), stream, conn));
-            }
+        if let Ok(permit) = shared.permits.clone().try_acquire_owned() {
+            launch(shared, stream, peer, watcher, permit, &tls);
+            continue;
         }
+        let is_tls = tls.is_some();
+        let Ok(place) = shared.waiting.clone().try_acquire_owned() else {
+            refuse(shared, stream, is_tls);
+            continue;
+        };
+        let (shared2, tls2) = (shared.clone(), tls.clone());
+        tokio::spawn(async move {
+            let wait = shared2.server.domain.config.connection_wait;
+            let permit = tokio::select! {
+                _ = shared2.stop.cancelled() => return,
+                p = tokio::time::timeout(wait, shared2.permits.clone().acquire_owned()) => p,
+            };
+            drop(place);
+            match permit {
+                Ok(Ok(permit)) => launch(&shared2, stream, peer, watcher, permit, &tls2),
+                _ => refuse(&shared2, stream, is_tls),
+            }
+        });
+    }
+}
+
+/// Serves an accepted connection that holds its place under the cap.
+fn launch(
+    shared: &Shared,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    watcher: Watcher,
+    permit: OwnedSemaphorePermit,
+    tls: &Option<TlsAcceptor>,
+) {
+    let conn = Conn {
+        shared: shared.clone(),
+        peer,
+        watcher,
+        permit,
+    };
+    match tls {
+        None => {
+            tokio::spawn(conn.serve(stream, Scheme::Http));
+        }
+        Some(acceptor) => {
+            tokio::spawn(tls::handshake_then_serve(acceptor.clone(), stream, conn));
+        }
+    }
+}
+
+/// Most refusals being written at once; beyond, a connection is closed
+/// without a word (so a storm cannot pile up sockets being answered).
+const REFUSING: usize = 256;
+
+/// Refuses a connection for want of a place.
+fn refuse(shared: &Shared, stream: tokio::net::TcpStream, tls: bool) {
+    match shared.refusing.clone().try_acquire_owned() {
+        Ok(p) => {
+            tokio::spawn(async move {
+                overload::refuse_busy(stream, tls).await;
+                drop(p);
+            });
+        }
+        Err(_) => drop(stream),
     }
 }
 
@@ -179,18 +227,24 @@ impl Conn {
         } = self;
         let tls_port = shared.tls_port;
         let s = shared.server;
-        let conn = http1::Builder::new().keep_alive(true).serve_connection(
-            TokioIo::new(io),
-            service_fn(move |req| {
-                let s = s.clone();
-                async move {
-                    if scheme == Scheme::Http && s.domain.tls.https_only() {
-                        return Ok::<_, Infallible>(https_only(tls_port));
+        let config = &s.domain.config;
+        let io = overload::StallGuard::new(io, config.write_stall_timeout);
+        let conn = http1::Builder::new()
+            .keep_alive(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .serve_connection(
+                TokioIo::new(io),
+                service_fn(move |req| {
+                    let s = s.clone();
+                    async move {
+                        if scheme == Scheme::Http && s.domain.tls.https_only() {
+                            return Ok::<_, Infallible>(https_only(tls_port));
+                        }
+                        Ok(route(&s, req, peer).await)
                     }
-                    Ok(route(&s, req, peer).await)
-                }
-            }),
-        );
+                }),
+            );
         if let Err(e) = watcher.watch(conn).await {
             tracing::debug!(error = %e, %peer, "connection ended with an error");
         }
@@ -271,7 +325,17 @@ async fn route(server: &Arc<Api>, req: Request<Incoming>, peer: SocketAddr) -> R
     }
     let json = req.uri().path() == "/jsonrpc";
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, max).collect().await {
+    let idle = server.domain.config.body_idle_timeout;
+    let Ok(collected) = tokio::time::timeout(idle, Limited::new(body, max).collect()).await else {
+        let mut r = plain(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+        );
+        r.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    };
+    let body = match collected {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
