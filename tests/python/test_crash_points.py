@@ -209,6 +209,31 @@ def test_async_copy_killed_before_its_success_leaves_nothing(make_server, point)
     assert_every_file_known(x, sr)
 
 
+def test_a_job_killed_between_its_success_and_its_tasks_ends_a_success(make_server):
+    # task.finishing in a block job's own task: the job concluded (durably)
+    # without error, its task's success is not yet written. The restart
+    # ends the task as the job did, and the target, a whole copy, is not
+    # marked incomplete (found by bench/torture).
+    srv = make_server(fault_injection=True)
+    x = srv.sdk().xenapi
+    sr = default_sr(x)[0]
+    v = source(x, sr, "raw", "jobsrc")
+    tgt = create_vdi(x, sr, SIZE, "qcow2", "jobtgt")
+    x = arm(srv, "task.finishing")
+    job = x.block_job.backup(v, tgt, {"auto_dismiss": "false"})
+    assert srv.wait_dead() == -9, srv.log
+    srv.env = {}
+    srv.start()
+    x = srv.sdk().xenapi
+    assert x.block_job.get_status(job) == "concluded" and x.block_job.get_error(job) == ""
+    task = x.block_job.get_task(job)
+    rec = wait_task(x, task)
+    assert rec["status"] == "success", rec
+    assert "incomplete" not in x.VDI.get_sm_config(tgt)
+    assert_same(vdi_path(srv, x, tgt), vdi_path(srv, x, v), "qcow2", "raw")
+    x.block_job.dismiss(job)
+
+
 @pytest.mark.parametrize("point", ["journal.shifted", "journal.rotated"])
 def test_audit_log_rotation_killed_loses_no_line(make_server, point):
     srv = make_server(start=False, fault_injection=True, audit_log_max_bytes=4096, audit_log_keep=3)

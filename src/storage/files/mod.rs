@@ -88,12 +88,22 @@ pub fn remove_image(dir: &SrDir, name: &str) -> io::Result<()> {
 
 /// Removes every `*PARTIAL` file of the SR (start-up); returns how many
 /// went. Such a file is the overlay of a snapshot whose process died
-/// before renaming it into place: nothing refers to it.
+/// before renaming it into place: nothing refers to it. Also removes the
+/// temporary files of bitmap-store intents (`.<name>.bitmaps.tmp`) a kill
+/// left before their rename: such an intent was never acted on.
 pub fn sweep_partials(dir: &SrDir) -> io::Result<usize> {
     let mut n = 0;
     for name in dir.list()?.iter().filter(|n| n.ends_with(PARTIAL)) {
         remove_if_present(&path_of(dir, name)?)?;
         n += 1;
+    }
+    for e in std::fs::read_dir(dir.root())? {
+        let name = e?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".bitmaps.tmp") {
+            remove_if_present(&dir.root().join(&*name))?;
+            n += 1;
+        }
     }
     if n > 0 {
         dir.sync()?;
