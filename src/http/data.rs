@@ -44,8 +44,10 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'%' if i + 2 < b.len() => {
+                // Two hex digits (from_str_radix alone would take "+f").
                 let h = std::str::from_utf8(&b[i + 1..i + 3])
                     .ok()
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match h {
                     Some(v) => {

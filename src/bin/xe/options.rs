@@ -169,7 +169,10 @@ pub fn split_extra(s: &str) -> Vec<String> {
     if !cur.is_empty() {
         out.push(cur);
     }
-    out.into_iter().map(|s| s.replace('\\', "")).collect()
+    out.into_iter()
+        .map(|s| s.replace('\\', ""))
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Reads `~/.xe`'s `key=value` lines (blank lines skipped); a line with

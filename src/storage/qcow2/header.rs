@@ -177,8 +177,11 @@ impl Header {
                 return Err(invalid("bad backing file name length"));
             }
             let start = usize::try_from(backing_offset).map_err(|_| invalid("bad offset"))?;
+            let end = start
+                .checked_add(backing_size)
+                .ok_or_else(|| invalid("backing file name out of bounds"))?;
             let name = cluster
-                .get(start..start + backing_size)
+                .get(start..end)
                 .ok_or_else(|| invalid("backing file name out of bounds"))?;
             let name =
                 std::str::from_utf8(name).map_err(|_| invalid("backing file name is not UTF-8"))?;

@@ -35,6 +35,13 @@ pub use decode::{decode_call, decode_call_full, decode_reply, decode_value};
 pub(crate) use encode::escape_into;
 pub use encode::{encode_reply, encode_value};
 
+/// The fast path alone (`None`: left to the full decoder), for the fuzz
+/// targets that check it agrees with [`decode_call_full`].
+#[doc(hidden)]
+pub fn decode_call_fast(body: &[u8]) -> Option<super::MethodCall> {
+    fast::decode_call(body)
+}
+
 /// Where callers have always found it; it lives in [`super::float`].
 pub use super::float::write_g16;
 
