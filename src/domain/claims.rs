@@ -262,12 +262,15 @@ pub fn refresh_allowed(d: &Domain, vdi: Ref, f: &mut [Value]) {
 /// ref), or refuses with `OTHER_OPERATION_IN_PROGRESS`. `HANDLE_INVALID` if
 /// the VDI is gone.
 pub fn claim(d: &Arc<Domain>, vdi: Ref, op: &'static str, task: Ref) -> ApiResult<Claim> {
-    let mode = OPS
-        .iter()
+    claim_as(d, vdi, op, task, mode_of(op))
+}
+
+/// The mode operation `op` holds a VDI in (`Write` if unknown).
+fn mode_of(op: &str) -> Mode {
+    OPS.iter()
         .find(|(o, _)| o.name() == op)
         .map(|(_, m)| *m)
-        .unwrap_or(Mode::Write);
-    claim_as(d, vdi, op, task, mode)
+        .unwrap_or(Mode::Write)
 }
 
 /// As [`claim`], but waits (up to a minute) while the only obstacle is
@@ -279,9 +282,23 @@ pub async fn claim_patiently(
     op: &'static str,
     task: Ref,
 ) -> ApiResult<Claim> {
+    claim_as_patiently(d, vdi, op, task, mode_of(op)).await
+}
+
+/// As [`claim_as`], waiting out the background coalesce as
+/// [`claim_patiently`] does. The coalesce never waits for a claim (a busy
+/// VDI puts it off to its next round), so holding other claims meanwhile
+/// cannot deadlock.
+pub async fn claim_as_patiently(
+    d: &Arc<Domain>,
+    vdi: Ref,
+    op: &'static str,
+    task: Ref,
+    mode: Mode,
+) -> ApiResult<Claim> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        match claim(d, vdi, op, task) {
+        match claim_as(d, vdi, op, task, mode) {
             Err(e)
                 if e.code == crate::model::schema::codes::OTHER_OPERATION_IN_PROGRESS
                     && e.params.get(2).map(String::as_str) == Some(BLOCKED)

@@ -54,7 +54,7 @@ pub async fn full_copy(
     let d = &jobs.domain;
     let (_, sdir, sloc) = vdis::file_of(d, vdi)?;
     d.srs.get(sr)?;
-    let _claim = claims::claim(d, vdi, op, caller.owner)?;
+    let _claim = claims::claim_patiently(d, vdi, op, caller.owner).await?;
     let mut fields = d.model.default_row(schema::vdi::CLASS);
     d.registry.read_or(schema::vdi::CLASS, vdi, |row| {
         // What a copy keeps of its source's row.

@@ -232,8 +232,8 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             let tgt = disk(dom, spec.target)?;
             let hooked = !spec.read_only_device;
             let mode = if hooked { Mode::Hooked } else { Mode::Read };
-            claims.push(claims::claim_as(dom, dev.r, "backup", t, mode)?);
-            claims.push(claims::claim_as(dom, tgt.r, "backup", t, Mode::Write)?);
+            claims.push(claims::claim_as_patiently(dom, dev.r, "backup", t, mode).await?);
+            claims.push(claims::claim_as_patiently(dom, tgt.r, "backup", t, Mode::Write).await?);
             cbt::mark_all(dom, tgt.r).await?;
             bitmaps::mark_all(dom, tgt.r).await?;
             let src = open_async(&dev, hooked && !dev.read_only, Vec::new()).await?;
@@ -256,8 +256,8 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
         }
         JobKind::Mirror { sync, granularity } => {
             let tgt = disk(dom, spec.target)?;
-            claims.push(claims::claim_as(dom, dev.r, "mirror", t, Mode::Hooked)?);
-            claims.push(claims::claim_as(dom, tgt.r, "mirror", t, Mode::Write)?);
+            claims.push(claims::claim_as_patiently(dom, dev.r, "mirror", t, Mode::Hooked).await?);
+            claims.push(claims::claim_as_patiently(dom, tgt.r, "mirror", t, Mode::Write).await?);
             cbt::mark_all(dom, tgt.r).await?;
             bitmaps::mark_all(dom, tgt.r).await?;
             let src = open_async(&dev, !dev.read_only, Vec::new()).await?;
@@ -282,7 +282,7 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             }))
         }
         JobKind::Stream { base } => {
-            claims.push(claims::claim_as(dom, dev.r, "stream", t, Mode::Write)?);
+            claims.push(claims::claim_as_patiently(dom, dev.r, "stream", t, Mode::Write).await?);
             let layers = chain(&dev).await?;
             let b = if base.is_null() {
                 layers.len()
@@ -322,14 +322,9 @@ async fn prepare(dom: &Arc<Domain>, spec: &mut Spec, dev: Disk, t: Ref) -> ApiRe
             let base_disk = disk(dom, base_vdi)?;
             spec.target = base_vdi;
             let active = top_i == 0;
-            claims.push(claims::claim_as(
-                dom,
-                dev.r,
-                "commit",
-                t,
-                if active { Mode::Hooked } else { Mode::Write },
-            )?);
-            claims.push(claims::claim_as(dom, base_vdi, "commit", t, Mode::Write)?);
+            let mode = if active { Mode::Hooked } else { Mode::Write };
+            claims.push(claims::claim_as_patiently(dom, dev.r, "commit", t, mode).await?);
+            claims.push(claims::claim_as_patiently(dom, base_vdi, "commit", t, Mode::Write).await?);
             // The base's data becomes the committed layers': their changed
             // blocks become its own (CBT), before anything is written.
             let merged: Vec<Ref> = layers[top_i..base_i]

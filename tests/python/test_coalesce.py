@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from storage_util import (
-    M, assert_same, check_image, create_vdi, default_sr, export_raw, flatten, import_raw, sdk_x,
+    M, assert_same, check_image, create_vdi, default_sr, export_raw, flatten, import_raw, result_ref, sdk_x,
     sr_dir, vdi_path, wait_for,
 )
 
@@ -226,3 +226,41 @@ def test_data_destroy_killed_between_hide_and_row(make_server, tmp_path):
     settled(x, sr)
     assert_same(vdi_path(srv, x, v), want, "qcow2", "raw")
     assert x.VDI.get_location(s1) == ""
+
+
+def test_calls_during_a_fold_wait_for_it(make_server, tmp_path):
+    """The background coalesce holds the VDIs it rewrites (operation
+    `blocked`, no task): a copy, an Async copy and a block job started
+    meanwhile wait for it, as a snapshot or an import does, and succeed;
+    none is refused OTHER_OPERATION_IN_PROGRESS (found by the torture run:
+    an Async.VDI.copy right after a restart, while the restart's coalesce
+    ran)."""
+    srv = make_server(fault_injection=True)
+    x = sdk_x(srv)
+    sr = default_sr(x)[0]
+    v = create_vdi(x, sr, SIZE, "qcow2")
+    import_raw(srv, x, v, os.urandom(M), 0)
+    s1 = x.VDI.snapshot(v)
+    import_raw(srv, x, v, os.urandom(K64), 2 * M)
+    want = export_raw(srv, x, v)
+    # The fold's first write into v's file takes 3 s. The rule reaches the
+    # fault table when a job on v starts.
+    x.VDI.add_to_other_config(v, "xapid-fault", "write:SLOW=3000*1")
+    probe = create_vdi(x, sr, SIZE, "raw")
+    job = x.block_job.backup(v, probe, {"auto_dismiss": "true"})
+    wait_for(lambda: job not in x.block_job.get_all(), 30, what="the probe backup")
+    x.VDI.destroy(s1)
+    wait_for(lambda: "blocked" in x.VDI.get_current_operations(v).values(), 10,
+             what="the coalesce to hold v")
+    copy = x.VDI.copy(v, sr)
+    task = x.Async.VDI.copy(v, sr)
+    tgt = create_vdi(x, sr, SIZE, "qcow2")
+    job = x.block_job.backup(v, tgt, {"auto_dismiss": "true"})
+    wait_for(lambda: x.task.get_status(task) != "pending", 60, what="the Async copy")
+    assert x.task.get_status(task) == "success", x.task.get_error_info(task)
+    acopy = result_ref(x.task.get_result(task))
+    wait_for(lambda: job not in x.block_job.get_all(), 60, what="the backup")
+    settled(x, sr)
+    for r in (v, copy, tgt):
+        assert export_raw(srv, x, r) == want
+    assert export_raw(srv, x, acopy) == want
