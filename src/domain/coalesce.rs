@@ -63,7 +63,7 @@ enum Outcome {
 #[derive(Debug, Default)]
 pub struct Coalesce {
     notify: tokio::sync::Notify,
-    lock: tokio::sync::Mutex<()>,
+    pub(super) lock: tokio::sync::Mutex<()>,
 }
 
 fn hidden_of(f: &[Value]) -> Vec<String> {
@@ -83,7 +83,8 @@ pub fn hidden(d: &Domain, r: Ref) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn set_hidden(d: &Domain, r: Ref, name: &str, on: bool) -> ApiResult<()> {
+/// Adds `name` to (or removes it from) SR `r`'s hidden files (durable).
+pub(super) async fn set_hidden(d: &Domain, r: Ref, name: &str, on: bool) -> ApiResult<()> {
     let ((), c) = d.registry.update(sr::CLASS, r, Write::Durable, |f| {
         let mut h = hidden_of(f);
         h.retain(|n| n != name);

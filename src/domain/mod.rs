@@ -25,6 +25,7 @@ pub mod eta;
 pub mod host;
 pub mod local_users;
 pub mod nbd;
+pub mod pivot;
 pub mod roles;
 pub mod scan;
 pub mod scrape;

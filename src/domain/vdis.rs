@@ -307,37 +307,6 @@ pub async fn resize(d: &Arc<Domain>, r: Ref, size: i64, owner: Ref) -> ApiResult
     Ok(())
 }
 
-/// The end of a mirror or an active commit: `vdi` now lives in `onto`'s
-/// file and SR, `onto`'s object is gone, and `vdi`'s old file is deleted.
-pub async fn pivot(d: &Domain, vdi: Ref, onto: Ref) -> ApiResult<()> {
-    let (old_sr, old_dir, old_loc) = file_of(d, vdi)?;
-    let (new_sr, _, new_loc) = file_of(d, onto)?;
-    let new_format = known_format(d, onto)?;
-    forget(d, onto).await?;
-    let ((), c) = d.registry.update(vdi::CLASS, vdi, Write::Durable, |f| {
-        f.set(vdi::SR, new_sr);
-        f.set(vdi::LOCATION, new_loc.as_str());
-        f[vdi::SM_CONFIG].map_set("image-format", Some(new_format.name()));
-        f.set(vdi::READ_ONLY, false);
-        Ok(())
-    })?;
-    durable(c).await?;
-    let st = d.srs.get(old_sr)?;
-    {
-        let _g = st.lock.lock().await;
-        let gone = blocking(move || files::remove_image(&old_dir, &old_loc)).await?;
-        if let Err(e) = gone {
-            // The VDI is whole in its new file; a scan finds the old one.
-            tracing::warn!(vdi = %vdi, error = %e, "could not delete the old file after a pivot");
-        }
-    }
-    refresh(d, vdi).await?;
-    if old_sr != new_sr {
-        refresh_totals(d, old_sr, None).await?;
-    }
-    Ok(())
-}
-
 /// Marks (or with `None` clears) a VDI as the incomplete target of a job
 /// that failed, was cancelled or was interrupted: `sm_config:incomplete`
 /// says why, so a half-written copy never looks like a good one.

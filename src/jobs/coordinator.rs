@@ -18,7 +18,7 @@ use super::state::Status;
 use super::table::Jobs;
 use super::work::{Effect, Held};
 use crate::domain::claims::Claim;
-use crate::domain::{bitmaps, tasks, vdis, Domain};
+use crate::domain::{bitmaps, pivot, tasks, vdis, Domain};
 use crate::error::{ApiError, ApiResult};
 use crate::model::schema::{block_job, codes};
 use crate::model::RowExt;
@@ -275,7 +275,7 @@ async fn apply_effects(d: &Domain, effects: Vec<Effect>) -> ApiResult<()> {
     for e in effects {
         match e {
             Effect::Refresh(v) => vdis::refresh(d, v).await?,
-            Effect::Pivot { vdi, onto } => vdis::pivot(d, vdi, onto).await?,
+            Effect::Pivot { vdi, onto } => pivot::pivot(d, vdi, onto).await?,
         }
     }
     Ok(())
