@@ -37,7 +37,7 @@ use std::time::Duration;
 use crate::api::Api;
 use crate::config::Config;
 use crate::domain::{
-    bitmaps, cbt, coalesce, scan, sessions, snapshots, srs, tasks, vdis, vms, Domain,
+    bitmaps, cbt, coalesce, leaks, scan, sessions, snapshots, srs, tasks, vdis, vms, Domain,
 };
 use crate::jobs::{self, Jobs};
 
@@ -59,6 +59,9 @@ pub async fn build(config: Config) -> anyhow::Result<Arc<Api>> {
     bitmaps::recover_after_restart(&domain).await?;
     srs::sweep_partials(&domain);
     scan::scan_all(&domain).await;
+    // After the scan, which forgets the VDIs whose file is gone (a held
+    // VDI it would keep).
+    leaks::recover_after_restart(&domain);
     vms::recover_after_restart(&domain).await?;
     Ok(Arc::new(Api::new(domain, jobs)?))
 }

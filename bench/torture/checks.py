@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from oracle import BLOCK, Bitmap, Oracle
@@ -79,8 +80,19 @@ class Checker:
         # -- jobs, claims ---------------------------------------------------
         jobs = x.block_job.get_all()
         self.ok(jobs == [], f"block jobs left after the restart: {jobs}")
-        for ref, r in vdis.items():
-            self.ok(not r["current_operations"], f"VDI {r['uuid']} still claimed: {r['current_operations']}")
+        # The live server's background work (the coalesce, the leak check:
+        # `blocked`, no owner) may hold a VDI a moment; nothing of the dead
+        # process may hold one for good.
+        held = {ref: (r["uuid"], r["current_operations"]) for ref, r in vdis.items() if r["current_operations"]}
+        deadline = time.monotonic() + 30
+        while held and time.monotonic() < deadline:
+            if any(set(ops.values()) != {"blocked"} for _, ops in held.values()):
+                break  # a claim of a call: no point waiting
+            time.sleep(0.1)
+            now = {ref: (u, x.VDI.get_current_operations(ref)) for ref, (u, _) in held.items()}
+            held = {ref: v for ref, v in now.items() if v[1]}
+        for ref, (u, ops) in held.items():
+            self.ok(False, f"VDI {u} still claimed: {ops}")
         running = {j.target: j for j in o.jobs}
         for j in o.jobs:
             trec = tasks.get(j.task)
@@ -155,12 +167,17 @@ class Checker:
             for layer in info:
                 backing.add(os.path.basename(layer["filename"]))
         for f in sorted(files - locations):
-            self.ok(f in backing, f"file {f} in the SR is neither a VDI's nor a backing file (not swept)")
+            # (A hidden base the coalesce folded and deleted since the
+            # listing is neither, and gone.)
+            self.ok(f in backing or not (self.sr_dir / f).exists(),
+                    f"file {f} in the SR is neither a VDI's nor a backing file (not swept)")
         for f in sorted(files):
             p = self.sr_dir / f
             if f.endswith(".qcow2") or f not in locations:
                 r = subprocess.run([QEMU_IMG, "check", "-U", str(p)], capture_output=True, text=True)
-                if "not supported by image format" in r.stderr or "raw" in r.stderr:
+                # 63: a raw file (no checks); a hidden base the coalesce
+                # has folded and deleted since the listing is gone.
+                if r.returncode == 63 or (f not in locations and not p.exists()):
                     continue
                 self.ok(r.returncode == 0, f"qemu-img check {f}: exit {r.returncode} {r.stdout[-300:]} {r.stderr[-300:]}")
 

@@ -317,7 +317,8 @@ class Worker(threading.Thread):
         persistent = self.fmt(v) == "qcow2"
         name = f"tx{self.label()}"
         self.begin(kind="produce", what="transaction", content=bytes(v.model), of=v.uuid, name=name)
-        self.call(self.x.block_job.transaction, [
+        before = set(self.call(self.x.VDI.get_snapshots, v.ref))
+        res = self.call(self.x.block_job.transaction, [
             {"type": "snapshot", "device": v.ref},
             {"type": "bitmap_add", "device": v.ref, "name": name,
              "options": {"persistent": "true" if persistent else "false", "granularity": str(BLOCK)}},
@@ -326,7 +327,16 @@ class Worker(threading.Thread):
         known = {w.ref for w in self.o.vdis.values()}
         new = [s for s in snaps if s not in known]
         if len(new) != 1:
-            self.o.find(f"transaction on {v.uuid}: {len(new)} new snapshots")
+            recs = []
+            for s in new:
+                try:
+                    r = self.x.VDI.get_record(s)
+                    recs.append((r["uuid"], r["snapshot_time"], r["location"], r["sm_config"],
+                                 s in before))
+                except Exception as e:  # noqa: BLE001 - a diagnostic
+                    recs.append((s, repr(e)))
+            self.o.find(f"transaction on {v.uuid}: {len(new)} new snapshots (result {res!r}; "
+                        f"uuid, time, file, sm_config, there before: {recs}; history {v.history[-8:]})")
         else:
             self.snapshotted(v, new[0])
         with self.o.lock:

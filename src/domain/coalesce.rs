@@ -220,6 +220,7 @@ async fn one(d: &Arc<Domain>, r: Ref, name: &str) -> ApiResult<Outcome> {
             .await?
             .map_err(|e| super::backend_failure("cannot delete the image file", e))?;
         crash::point("coalesce.deleted");
+        tracing::info!(file = name, "hidden base deleted");
         set_hidden(d, r, name, false).await?;
     }
     refresh_totals(d, r, None).await?;

@@ -23,6 +23,7 @@ pub mod claims;
 pub mod coalesce;
 pub mod eta;
 pub mod host;
+pub mod leaks;
 pub mod local_users;
 pub mod nbd;
 pub mod pivot;

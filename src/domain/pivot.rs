@@ -67,6 +67,7 @@ pub async fn pivot(d: &Domain, vdi: Ref, onto: Ref) -> ApiResult<()> {
         };
         match gone {
             Ok(()) => {
+                tracing::info!(vdi = %vdi, from = %old_loc, to = %new_loc, "pivoted");
                 crash::point("pivot.deleted");
                 set_hidden(d, old_sr, &old_loc, false).await?;
             }

@@ -8,16 +8,11 @@ import os
 import subprocess
 import sys
 
-import pytest
 from pathlib import Path
 
 from conftest import REPO, xapid_bin
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open torture findings (docs/reliability.md, part 2): a client call refused while the "
-    "restart's background work holds a VDI, and an unacknowledged qcow2 VDI left after a "
-    "restart with no call in flight; the run's findings are printed either way"))
 def test_torture_20_rounds(tmp_path):
     p = subprocess.run(
         [sys.executable, str(REPO / "bench" / "torture" / "torture.py"), "--bin", xapid_bin(),

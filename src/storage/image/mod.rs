@@ -67,7 +67,9 @@ use format::probe_file;
 pub use format::{cluster_size, probe, probe_known, qcow2_bitmaps, Format, FoundBitmap, Probe};
 pub use ops::{create, create_overlay, resize, set_backing};
 use raw::{raw_status, raw_write_zeroes, ZEROES};
-pub use writers::{intent_path, store_bitmaps, writer_open, PersistentBitmap, Stored};
+pub use writers::{
+    intent_path, repair_leaks, store_bitmaps, writer_open, PersistentBitmap, Stored,
+};
 
 /// Largest virtual size accepted for new or grown images: 1 PiB.
 pub const MAX_SIZE: u64 = 1 << 50;

@@ -24,6 +24,7 @@ use super::Format;
 use crate::storage::path::SrDir;
 use crate::storage::qcow2::bitmaps::{self, Bitmap, ToStore};
 use crate::storage::qcow2::header;
+use crate::storage::qcow2::leaks::{self, Repair};
 use crate::storage::read_up_to;
 
 /// Writers per file (device, inode). Also held while bitmaps are stored,
@@ -163,6 +164,28 @@ pub fn store_bitmaps(sr: &SrDir, name: &str, set: &[PersistentBitmap]) -> io::Re
             .collect();
         bitmaps::store_all(&file, &all, Some(&intent))?;
         Ok(Stored::Done)
+    })
+}
+
+/// Frees the clusters a killed writer leaked in the qcow2 file `name`
+/// ([`qcow2::leaks`](crate::storage::qcow2::leaks)), after settling a
+/// bitmap store's intent; `None` (nothing done) while a writer has the
+/// file open, or for a file that is not qcow2.
+pub fn repair_leaks(sr: &SrDir, name: &str) -> io::Result<Option<Repair>> {
+    let file = sr.open_file(name, true)?;
+    let mut first = [0u8; 4];
+    let n = read_up_to(&file, &mut first, 0)?;
+    if !header::is_qcow2(&first[..n]) {
+        return Ok(None);
+    }
+    let key = key(&file)?;
+    let intent = intent_path(sr, name)?;
+    with(|w| {
+        if w.get(&key).copied().unwrap_or(0) > 0 {
+            return Ok(None);
+        }
+        bitmaps::settle(&file, &intent)?;
+        leaks::repair(&file).map(Some)
     })
 }
 

@@ -389,6 +389,26 @@ impl<'a> Image<'a> {
     }
 }
 
+/// The clusters the bitmaps extension uses: (byte offset, clusters) runs
+/// of the directory, each bitmap's table and its data. `None` when the
+/// extension is there but stale (autoclear bit clear): what it names is
+/// then nobody's for QEMU, and a leak repair leaves such a file alone.
+pub(crate) fn clusters_in_use(file: &File) -> io::Result<Option<Vec<(u64, u64)>>> {
+    let img = Image::open(file)?;
+    let Some((offset, size, entries)) = img.directory()? else {
+        return Ok(if img.header.extension(EXT_BITMAPS).is_some() {
+            None
+        } else {
+            Some(Vec::new())
+        });
+    };
+    let mut runs = vec![(offset, img.clusters_for(size))];
+    for e in &entries {
+        runs.extend(img.owned(e)?);
+    }
+    Ok(Some(runs))
+}
+
 fn be16(b: &[u8], at: usize) -> io::Result<u16> {
     b.get(at..at + 2)
         .map(|s| u16::from_be_bytes([s[0], s[1]]))

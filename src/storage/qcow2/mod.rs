@@ -6,5 +6,6 @@
 pub mod bitmaps;
 pub(crate) mod guarded_file;
 pub mod header;
+pub mod leaks;
 pub(crate) mod ordering;
 pub(crate) mod refcount;

@@ -246,6 +246,26 @@ impl<'a> Refcounts<'a> {
         Ok(())
     }
 
+    /// The clusters the existing refcount blocks describe (every cluster
+    /// whose refcount can be above 0), and the clusters holding the
+    /// refcount structures themselves (the table and each block).
+    pub(crate) fn layout(&self) -> (Vec<std::ops::Range<u64>>, Vec<u64>) {
+        let per = self.per_block();
+        let mut described = Vec::new();
+        let mut own = Vec::new();
+        let table_clusters = (self.table.len() as u64 * 8).div_ceil(self.cluster());
+        let first = self.table_offset >> self.cluster_bits;
+        own.extend(first..first + table_clusters);
+        for (idx, &e) in self.table.iter().enumerate() {
+            let off = e & !0x1ff;
+            if off != 0 {
+                described.push(idx as u64 * per..(idx as u64 + 1) * per);
+                own.push(off >> self.cluster_bits);
+            }
+        }
+        (described, own)
+    }
+
     /// Writes what changed, in the order the module documents, syncing
     /// after each step.
     pub(crate) fn write(&mut self) -> io::Result<()> {
