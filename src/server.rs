@@ -28,6 +28,10 @@
 //! 7. **Scan** ([`scan::scan_all`]): files placed by hand are introduced,
 //!    VDIs whose file is gone are forgotten; only now, so no half-made file
 //!    is introduced as a VDI.
+//! 8. **Leaked clusters** ([`leaks::recover_after_restart`]): every qcow2
+//!    VDI is held (a reader) and its file's leaked clusters, which a killed
+//!    writer leaves, are freed in the background. After the scan, which
+//!    keeps a held VDI whose file is gone.
 //! 8. **VMs** ([`vms::recover_after_restart`]): VMs still being made go,
 //!    unless their task succeeded.
 
