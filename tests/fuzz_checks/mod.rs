@@ -563,6 +563,32 @@ fn qcow2_bitmaps(data: &[u8]) {
             }
         }
     }
+    // The leak repair (which writes) on the same file: what it frees is
+    // freed for good (a second pass finds nothing), it keeps the bitmaps
+    // as they were listed, and the file's length.
+    {
+        use xapid::storage::qcow2::leaks::{repair, Repair};
+        let before = bitmaps::list(&f).ok();
+        let len = data.len() as u64;
+        let rw = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .expect("open image");
+        if let Ok(Repair::Freed(_)) = repair(&rw) {
+            assert_eq!(
+                repair(&rw).ok(),
+                Some(Repair::Freed(0)),
+                "a second pass freed more"
+            );
+            assert_eq!(
+                bitmaps::list(&rw).ok(),
+                before,
+                "the repair changed the bitmaps"
+            );
+            assert_eq!(rw.metadata().expect("stat").len(), len);
+        }
+    }
     let _ = std::fs::remove_file(&path);
 }
 

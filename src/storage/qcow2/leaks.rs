@@ -88,30 +88,36 @@ pub fn repair(file: &File) -> io::Result<Repair> {
     if l1_size > 0 {
         use_run(l1_offset, (l1_size * 8).div_ceil(cluster), &mut users);
     }
-    let mut l1 = vec![0u8; (l1_size * 8) as usize];
-    if read_up_to(file, &mut l1, l1_offset)? < l1.len() {
-        return Err(invalid("L1 table past the end of the file"));
-    }
+    // The L1 table a cluster at a time (it may be 32 MiB).
+    let mut l1 = vec![0u8; cluster as usize];
     let mut l2 = vec![0u8; cluster as usize];
-    for e in l1.chunks_exact(8) {
-        let off = u64::from_be_bytes(e.try_into().unwrap()) & OFFSET_MASK;
-        if off == 0 {
-            continue;
+    let mut at = 0u64;
+    while at < l1_size * 8 {
+        let n = (l1_size * 8 - at).min(cluster) as usize;
+        if read_up_to(file, &mut l1[..n], l1_offset + at)? < n {
+            return Err(invalid("L1 table past the end of the file"));
         }
-        if !off.is_multiple_of(cluster) {
-            return Err(invalid("misaligned L2 table"));
-        }
-        use_run(off, 1, &mut users);
-        l2.fill(0);
-        read_up_to(file, &mut l2, off)?;
-        for e in l2.chunks_exact(8) {
-            let v = u64::from_be_bytes(e.try_into().unwrap());
-            if v & COMPRESSED != 0 {
-                return Ok(Repair::Skipped("compressed clusters"));
+        at += n as u64;
+        for e in l1[..n].chunks_exact(8) {
+            let off = u64::from_be_bytes(e.try_into().unwrap()) & OFFSET_MASK;
+            if off == 0 {
+                continue;
             }
-            let data = v & OFFSET_MASK;
-            if data != 0 {
-                use_run(data, 1, &mut users);
+            if !off.is_multiple_of(cluster) {
+                return Err(invalid("misaligned L2 table"));
+            }
+            use_run(off, 1, &mut users);
+            l2.fill(0);
+            read_up_to(file, &mut l2, off)?;
+            for e in l2.chunks_exact(8) {
+                let v = u64::from_be_bytes(e.try_into().unwrap());
+                if v & COMPRESSED != 0 {
+                    return Ok(Repair::Skipped("compressed clusters"));
+                }
+                let data = v & OFFSET_MASK;
+                if data != 0 {
+                    use_run(data, 1, &mut users);
+                }
             }
         }
     }
