@@ -22,7 +22,10 @@ use std::fs::File;
 use std::io;
 
 use super::bitmaps;
-use super::header::{be32, be64, Header, HDR_INCOMPATIBLE, HDR_L1_OFFSET, HDR_L1_SIZE};
+use super::header::{
+    be32, be64, Header, HDR_INCOMPATIBLE, HDR_L1_OFFSET, HDR_L1_SIZE, HDR_RT_CLUSTERS,
+    HDR_RT_OFFSET,
+};
 use super::refcount::Refcounts;
 use crate::storage::read_up_to;
 
@@ -72,6 +75,9 @@ pub fn repair(file: &File) -> io::Result<Repair> {
     let Some(bitmap_runs) = bitmaps::clusters_in_use(file)? else {
         return Ok(Repair::Skipped("stale bitmaps extension"));
     };
+    // Tables past the file's end are not followed (a corrupt or hostile
+    // header must not make this read terabytes of zeroes).
+    let file_len = file.metadata()?.len();
     let mut users: HashMap<u64, u64> = HashMap::new();
     let use_run = |off: u64, n: u64, users: &mut HashMap<u64, u64>| {
         let c = off >> bits;
@@ -85,12 +91,16 @@ pub fn repair(file: &File) -> io::Result<Repair> {
     if l1_size > MAX_L1 || (l1_size > 0 && !l1_offset.is_multiple_of(cluster)) {
         return Err(invalid("bad L1 table"));
     }
+    if l1_offset.saturating_add(l1_size * 8) > file_len {
+        return Ok(Repair::Skipped("L1 table past the end of the file"));
+    }
     if l1_size > 0 {
         use_run(l1_offset, (l1_size * 8).div_ceil(cluster), &mut users);
     }
     // The L1 table a cluster at a time (it may be 32 MiB).
     let mut l1 = vec![0u8; cluster as usize];
     let mut l2 = vec![0u8; cluster as usize];
+    let mut l2_seen = std::collections::HashSet::new();
     let mut at = 0u64;
     while at < l1_size * 8 {
         let n = (l1_size * 8 - at).min(cluster) as usize;
@@ -106,7 +116,14 @@ pub fn repair(file: &File) -> io::Result<Repair> {
             if !off.is_multiple_of(cluster) {
                 return Err(invalid("misaligned L2 table"));
             }
+            if off >= file_len {
+                return Ok(Repair::Skipped("L2 table past the end of the file"));
+            }
             use_run(off, 1, &mut users);
+            // (An L2 table named twice is read once.)
+            if !l2_seen.insert(off) {
+                continue;
+            }
             l2.fill(0);
             read_up_to(file, &mut l2, off)?;
             for e in l2.chunks_exact(8) {
@@ -124,6 +141,15 @@ pub fn repair(file: &File) -> io::Result<Repair> {
     for (off, n) in bitmap_runs {
         use_run(off, n, &mut users);
     }
+    // Work bounded by the file, whatever its header says: a refcount table
+    // past its end is not followed, and only clusters inside it are
+    // counted (as `qemu-img check` does).
+    let rt_end = be64(&first, HDR_RT_OFFSET)?
+        .checked_add(u64::from(be32(&first, HDR_RT_CLUSTERS)?) * cluster);
+    if rt_end.is_none_or(|end| end > file_len.next_multiple_of(cluster)) {
+        return Ok(Repair::Skipped("refcount table past the end of the file"));
+    }
+    let file_clusters = file_len.div_ceil(cluster);
     let mut rc = Refcounts::load(file, &first, bits)?;
     let (described, own) = rc.layout();
     for c in own {
@@ -133,7 +159,7 @@ pub fn repair(file: &File) -> io::Result<Repair> {
     // nothing written.
     let mut excess = Vec::new();
     for range in described {
-        for c in range {
+        for c in range.start.min(file_clusters)..range.end.min(file_clusters) {
             let have = rc.get(c)?;
             let want = users.get(&c).copied().unwrap_or(0);
             if have < want {
