@@ -27,6 +27,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.started_at = 0.0
+        self.listening_after = 0.0  # seconds from the spawn to the "listening on http" line
         self.runs = 0
         self._log_lock = threading.Lock()
 
@@ -57,6 +58,7 @@ class Server:
                     if not found:
                         m = LISTENING_RE.search(line)
                         if m:
+                            self.listening_after = time.monotonic() - self.started_at
                             found.append(int(m.group(1)))
                             ev.set()
             ev.set()

@@ -204,7 +204,7 @@ fn stream_records(server: &Arc<Api>, class: ClassId, format: Format) -> Value {
 
 /// Waits for a change to be on disk, then answers `void`.
 pub async fn durable(commit: crate::registry::Commit) -> ApiResult<Value> {
-    commit.wait().await.map_err(ApiError::internal)?;
+    commit.wait().await.map_err(|e| e.api_error())?;
     Ok(Value::void())
 }
 

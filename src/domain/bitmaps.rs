@@ -57,7 +57,7 @@ impl Bitmaps {
 }
 
 fn log_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::sr_backend_failure("EIO", "", format_args!("dirty bitmap: {e}"))
+    super::backend_failure("dirty bitmap", e)
 }
 
 /// What of a bitmap's row its rules need.

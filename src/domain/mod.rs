@@ -170,7 +170,7 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Waits until a change is on disk; a store failure is a server fault.
 pub async fn durable(commit: Commit) -> ApiResult<()> {
-    commit.wait().await.map_err(ApiError::internal)
+    commit.wait().await.map_err(|e| e.api_error())
 }
 
 /// A size or count as a datamodel `int`: the model's ints are signed 64-bit,
@@ -187,7 +187,20 @@ pub fn io_error(what: &str, e: impl std::fmt::Display) -> ApiError {
 
 /// `SR_BACKEND_FAILURE` for a failed file-system operation.
 pub fn backend_failure(what: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::sr_backend_failure("EIO", "", format_args!("{what}: {e}"))
+    let msg = e.to_string();
+    ApiError::sr_backend_failure(errno_name(&msg), "", format_args!("{what}: {msg}"))
+}
+
+/// The errno an I/O error's message names, for `SR_BACKEND_FAILURE`'s
+/// first parameter: a full or read-only disk says so, as SM's errors do.
+pub fn errno_name(msg: &str) -> &'static str {
+    if msg.contains("os error 28") {
+        "ENOSPC"
+    } else if msg.contains("os error 30") {
+        "EROFS"
+    } else {
+        "EIO"
+    }
 }
 
 /// `INVALID_VALUE [field, value]`.

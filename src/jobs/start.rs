@@ -459,7 +459,7 @@ pub(super) async fn create(
     );
     if let Err(e) = d.registry.insert(block_job::CLASS, r, f).wait().await {
         unregister();
-        return Err(ApiError::internal(e));
+        return Err(e.api_error());
     }
     let (done, _) = watch::channel(None);
     let job = Arc::new(Job {

@@ -74,6 +74,29 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// What a client is told when a change could not be made durable: the
+    /// server's state directory failed (full, read-only, an I/O error),
+    /// `SR_BACKEND_FAILURE [ENOSPC|EROFS|EIO, "", message]` as for a
+    /// storage failure, never `INTERNAL_ERROR`. The change was not made
+    /// durable; once the disk is back, the next change is.
+    pub fn api_error(&self) -> crate::error::ApiError {
+        let msg = self.to_string();
+        let code = if msg.contains("os error 28") || msg.contains("No space left") {
+            "ENOSPC"
+        } else if msg.contains("os error 30") || msg.contains("Read-only file system") {
+            "EROFS"
+        } else {
+            "EIO"
+        };
+        crate::error::ApiError::sr_backend_failure(
+            code,
+            "",
+            format_args!("the server's durable store could not write: {msg}"),
+        )
+    }
+}
+
 /// Converts a redb error of any kind into `redb::Error`, naming the step.
 macro_rules! db {
     ($e:expr, $what:literal) => {
@@ -142,10 +165,7 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(StoreError::io(format!("cannot create {}", dir.display())))?;
         let path = dir.join("xapid.redb");
-        let db = Database::builder()
-            .set_cache_size(4 << 20)
-            .create(&path)
-            .map_err(|e| StoreError::db("opening the database")(e.into()))?;
+        let db = open_db(&path)?;
         // Make sure both tables exist, then read them.
         let w = db!(db.begin_write(), "starting a write")?;
         db!(w.open_table(ROWS), "opening the rows")?;
@@ -174,7 +194,7 @@ impl Store {
         let timed = commits.clone();
         let writer = std::thread::Builder::new()
             .name("xapid-store".into())
-            .spawn(move || writer(db, rx, &timed))
+            .spawn(move || writer(db, path, rx, &timed))
             .map_err(StoreError::io("starting the writer thread".into()))?;
         Ok((
             Store {
@@ -226,7 +246,20 @@ impl Drop for Store {
     }
 }
 
-fn writer(db: Database, rx: mpsc::Receiver<Batch>, commits: &Histogram) {
+fn open_db(path: &Path) -> Result<Database, StoreError> {
+    Database::builder()
+        .set_cache_size(4 << 20)
+        .create(path)
+        .map_err(|e| StoreError::db("opening the database")(e.into()))
+}
+
+/// Commits the batches as they come. After a failed commit (a full or
+/// read-only disk, an I/O error) redb refuses every later write until the
+/// database is opened again, so it is: the failed batch was not made
+/// durable (its writers were told), and the next one is written once the
+/// disk allows it (the open is retried with each batch until it works).
+fn writer(db: Database, path: std::path::PathBuf, rx: mpsc::Receiver<Batch>, commits: &Histogram) {
+    let mut db = Some(db);
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -236,10 +269,24 @@ fn writer(db: Database, rx: mpsc::Receiver<Batch>, commits: &Histogram) {
             }
         }
         let started = Instant::now();
-        let result = apply(&db, &batch);
+        if db.is_none() {
+            match open_db(&path) {
+                Ok(d) => {
+                    tracing::info!("durable store: opened again after a failed commit");
+                    db = Some(d);
+                }
+                Err(e) => tracing::error!(error = %e, "durable store: cannot open it again yet"),
+            }
+        }
+        let result = match &db {
+            Some(d) => apply(d, &batch),
+            None => Err(StoreError::Closed("the database could not be opened again")),
+        };
         commits.observe(started.elapsed());
         if let Err(e) = &result {
             tracing::error!(error = %e, "durable store: commit failed");
+            // Dropped before it is opened again (redb allows one handle).
+            db = None;
         }
         for b in batch {
             if let Some(ack) = b.ack {
