@@ -81,7 +81,7 @@ fn trim(bits: &mut Vec<u8>, size: u64) {
 }
 
 fn log_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::sr_backend_failure("EIO", "", format_args!("changed block tracking: {e}"))
+    super::backend_failure("changed block tracking", e)
 }
 
 /// What of a VDI's row CBT needs.
