@@ -168,9 +168,12 @@ def main():
     ap.add_argument("--startup", action="store_true", help="measure start-up with --tasks tasks and --vdis VDIs")
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--vdis", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="restarts of each kind (SIGTERM, kill -9)")
+    ap.add_argument("--build-procs", type=int, default=4, help="client processes building the start-up state")
+    ap.add_argument("--reuse", action="store_true", help="--startup: reuse the state in --state-dir if there")
     ap.add_argument("--full-disk", action="store_true", help="tmpfs state directory: full, then read-only")
-    ap.add_argument("--disk-mb", type=int, default=64)
+    ap.add_argument("--disk-mb", type=int, default=64, help="--full-disk: size of the tmpfs (and of the ext4 image)")
+    ap.add_argument("--no-ext4", action="store_true", help="--full-disk: skip the ext4 read-only-under-a-running-server phase")
     args = ap.parse_args()
     if args.startup:
         from startup import startup
