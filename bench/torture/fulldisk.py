@@ -480,8 +480,10 @@ class Run:
         return None
 
     def no_new_vdis(self, phase: str, what: str, before: set):
-        """A refused copy/snapshot left no new VDI (once its clean-up ran)."""
-        deadline = time.monotonic() + 0.5
+        """A refused copy/snapshot left no new VDI (once its clean-up ran:
+        a failed job's target goes in the background; seconds on a loaded
+        machine)."""
+        deadline = time.monotonic() + 5
         while True:
             now = set(self.safe(lambda: self.x.VDI.get_all()) or [])
             new = now - before

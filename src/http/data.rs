@@ -173,9 +173,11 @@ async fn begin(
                 return Err(refuse(StatusCode::NOT_FOUND, &e));
             }
         },
+        // The task is durable: with the state directory unable to write
+        // (full, read-only) the call is refused as unavailable for now.
         None => match tasks::create_managed(d, label, None, &who.sid, &[vdi]).await {
             Ok(r) => r,
-            Err(e) => return Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, &e)),
+            Err(e) => return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, &e)),
         },
     };
     Ok(Call { vdi, task })

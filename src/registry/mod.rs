@@ -5,13 +5,16 @@
 //! store while the row is locked; the caller awaits the [`Commit`] before it
 //! answers the client) or *volatile* (memory only: task progress from a
 //! running job, session activity). A later durable change of the same row
-//! writes the whole row, volatile parts included.
+//! writes the whole row, volatile parts included. A durable change the
+//! store refuses is taken back from memory before its caller hears of it
+//! ([`undo`]).
 //!
 //! Every change bumps a global generation and stamps the row with it; the
 //! event machinery reads these stamps.
 
 pub mod events;
 pub mod store;
+pub mod undo;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ pub use events::EventLog;
 use events::Op as Ev;
 pub use store::{Commit, StoreError};
 use store::{Loaded, Op, Store};
+use undo::Undo;
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::field::Field;
@@ -98,73 +102,15 @@ struct Table {
     by_uuid: UuidMap<Uuid, Ref>,
 }
 
-/// All objects.
-pub struct Registry {
+/// The objects in memory: shared with the store's writer, which takes
+/// refused changes back ([`undo`]).
+pub(crate) struct Core {
     model: Arc<Model>,
     tables: Vec<Table>,
     events: EventLog,
-    store: Store,
 }
 
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("generation", &self.events.generation())
-            .finish_non_exhaustive()
-    }
-}
-
-/// The uuid of a row (field 0 of every class is `uuid`).
-fn row_uuid(fields: &[Value]) -> Option<Uuid> {
-    fields
-        .first()
-        .and_then(Value::as_str)
-        .and_then(|s| Uuid::try_parse(s).ok())
-}
-
-impl Registry {
-    /// Opens the store under `state_dir` and loads every persisted row.
-    /// Returns the registry and the store's settings.
-    pub fn open(model: Arc<Model>, state_dir: &Path) -> Result<(Registry, Settings), StoreError> {
-        let (store, Loaded { rows, meta }) = Store::open(state_dir)?;
-        let tables = model
-            .classes
-            .iter()
-            .map(|_| Table {
-                rows: UuidMap::default(),
-                by_uuid: UuidMap::default(),
-            })
-            .collect();
-        let reg = Registry {
-            model,
-            tables,
-            events: EventLog::default(),
-            store,
-        };
-        let mut skipped = 0usize;
-        for (key, bytes) in rows {
-            match reg.decode_row(&key, &bytes) {
-                Some((class, r, fields)) => {
-                    let g = reg.events.bump();
-                    reg.insert_row(class, r, fields, g);
-                }
-                None => skipped += 1,
-            }
-        }
-        if skipped > 0 {
-            tracing::warn!(
-                skipped,
-                "durable store: rows of unknown classes or unreadable rows were skipped"
-            );
-        }
-        Ok((reg, meta))
-    }
-
-    /// The datamodel.
-    pub fn model(&self) -> &Arc<Model> {
-        &self.model
-    }
-
+impl Core {
     /// A generation for a change: logged for classes that emit events.
     fn change(&self, class: ClassId, r: Ref, op: Ev, created: u64) -> u64 {
         if self.model.classes[class].events {
@@ -172,53 +118,6 @@ impl Registry {
         } else {
             self.events.bump()
         }
-    }
-
-    /// The generation of the latest change.
-    pub fn generation(&self) -> u64 {
-        self.events.generation()
-    }
-
-    /// The change log (for events).
-    pub fn events(&self) -> &EventLog {
-        &self.events
-    }
-
-    fn key(&self, class: ClassId, r: Ref) -> String {
-        format!("{}/{}", self.model.classes[class].name, r.0.hyphenated())
-    }
-
-    fn persists(&self, class: ClassId) -> bool {
-        self.model.classes[class].persist == Persist::All
-    }
-
-    fn encode_row(&self, class: ClassId, fields: &[Value]) -> Vec<u8> {
-        let named: Vec<(&str, &Value)> = self.model.classes[class]
-            .fields
-            .iter()
-            .zip(fields)
-            .map(|(f, v)| (f.name.as_str(), v))
-            .collect();
-        serde_json::to_vec(&named).unwrap_or_default()
-    }
-
-    fn decode_row(&self, key: &str, bytes: &[u8]) -> Option<(ClassId, Ref, Box<[Value]>)> {
-        let (cname, id) = key.split_once('/')?;
-        let class = self.model.class_id(cname)?;
-        let r = Ref(Uuid::try_parse(id).ok()?);
-        let named: Vec<(String, Value)> = serde_json::from_slice(bytes).ok()?;
-        let c = &self.model.classes[class];
-        let mut fields = self.model.default_row(class);
-        for (name, v) in named {
-            // Fields the model no longer has are dropped; fields it gained
-            // keep their defaults; a value whose type changed is reset.
-            if let Some(i) = c.fields.iter().position(|f| f.name == name) {
-                if let Ok(v) = convert::from_wire(&self.model, &c.fields[i].ty, &name, v) {
-                    fields[i] = v;
-                }
-            }
-        }
-        Some((class, r, fields))
     }
 
     fn insert_row(&self, class: ClassId, r: Ref, fields: Box<[Value]>, g: u64) {
@@ -235,10 +134,129 @@ impl Registry {
             },
         );
     }
+}
+
+/// All objects.
+pub struct Registry {
+    core: Arc<Core>,
+    store: Store,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("generation", &self.core.events.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The uuid of a row (field 0 of every class is `uuid`).
+fn row_uuid(fields: &[Value]) -> Option<Uuid> {
+    fields
+        .first()
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::try_parse(s).ok())
+}
+
+impl Registry {
+    /// Opens the store under `state_dir` and loads every persisted row.
+    /// Returns the registry and the store's settings.
+    pub fn open(model: Arc<Model>, state_dir: &Path) -> Result<(Registry, Settings), StoreError> {
+        let tables = model
+            .classes
+            .iter()
+            .map(|_| Table {
+                rows: UuidMap::default(),
+                by_uuid: UuidMap::default(),
+            })
+            .collect();
+        let core = Arc::new(Core {
+            model,
+            tables,
+            events: EventLog::default(),
+        });
+        let undo_core = core.clone();
+        let (store, Loaded { rows, meta }) =
+            Store::open(state_dir, Box::new(move |u| undo::apply(&undo_core, u)))?;
+        let reg = Registry { core, store };
+        let mut skipped = 0usize;
+        for (key, bytes) in rows {
+            match reg.decode_row(&key, &bytes) {
+                Some((class, r, fields)) => {
+                    let g = reg.core.events.bump();
+                    reg.core.insert_row(class, r, fields, g);
+                }
+                None => skipped += 1,
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                "durable store: rows of unknown classes or unreadable rows were skipped"
+            );
+        }
+        Ok((reg, meta))
+    }
+
+    /// The datamodel.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.core.model
+    }
+
+    /// The generation of the latest change.
+    pub fn generation(&self) -> u64 {
+        self.core.events.generation()
+    }
+
+    /// The change log (for events).
+    pub fn events(&self) -> &EventLog {
+        &self.core.events
+    }
+
+    fn key(&self, class: ClassId, r: Ref) -> String {
+        format!(
+            "{}/{}",
+            self.core.model.classes[class].name,
+            r.0.hyphenated()
+        )
+    }
+
+    fn persists(&self, class: ClassId) -> bool {
+        self.core.model.classes[class].persist == Persist::All
+    }
+
+    fn encode_row(&self, class: ClassId, fields: &[Value]) -> Vec<u8> {
+        let named: Vec<(&str, &Value)> = self.core.model.classes[class]
+            .fields
+            .iter()
+            .zip(fields)
+            .map(|(f, v)| (f.name.as_str(), v))
+            .collect();
+        serde_json::to_vec(&named).unwrap_or_default()
+    }
+
+    fn decode_row(&self, key: &str, bytes: &[u8]) -> Option<(ClassId, Ref, Box<[Value]>)> {
+        let (cname, id) = key.split_once('/')?;
+        let class = self.core.model.class_id(cname)?;
+        let r = Ref(Uuid::try_parse(id).ok()?);
+        let named: Vec<(String, Value)> = serde_json::from_slice(bytes).ok()?;
+        let c = &self.core.model.classes[class];
+        let mut fields = self.core.model.default_row(class);
+        for (name, v) in named {
+            // Fields the model no longer has are dropped; fields it gained
+            // keep their defaults; a value whose type changed is reset.
+            if let Some(i) = c.fields.iter().position(|f| f.name == name) {
+                if let Ok(v) = convert::from_wire(&self.core.model, &c.fields[i].ty, &name, v) {
+                    fields[i] = v;
+                }
+            }
+        }
+        Some((class, r, fields))
+    }
 
     /// Adds a row; durable for classes that persist.
     pub fn insert(&self, class: ClassId, r: Ref, fields: Box<[Value]>) -> Commit {
-        let t = &self.tables[class];
+        let t = &self.core.tables[class];
         if let Some(u) = row_uuid(&fields) {
             t.by_uuid.insert(u, r);
         }
@@ -248,30 +266,37 @@ impl Registry {
         let bytes = self
             .persists(class)
             .then(|| self.encode_row(class, &fields));
+        // Held until the change is queued: a failed commit takes back
+        // only changes that are queued (see `undo`).
+        let gate = bytes.as_ref().map(|_| self.store.gate());
         let slot = t.rows.entry(r);
-        let g = self.change(class, r, Ev::Add, 0);
+        let g = self.core.change(class, r, Ev::Add, 0);
         let entry = slot.insert(Row {
             fields,
             created: g,
             modified: g,
         });
         let commit = match bytes {
-            Some(b) => self.store.send(Op::Put(self.key(class, r), b)),
+            Some(b) => self.store.send(
+                Op::Put(self.key(class, r), b),
+                Some(Undo::Insert { class, r }),
+            ),
             None => Commit::none(),
         };
         drop(entry);
+        drop(gate);
         commit
     }
 
     /// Reads a row.
     pub fn read<T>(&self, class: ClassId, r: Ref, f: impl FnOnce(&Row) -> T) -> Option<T> {
-        self.tables[class].rows.get(&r).map(|row| f(&row))
+        self.core.tables[class].rows.get(&r).map(|row| f(&row))
     }
 
     /// Reads a row or fails with `HANDLE_INVALID [class, ref]`.
     pub fn read_or<T>(&self, class: ClassId, r: Ref, f: impl FnOnce(&Row) -> T) -> ApiResult<T> {
         self.read(class, r, f)
-            .ok_or_else(|| ApiError::handle_invalid(&self.model.classes[class].name, r))
+            .ok_or_else(|| ApiError::handle_invalid(&self.core.model.classes[class].name, r))
     }
 
     /// One field of a row.
@@ -287,7 +312,7 @@ impl Registry {
 
     /// Whether the row exists.
     pub fn exists(&self, class: ClassId, r: Ref) -> bool {
-        self.tables[class].rows.contains_key(&r)
+        self.core.tables[class].rows.contains_key(&r)
     }
 
     /// Changes a row under its lock. `f` may refuse (nothing is written);
@@ -299,64 +324,84 @@ impl Registry {
         write: Write,
         f: impl FnOnce(&mut [Value]) -> ApiResult<T>,
     ) -> ApiResult<(T, Commit)> {
-        let mut row = self.tables[class]
+        let durable = write == Write::Durable && self.persists(class);
+        let gate = durable.then(|| self.store.gate());
+        let mut row = self.core.tables[class]
             .rows
             .get_mut(&r)
-            .ok_or_else(|| ApiError::handle_invalid(&self.model.classes[class].name, r))?;
+            .ok_or_else(|| ApiError::handle_invalid(&self.core.model.classes[class].name, r))?;
+        let before = durable.then(|| row.fields.clone());
         let out = f(&mut row.fields)?;
-        row.modified = self.change(class, r, Ev::Mod, row.created);
-        let commit = if write == Write::Durable && self.persists(class) {
-            let bytes = self.encode_row(class, &row.fields);
-            self.store.send(Op::Put(self.key(class, r), bytes))
-        } else {
-            Commit::none()
+        row.modified = self.core.change(class, r, Ev::Mod, row.created);
+        let commit = match before {
+            Some(before) => {
+                let bytes = self.encode_row(class, &row.fields);
+                let changed = undo::diff(&before, &row.fields);
+                self.store.send(
+                    Op::Put(self.key(class, r), bytes),
+                    Some(Undo::Update { class, r, changed }),
+                )
+            }
+            None => Commit::none(),
         };
         drop(row);
+        drop(gate);
         Ok((out, commit))
     }
 
     /// Removes a row; durable for classes that persist.
     pub fn remove(&self, class: ClassId, r: Ref) -> Option<(Row, Commit)> {
-        let t = &self.tables[class];
+        let t = &self.core.tables[class];
+        let gate = self.persists(class).then(|| self.store.gate());
         let (_, row) = t.rows.remove(&r)?;
         if let Some(u) = row_uuid(&row.fields) {
             t.by_uuid.remove(&u);
         }
-        self.change(class, r, Ev::Del, row.created);
-        let commit = if self.persists(class) {
-            self.store.send(Op::Delete(self.key(class, r)))
+        self.core.change(class, r, Ev::Del, row.created);
+        let commit = if gate.is_some() {
+            let undo = Undo::Remove {
+                class,
+                r,
+                row: Box::new(row.clone()),
+            };
+            self.store.send(Op::Delete(self.key(class, r)), Some(undo))
         } else {
             Commit::none()
         };
+        drop(gate);
         Some((row, commit))
     }
 
     /// The ref of the object with this uuid.
     pub fn by_uuid(&self, class: ClassId, uuid: &Uuid) -> Option<Ref> {
-        self.tables[class].by_uuid.get(uuid).map(|r| *r)
+        self.core.tables[class].by_uuid.get(uuid).map(|r| *r)
     }
 
     /// Every ref of a class.
     pub fn refs(&self, class: ClassId) -> Vec<Ref> {
-        self.tables[class].rows.iter().map(|e| *e.key()).collect()
+        self.core.tables[class]
+            .rows
+            .iter()
+            .map(|e| *e.key())
+            .collect()
     }
 
     /// Calls `f` on every row of a class (under each shard's read lock: keep
     /// `f` short and never call back into the registry from it).
     pub fn for_each(&self, class: ClassId, mut f: impl FnMut(Ref, &Row)) {
-        for e in self.tables[class].rows.iter() {
+        for e in self.core.tables[class].rows.iter() {
             f(*e.key(), e.value());
         }
     }
 
     /// How many rows a class has.
     pub fn count(&self, class: ClassId) -> usize {
-        self.tables[class].rows.len()
+        self.core.tables[class].rows.len()
     }
 
     /// Writes a server-wide setting durably.
     pub fn put_meta(&self, key: &str, value: Vec<u8>) -> Commit {
-        self.store.send(Op::PutMeta(key.to_owned(), value))
+        self.store.send(Op::PutMeta(key.to_owned(), value), None)
     }
 
     /// How long the store's commits took so far.

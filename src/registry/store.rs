@@ -12,16 +12,27 @@
 //! awaits the acknowledgement outside the lock. Everything that arrives
 //! while a commit runs goes into the next one, so N concurrent writers pay
 //! for one fsync, not N. Reads happen only at start-up.
+//!
+//! A change is made in memory before it is committed. If a commit fails,
+//! the writer closes the *gate* (every durable change holds it open from
+//! its change in memory until it is queued), refuses the failed batch and
+//! everything queued behind it, has the registry take those changes back
+//! ([`undo`](super::undo)), and only then tells their callers.
 
 use std::path::Path;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
+use super::undo::Undo;
 use crate::metrics::{Histogram, HistogramSnapshot, LATENCY_BOUNDS};
+
+/// What the writer calls with the changes a failed commit refused, in the
+/// order they were made.
+pub type OnRefused = Box<dyn Fn(Vec<Undo>) + Send>;
 
 /// Object rows: `class/uuid-of-ref` -> JSON of `[[field, value], ...]`.
 const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");
@@ -118,6 +129,7 @@ pub enum Op {
 struct Batch {
     op: Op,
     ack: Option<oneshot::Sender<Result<(), StoreError>>>,
+    undo: Option<Undo>,
 }
 
 /// A handle on the store; cheap to share (the sender is internally
@@ -127,6 +139,9 @@ pub struct Store {
     writer: std::sync::Mutex<Option<JoinHandle<()>>>,
     /// How long each commit (one batch, fsync included) took.
     commits: Arc<Histogram>,
+    /// Held (shared) by a durable change from memory to the queue; the
+    /// writer takes it alone to take refused changes back.
+    gate: Arc<RwLock<()>>,
 }
 
 /// What start-up reads back.
@@ -160,8 +175,8 @@ impl Commit {
 
 impl Store {
     /// Opens (or creates) `dir/xapid.redb`, reads everything, and starts the
-    /// writer.
-    pub fn open(dir: &Path) -> Result<(Store, Loaded), StoreError> {
+    /// writer, which calls `on_refused` after a failed commit.
+    pub fn open(dir: &Path, on_refused: OnRefused) -> Result<(Store, Loaded), StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(StoreError::io(format!("cannot create {}", dir.display())))?;
         let path = dir.join("xapid.redb");
@@ -192,25 +207,47 @@ impl Store {
         let (tx, rx) = mpsc::channel();
         let commits = Arc::new(Histogram::new(LATENCY_BOUNDS));
         let timed = commits.clone();
+        let gate = Arc::new(RwLock::new(()));
+        let w = Writer {
+            path,
+            rx,
+            commits: timed,
+            gate: gate.clone(),
+            on_refused,
+        };
         let writer = std::thread::Builder::new()
             .name("xapid-store".into())
-            .spawn(move || writer(db, path, rx, &timed))
+            .spawn(move || w.run(db))
             .map_err(StoreError::io("starting the writer thread".into()))?;
         Ok((
             Store {
                 tx: std::sync::Mutex::new(Some(tx)),
                 writer: std::sync::Mutex::new(Some(writer)),
                 commits,
+                gate,
             },
             Loaded { rows, meta },
         ))
     }
 
-    /// Queues a change; the returned [`Commit`] resolves once it is on disk.
-    pub fn send(&self, op: Op) -> Commit {
+    /// Holds the gate open: taken before a durable change is made in
+    /// memory, dropped once it is queued ([`send`](Self::send)).
+    pub fn gate(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a change and how to take it back from memory if its commit
+    /// fails; the returned [`Commit`] resolves once it is on disk.
+    pub fn send(&self, op: Op, undo: Option<Undo>) -> Commit {
         let (ack, rx) = oneshot::channel();
         let sent = match self.tx.lock() {
-            Ok(tx) => tx.as_ref().map(|tx| tx.send(Batch { op, ack: Some(ack) })),
+            Ok(tx) => tx.as_ref().map(|tx| {
+                tx.send(Batch {
+                    op,
+                    ack: Some(ack),
+                    undo,
+                })
+            }),
             Err(_) => None,
         };
         match sent {
@@ -253,46 +290,79 @@ fn open_db(path: &Path) -> Result<Database, StoreError> {
         .map_err(|e| StoreError::db("opening the database")(e.into()))
 }
 
-/// Commits the batches as they come. After a failed commit (a full or
-/// read-only disk, an I/O error) redb refuses every later write until the
-/// database is opened again, so it is: the failed batch was not made
-/// durable (its writers were told), and the next one is written once the
-/// disk allows it (the open is retried with each batch until it works).
-fn writer(db: Database, path: std::path::PathBuf, rx: mpsc::Receiver<Batch>, commits: &Histogram) {
-    let mut db = Some(db);
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(b) => batch.push(b),
-                Err(_) => break,
-            }
-        }
-        let started = Instant::now();
-        if db.is_none() {
-            match open_db(&path) {
-                Ok(d) => {
-                    tracing::info!("durable store: opened again after a failed commit");
-                    db = Some(d);
+/// The writer thread's state.
+struct Writer {
+    path: std::path::PathBuf,
+    rx: mpsc::Receiver<Batch>,
+    commits: Arc<Histogram>,
+    gate: Arc<RwLock<()>>,
+    on_refused: OnRefused,
+}
+
+impl Writer {
+    /// Commits the batches as they come. After a failed commit (a full or
+    /// read-only disk, an I/O error) redb refuses every later write until
+    /// the database is opened again, so it is: the failed batch was not
+    /// made durable (its changes are taken back and its writers told), and
+    /// the next one is written once the disk allows it (the open is retried
+    /// with each batch until it works; meanwhile each batch is refused with
+    /// the error of the open).
+    fn run(self, db: Database) {
+        let mut db = Some(db);
+        let mut reopen_error = None;
+        while let Ok(first) = self.rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(b) => batch.push(b),
+                    Err(_) => break,
                 }
-                Err(e) => tracing::error!(error = %e, "durable store: cannot open it again yet"),
+            }
+            let started = Instant::now();
+            if db.is_none() {
+                match open_db(&self.path) {
+                    Ok(d) => {
+                        tracing::info!("durable store: opened again after a failed commit");
+                        db = Some(d);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "durable store: cannot open it again yet");
+                        reopen_error = Some(e);
+                    }
+                }
+            }
+            let result = match &db {
+                Some(d) => apply(d, &batch),
+                None => Err(reopen_error
+                    .clone()
+                    .unwrap_or(StoreError::Closed("the database could not be opened again"))),
+            };
+            self.commits.observe(started.elapsed());
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "durable store: commit failed");
+                // Dropped before it is opened again (redb allows one handle).
+                db = None;
+                self.refuse(&mut batch);
+            }
+            for b in batch {
+                if let Some(ack) = b.ack {
+                    let _ = ack.send(result.clone());
+                }
             }
         }
-        let result = match &db {
-            Some(d) => apply(d, &batch),
-            None => Err(StoreError::Closed("the database could not be opened again")),
-        };
-        commits.observe(started.elapsed());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "durable store: commit failed");
-            // Dropped before it is opened again (redb allows one handle).
-            db = None;
+    }
+
+    /// After a failed commit: with the gate closed (no change between
+    /// memory and the queue), everything still queued joins the refused
+    /// batch (each was made on top of memory that held a refused change),
+    /// and the registry takes them all back before anyone is told.
+    fn refuse(&self, batch: &mut Vec<Batch>) {
+        let _closed = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        while let Ok(b) = self.rx.try_recv() {
+            batch.push(b);
         }
-        for b in batch {
-            if let Some(ack) = b.ack {
-                let _ = ack.send(result.clone());
-            }
-        }
+        let undos = batch.iter_mut().filter_map(|b| b.undo.take()).collect();
+        (self.on_refused)(undos);
     }
 }
 
@@ -327,17 +397,17 @@ mod tests {
     async fn writes_survive_reopen() {
         let dir = std::env::temp_dir().join(format!("xapid-store-{}", uuid::Uuid::new_v4()));
         {
-            let (store, loaded) = Store::open(&dir).unwrap();
+            let (store, loaded) = Store::open(&dir, Box::new(|_| ())).unwrap();
             assert!(loaded.rows.is_empty());
-            let a = store.send(Op::Put("task/a".into(), b"1".to_vec()));
-            let b = store.send(Op::Put("task/b".into(), b"2".to_vec()));
-            let c = store.send(Op::Delete("task/a".into()));
-            let d = store.send(Op::PutMeta("k".into(), b"v".to_vec()));
+            let a = store.send(Op::Put("task/a".into(), b"1".to_vec()), None);
+            let b = store.send(Op::Put("task/b".into(), b"2".to_vec()), None);
+            let c = store.send(Op::Delete("task/a".into()), None);
+            let d = store.send(Op::PutMeta("k".into(), b"v".to_vec()), None);
             for x in [a, b, c, d] {
                 x.wait().await.unwrap();
             }
         }
-        let (_store, loaded) = Store::open(&dir).unwrap();
+        let (_store, loaded) = Store::open(&dir, Box::new(|_| ())).unwrap();
         assert_eq!(loaded.rows, vec![("task/b".to_string(), b"2".to_vec())]);
         assert_eq!(loaded.meta, vec![("k".to_string(), b"v".to_vec())]);
         std::fs::remove_dir_all(dir).unwrap();

@@ -7,7 +7,7 @@ under the running server. The whole run takes about 16 s with the debug
 binary; each test below checks one kind of its findings. Skipped where a
 tmpfs cannot be mounted.
 
-Known server faults are marked xfail (strict=False) until they are fixed."""
+A known limit is marked xfail (strict=False): exports need a durable task."""
 
 import json
 import subprocess
@@ -86,23 +86,17 @@ def test_read_only_state_directory_start_is_clear(run):
 
 
 @pytest.mark.xfail(strict=False, reason="an export creates a durable task: with the store unable to write "
-                   "(disk full, read-only) exports answer HTTP 500 SR_BACKEND_FAILURE (http::data::begin)")
+                   "(disk full, read-only) exports are refused, HTTP 503 SR_BACKEND_FAILURE (http::data::begin)")
 def test_reads_work_while_the_store_cannot_write(run):
     bad = tagged(run, "read")
     assert bad == [], "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=False, reason="a change whose commit failed stays in memory (Registry::insert/"
-                   "update/remove apply it before the store's commit, nothing reverts it): refused objects "
-                   "and values are visible, and the row's next successful write makes them durable")
 def test_refused_changes_leave_nothing(run):
     bad = tagged(run, "phantom", "phantom_durable")
     assert bad == [], "\n".join(bad)
 
 
-@pytest.mark.xfail(strict=False, reason="after the first failed commit on a read-only file system the store "
-                   "cannot be opened again and answers SR_BACKEND_FAILURE EIO ('the database could not be "
-                   "opened again') instead of EROFS (registry::store::writer)")
 def test_errors_name_the_disk_errno(run):
     bad = tagged(run, "errno")
     assert bad == [], "\n".join(bad)
