@@ -99,6 +99,16 @@ pub(super) fn probe_fields(f: &mut [Value], p: &Probe) {
 
 /// Refreshes a VDI's sizes and format from a probe.
 pub async fn apply_probe(d: &Domain, vdi: Ref, p: &Probe) -> ApiResult<()> {
+    // Nothing to write when the file is as recorded (every VDI of every SR
+    // at start-up, mostly): a commit each would cost start-up its fsyncs.
+    let same = d.registry.read(vdi::CLASS, vdi, |row| {
+        let mut f = row.fields.clone();
+        probe_fields(&mut f, p);
+        f == row.fields
+    });
+    if same == Some(true) {
+        return Ok(());
+    }
     let ((), c) = d.registry.update(vdi::CLASS, vdi, Write::Durable, |f| {
         probe_fields(f, p);
         Ok(())

@@ -98,8 +98,21 @@ pub async fn full_copy(
         job_id: Some(format!("{op}-{}", Uuid::new_v4())),
         ..Spec::default()
     };
+    let own_task = caller.task.is_none();
     let outcome = match start(jobs, spec).await {
-        Ok(job) => job.wait().await,
+        Ok(job) => {
+            let out = job.wait().await;
+            // A plain call's copy ran in a task the job made for itself,
+            // which nobody is given to read: it goes, as the task of a
+            // synchronous xapi call does (it stayed, one per copy, until
+            // the retention ran out).
+            if own_task {
+                if let Err(e) = tasks::destroy(d, job.task).await {
+                    tracing::warn!(task = %job.task, error = %e, "could not remove a copy's task");
+                }
+            }
+            out
+        }
         Err(e) => Err(e),
     };
     let done = match outcome {
@@ -300,6 +313,13 @@ pub async fn copy_vm(
     };
     if own {
         tasks::finish(d, parent, outcome.clone().map(Value::Ref)).await;
+        // A plain call's tasks, which nobody was given to read, go with
+        // it, as a synchronous xapi call's do.
+        for t in subs.iter().map(|(sub, _)| *sub).chain([parent]) {
+            if let Err(e) = tasks::destroy(d, t).await {
+                tracing::warn!(task = %t, error = %e, "could not remove a VM copy's task");
+            }
+        }
     }
     outcome
 }

@@ -438,8 +438,12 @@ def half_sparse(x, sr, name, fmt="raw", size=32 * M):
 def test_copy_and_clone_are_full_sparse_copies(server, x, sr, op, fmt):
     src = half_sparse(x, sr, f"{op}-src-{uuid.uuid4().hex[:8]}.{fmt}", fmt)
     x.VDI.set_name_label(src, "the source")
+    tasks_before = set(x.task.get_all())
     new = x.VDI.copy(src, sr) if op == "copy" else x.VDI.clone(src)
     assert REF_RE.match(new) and new != src
+    # A synchronous call leaves no task behind (the copy's job ran in a
+    # task of its own, which stayed, one per call, until the soak found it).
+    wait_for(lambda: not (set(x.task.get_all()) - tasks_before), 10, what="the copy's task to go")
     rec = x.VDI.get_record(new)
     assert rec["SR"] == sr
     assert rec["virtual_size"] == str(32 * M)

@@ -173,5 +173,8 @@ def test_one_failing_disk_fails_the_call(make_server):
     assert set(os.listdir(sr_dir(x, sr))) == files
     # Without the fault it works.
     x.VDI.remove_from_other_config(disks[1], "xapid-fault")
+    tasks = set(x.task.get_all())
     new = x.VM.copy(vm, "fine", sr)
     assert len(x.VM.get_VBDs(new)) == 4
+    # A synchronous call leaves none of its tasks (its own, its disks').
+    assert set(x.task.get_all()) <= tasks
