@@ -62,7 +62,7 @@ for t in "${targets[@]}"; do
     before=$(find "artifacts/$t" -type f | wc -l)
     log=logs/$t.log
     # -fork would go on after a crash; one process keeps to one core.
-    nice -n 10 "$bin/$t" "${limit[@]}" -timeout=10 -rss_limit_mb=4096 \
+    nice -n "${FUZZ_NICE:-10}" "$bin/$t" "${limit[@]}" -timeout=10 -rss_limit_mb=4096 \
         -max_len="$(max_len "$t")" -print_final_stats=1 \
         -artifact_prefix="artifacts/$t/" "corpus/$t" "seeds/$t" >"$log" 2>&1 || true
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -70,7 +70,7 @@ for t in "${targets[@]}"; do
     took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
     # Minimise: the smallest set of inputs with the same coverage.
     rm -rf "corpus-new/$t" && mkdir -p "corpus-new/$t"
-    nice -n 10 "$bin/$t" -merge=1 -max_len="$(max_len "$t")" "corpus-new/$t" "corpus/$t" "seeds/$t" \
+    nice -n "${FUZZ_NICE:-10}" "$bin/$t" -merge=1 -max_len="$(max_len "$t")" "corpus-new/$t" "corpus/$t" "seeds/$t" \
         >"logs/$t.merge.log" 2>&1
     rm -rf "corpus/$t" && mv "corpus-new/$t" "corpus/$t"
     crashes=$(($(find "artifacts/$t" -type f | wc -l) - before))

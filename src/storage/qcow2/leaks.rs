@@ -45,8 +45,9 @@ const MAX_L1: u64 = 4 << 20;
 pub enum Repair {
     /// Leaked references dropped (0: the file was clean).
     Freed(u64),
-    /// Left alone: a layout this does not follow, or a refcount below
-    /// its users (corruption, for `qemu-img check -r all`); the reason.
+    /// Left alone: a layout this does not follow, a refcount below its
+    /// users or a cluster used twice (corruption, for `qemu-img check -r
+    /// all`); the reason.
     Skipped(&'static str),
 }
 
@@ -154,6 +155,13 @@ pub fn repair(file: &File) -> io::Result<Repair> {
     let (described, own) = rc.layout();
     for c in own {
         *users.entry(c).or_default() += 1;
+    }
+    // Without internal snapshots every cluster has one user at most; two
+    // (an L2 table named twice, a refcount block that is also a table or
+    // data) is corruption, and writing a refcount block that is also
+    // something else would change what the next look counts.
+    if users.values().any(|&n| n > 1) {
+        return Ok(Repair::Skipped("a cluster used twice"));
     }
     // First the whole comparison, then the changes: a corrupt image gets
     // nothing written.
