@@ -156,10 +156,32 @@ pub async fn forget(d: &Domain, vdi: Ref) -> ApiResult<()> {
     }
     cbt::unlink(d, vdi).await?;
     bitmaps::forget_of(d, vdi).await?;
-    let Some((row, c)) = d.registry.remove(vdi::CLASS, vdi) else {
+    // A VDI still being made (not a snapshot, whose fate start-up reads
+    // from its files) goes from memory even if the store cannot write (a
+    // copy that failed for want of space): its row on disk says it is
+    // being made, and start-up deletes such a row, and a file it lacks.
+    let provisional = d
+        .registry
+        .read(vdi::CLASS, vdi, |row| {
+            let snapshot = row.get(vdi::IS_A_SNAPSHOT) && !row.get(vdi::SNAPSHOT_OF).is_null();
+            !row.get(vdi::BUILDING).is_null() && !snapshot
+        })
+        .unwrap_or(false);
+    let removed = if provisional {
+        d.registry.remove_provisional(vdi::CLASS, vdi)
+    } else {
+        d.registry.remove(vdi::CLASS, vdi)
+    };
+    let Some((row, c)) = removed else {
         return Ok(());
     };
-    durable(c).await?;
+    match durable(c).await {
+        Ok(()) => {}
+        Err(e) if provisional => {
+            tracing::warn!(vdi = %vdi, error = %e, "an unfinished VDI is forgotten; start-up removes its row");
+        }
+        Err(e) => return Err(e),
+    }
     if row.get(vdi::CBT_ENABLED) {
         cbt::forgotten(d, vdi, row.get(vdi::UUID)).await;
     }

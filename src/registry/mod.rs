@@ -351,6 +351,18 @@ impl Registry {
 
     /// Removes a row; durable for classes that persist.
     pub fn remove(&self, class: ClassId, r: Ref) -> Option<(Row, Commit)> {
+        self.remove_row(class, r, true)
+    }
+
+    /// Removes a row that stands for something not yet made (a VDI being
+    /// built): if the store refuses the removal the row stays out of
+    /// memory all the same, and its durable form (still marked as being
+    /// made) is swept at the next start-up.
+    pub fn remove_provisional(&self, class: ClassId, r: Ref) -> Option<(Row, Commit)> {
+        self.remove_row(class, r, false)
+    }
+
+    fn remove_row(&self, class: ClassId, r: Ref, undoable: bool) -> Option<(Row, Commit)> {
         let t = &self.core.tables[class];
         let gate = self.persists(class).then(|| self.store.gate());
         let (_, row) = t.rows.remove(&r)?;
@@ -359,12 +371,12 @@ impl Registry {
         }
         self.core.change(class, r, Ev::Del, row.created);
         let commit = if gate.is_some() {
-            let undo = Undo::Remove {
+            let undo = undoable.then(|| Undo::Remove {
                 class,
                 r,
                 row: Box::new(row.clone()),
-            };
-            self.store.send(Op::Delete(self.key(class, r)), Some(undo))
+            });
+            self.store.send(Op::Delete(self.key(class, r)), undo)
         } else {
             Commit::none()
         };
