@@ -17,7 +17,7 @@ use crate::model::schema::session;
 use crate::model::ClassId;
 use crate::registry::events::{Change, Op};
 use crate::registry::Write;
-use crate::wire::records::{EventBatch, Format};
+use crate::wire::records::{EventBatch, Format, RecordMap};
 use crate::wire::value::ValueStream;
 use crate::wire::{Ref, Value};
 
@@ -357,21 +357,27 @@ fn any_alive(server: &Api, subs: &Subs) -> bool {
         })
 }
 
+/// A piece of `stream_all`'s answer: a class, its lower-case name, its
+/// pre-encoded member names, and rows in the order they were made.
+type Piece<'a> = (usize, &'a str, &'a Vec<Vec<u8>>, &'a [(u64, Ref)]);
+
 /// `event.from` with token "": an `add` for every live object, encoded from
-/// the rows on a blocking thread and streamed in chunks (100k objects make
-/// a reply of 180 MB, which is never held whole).
+/// the rows on blocking threads, in pieces on every core, and streamed in
+/// order in chunks (100k objects make a reply of 180 MB, which is never
+/// held whole).
 fn stream_all(server: std::sync::Arc<Api>, subs: Subs, cur: u64, format: Format) -> Value {
     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
     tokio::task::spawn_blocking(move || {
         let s = &*server;
         let reg = &s.domain.registry;
-        let mut batch = EventBatch::new(format);
+        // Each class's matching rows, in the order they were made (see
+        // `implicit::stream_records`).
+        let mut classes = Vec::new();
         for (c, class) in s.domain.model.classes.iter().enumerate() {
             if !subs.any_class(s, c) {
                 continue;
             }
-            let lower = class.name.to_ascii_lowercase();
-            let names = batch.names(class.fields.iter().map(|f| f.name.as_str()));
+            let names = EventBatch::new(format).names(class.fields.iter().map(|f| f.name.as_str()));
             let mut order: Vec<(u64, Ref)> = Vec::with_capacity(reg.count(c));
             reg.for_each(c, |r, row| {
                 if subs.matches(s, c, r) {
@@ -379,25 +385,46 @@ fn stream_all(server: std::sync::Arc<Api>, subs: Subs, cur: u64, format: Format)
                 }
             });
             order.sort_unstable();
-            for (_, r) in order {
-                reg.read(c, r, |row| {
-                    let visible = class
-                        .fields
+            classes.push((c, class.name.to_ascii_lowercase(), names, order));
+        }
+        let pieces: Vec<_> = classes
+            .iter()
+            .flat_map(|(c, lower, names, order)| {
+                order
+                    .chunks(super::pieces::PIECE_ROWS)
+                    .map(move |rows| (*c, lower.as_str(), names, rows))
+            })
+            .collect();
+        let encode = |_: usize, &(c, lower, names, rows): &Piece<'_>| {
+            let fields = &s.domain.model.classes[c].fields;
+            let mut batch = EventBatch::part(format);
+            let mut chunks = Vec::new();
+            for (_, r) in rows {
+                reg.read(c, *r, |row| {
+                    let visible = fields
                         .iter()
                         .zip(names.iter())
                         .zip(row.fields.iter())
                         .filter(|((f, _), _)| !f.internal)
                         .map(|((_, n), v)| (n.as_slice(), v));
-                    batch.event(row.modified, &lower, "add", r, Some(visible));
+                    batch.event(row.modified, lower, "add", *r, Some(visible));
                 });
-                if let Some(chunk) = batch.take_chunk() {
-                    if tx.blocking_send(chunk.into()).is_err() {
-                        return; // the client went away
-                    }
-                }
+                chunks.extend(batch.take_chunk());
             }
-        }
-        let _ = tx.blocking_send(batch.finish(&valid_ref_counts(s), &token(cur)).into());
+            let rest = batch.into_rest();
+            if !rest.is_empty() {
+                chunks.push(rest);
+            }
+            chunks
+        };
+        super::pieces::stream_joined(
+            &tx,
+            EventBatch::new(format).into_rest(),
+            &pieces,
+            RecordMap::separator(format),
+            encode,
+            || EventBatch::part(format).finish(&valid_ref_counts(s), &token(cur)),
+        );
     });
     Value::Stream(ValueStream::new(rx))
 }

@@ -18,6 +18,7 @@ pub mod event;
 pub mod handlers;
 pub mod host;
 pub mod implicit;
+pub mod pieces;
 pub mod role;
 pub mod session;
 pub mod sr;

@@ -71,6 +71,32 @@ impl RecordMap {
         }
     }
 
+    /// A piece of a map encoded apart (on another thread): entries only,
+    /// without the map's opening or closing bytes. Its bytes come from
+    /// [`take_chunk`](Self::take_chunk) and [`into_rest`](Self::into_rest);
+    /// pieces are joined by [`separator`](Self::separator), and an empty
+    /// piece's [`finish`](Self::finish) is the map's closing bytes.
+    pub fn part(format: Format) -> RecordMap {
+        RecordMap {
+            format,
+            out: Vec::with_capacity(CHUNK + CHUNK / 4),
+            count: 0,
+        }
+    }
+
+    /// What goes between two non-empty pieces.
+    pub fn separator(format: Format) -> &'static [u8] {
+        match format {
+            Format::Xml => b"",
+            Format::Json => b",",
+        }
+    }
+
+    /// What is left of a piece, without the map's closing bytes.
+    pub fn into_rest(self) -> Vec<u8> {
+        self.out
+    }
+
     /// The member names of a record's fields, pre-encoded for this format
     /// (`<member><name>uuid</name>` / `"uuid":`), to pass to [`entry`].
     ///
@@ -161,6 +187,22 @@ impl EventBatch {
             out,
             count: 0,
         }
+    }
+
+    /// A piece of a batch encoded apart, as [`RecordMap::part`] (joined by
+    /// [`RecordMap::separator`]); an empty one's [`finish`](Self::finish)
+    /// is the batch's closing bytes.
+    pub fn part(format: Format) -> EventBatch {
+        EventBatch {
+            format,
+            out: Vec::with_capacity(CHUNK + CHUNK / 4),
+            count: 0,
+        }
+    }
+
+    /// What is left of a piece, without the batch's closing bytes.
+    pub fn into_rest(self) -> Vec<u8> {
+        self.out
     }
 
     /// Pre-encoded member names, as [`RecordMap::names`].
@@ -335,6 +377,63 @@ mod tests {
                 serde_json::from_slice(&encoded(Format::Json, &rows)).unwrap();
             let b: serde_json::Value = serde_json::from_slice(&b).unwrap();
             assert_eq!(a, b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod piece_tests {
+    use super::*;
+
+    /// A map's bytes from pieces encoded apart (some empty), joined as
+    /// `api::pieces::stream_joined` joins them.
+    fn joined(format: Format, pieces: &[&[(Ref, Value)]]) -> Vec<u8> {
+        let names = RecordMap::new(format).names(["v"].into_iter());
+        let mut all = RecordMap::new(format).into_rest();
+        let mut any = false;
+        for piece in pieces {
+            let mut m = RecordMap::part(format);
+            for (r, v) in piece.iter() {
+                m.entry(*r, names.iter().map(Vec::as_slice).zip([v]));
+            }
+            let bytes = m.into_rest();
+            if !bytes.is_empty() {
+                if any {
+                    all.extend_from_slice(RecordMap::separator(format));
+                }
+                any = true;
+                all.extend(bytes);
+            }
+        }
+        all.extend(RecordMap::part(format).finish());
+        all
+    }
+
+    #[test]
+    fn pieces_joined_are_the_whole_map() {
+        let rows: Vec<(Ref, Value)> = (0..5).map(|i| (Ref::new(), Value::Int(i))).collect();
+        for format in [Format::Xml, Format::Json] {
+            let names = RecordMap::new(format).names(["v"].into_iter());
+            let mut whole = RecordMap::new(format);
+            for (r, v) in &rows {
+                whole.entry(*r, names.iter().map(Vec::as_slice).zip([v]));
+            }
+            let whole = whole.finish();
+            let cuts: [&[&[(Ref, Value)]]; 4] = [
+                &[&rows[..]],
+                &[&[], &rows[..2], &[], &rows[2..], &[]],
+                &[&rows[..1], &rows[1..2], &rows[2..]],
+                &[&[], &[]],
+            ];
+            for (k, cut) in cuts.iter().enumerate() {
+                let got = joined(format, cut);
+                if k == 3 {
+                    let empty = RecordMap::new(format).finish();
+                    assert_eq!(got, empty, "{format:?}");
+                } else {
+                    assert_eq!(got, whole, "{format:?} cut {k}");
+                }
+            }
         }
     }
 }

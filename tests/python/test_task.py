@@ -203,6 +203,33 @@ def test_get_all_and_get_all_records(x):
     assert records[t2]["name_label"] == "all-2"
 
 
+def test_large_maps_come_whole_in_both_formats(server, x):
+    """More tasks than one piece of the parallel encoder (2048 rows): the
+    pieces, encoded on both cores, come in order and joined, in XML-RPC and
+    JSON-RPC, for get_all_records and event.from with an empty token."""
+    tag = uuid.uuid4().hex
+    made = [x.task.create(f"big-{tag}-{i}", str(i)) for i in range(4500)]
+    mine = set(made)
+    records = x.task.get_all_records()
+    assert set(records) == set(x.task.get_all()) and mine <= set(records)
+    assert all(records[t]["name_description"] == str(i) for i, t in enumerate(made))
+    assert records[made[-1]] == x.task.get_record(made[-1])
+    j = server.json
+    session = j.ok("session.login_with_password", "root", server.password, "1.0", "t")
+    jrec = j.ok("task.get_all_records", session)
+    assert set(jrec) == set(records)
+    assert all(jrec[t]["name_label"] == f"big-{tag}-{i}" for i, t in enumerate(made))
+    for batch in (x.event_from(["task"], "", 0.0), j.ok("event.from", session, ["task"], "", 0.0)):
+        adds = [e for e in batch["events"] if e["operation"] == "add"]
+        refs = [e["ref"] for e in adds]
+        assert len(refs) == len(set(refs)) and mine <= set(refs)
+        by_ref = {e["ref"]: e for e in adds}
+        assert by_ref[made[1234]]["snapshot"]["name_description"] == "1234"
+        assert batch["token"]
+    for t in made:
+        x.task.destroy(t)
+
+
 def test_get_by_uuid(x):
     t = x.task.create("by-uuid", "")
     u = x.task.get_uuid(t)
