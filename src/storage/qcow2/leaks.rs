@@ -174,16 +174,16 @@ pub fn repair(file: &File) -> io::Result<Repair> {
                 return Ok(Repair::Skipped("a refcount below its users"));
             }
             if have > want {
-                excess.push((c, have - want));
+                excess.push((c, have, want));
             }
         }
     }
-    let mut freed = 0;
-    for (c, n) in excess {
-        for _ in 0..n {
-            rc.free(c << bits, 1)?;
-        }
-        freed += n;
+    // Each count goes straight to its users' (one step per cluster, not
+    // per extra reference: a corrupt count may be 2^64 - 1).
+    let mut freed = 0u64;
+    for (c, have, want) in excess {
+        rc.lower_to(c, want)?;
+        freed = freed.saturating_add(have - want);
     }
     rc.write()?;
     Ok(Repair::Freed(freed))

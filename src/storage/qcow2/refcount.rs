@@ -246,6 +246,19 @@ impl<'a> Refcounts<'a> {
         Ok(())
     }
 
+    /// Lowers the refcount of cluster number `c` to `v` at once (however
+    /// many references that drops: a corrupt count may be 2^64 - 1).
+    pub(crate) fn lower_to(&mut self, c: u64, v: u64) -> io::Result<()> {
+        if self.get(c)? < v {
+            return Err(invalid("raising a refcount by lowering it"));
+        }
+        self.set(c, v, 0..0)?;
+        if v == 0 {
+            self.hint = self.hint.min(c.max(1));
+        }
+        Ok(())
+    }
+
     /// The clusters the existing refcount blocks describe (every cluster
     /// whose refcount can be above 0), and the clusters holding the
     /// refcount structures themselves (the table and each block).

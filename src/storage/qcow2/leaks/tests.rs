@@ -166,3 +166,43 @@ fn a_refcount_below_its_users_writes_nothing() {
     );
     assert_eq!(std::fs::read(s.path("a.qcow2").unwrap()).unwrap(), before);
 }
+
+#[test]
+fn a_huge_refcount_is_lowered_in_one_step() {
+    // Found by the qcow2_bitmaps fuzz target: the repair dropped one
+    // reference at a time, so a 64-bit count of 2^64 - 1 never ended.
+    let s = test_sr::sr("leaks-huge");
+    qemu_img(
+        &s,
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-o",
+            "refcount_bits=64",
+            "a.qcow2",
+            "8M",
+        ],
+    );
+    qemu_io(&s, "a.qcow2", "write -P 0x5a 0 1M");
+    let want = data(&s, "a.qcow2");
+    let at = leak(&s, "a.qcow2", 1);
+    let f = open_rw(&s, "a.qcow2");
+    let mut first = vec![0u8; 65536];
+    read_up_to(&f, &mut first, 0).unwrap();
+    let table = be64(&first, HDR_RT_OFFSET).unwrap();
+    let mut entry = [0u8; 8];
+    read_up_to(&f, &mut entry, table).unwrap();
+    let block = u64::from_be_bytes(entry);
+    let c = at >> 16;
+    assert!(
+        c < 65536 / 8,
+        "the leaked cluster is described by the first block"
+    );
+    std::os::unix::fs::FileExt::write_all_at(&f, &u64::MAX.to_be_bytes(), block + c * 8).unwrap();
+    assert_eq!(repair(&f).unwrap(), Repair::Freed(u64::MAX));
+    assert_eq!(check(&s, "a.qcow2"), (0, 0));
+    assert_eq!(data(&s, "a.qcow2"), want);
+    assert_eq!(repair(&f).unwrap(), Repair::Freed(0));
+}
